@@ -1,10 +1,25 @@
 //! The client engine: a worker thread per client, a queue of operations run
 //! in submission order, and one state machine per operation kind.
 //!
-//! STUB: signatures are the contract between modules; bodies are being written.
+//! Every operation is refused up front if its arguments are invalid (the
+//! callback then never runs). A missing local directory for a download is
+//! `FileIoError`; a missing local file for an upload or CRC is `FileDoesNotExist`.
 
+mod engine;
+mod ops;
+
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
+
+use engine::{Conversation, Job, JobRun, QueueState, Settings, Shared};
+use ops::ProgressGate;
+
+use crate::protocol::{Opcode, validate_remote_path};
+use crate::result::{FtpError, FtpResult};
 
 use crate::link::Link;
 use crate::result::FtpOutcome;
@@ -68,138 +83,363 @@ pub type Completion<T> = Box<dyn FnOnce(FtpOutcome<T>) + Send>;
 /// A client of one remote FTP server (one target system/component).
 /// All methods may be called from any thread, including from inside callbacks.
 pub struct Client {
-    _private: (),
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    link: Link,
+    close_hook: u64,
 }
 
 impl Client {
     /// Client of (target_system, target_component) on `link`. target_system 0
     /// means the first system heard; target_component 0 means 1 (autopilot).
-    pub fn new(_link: &Link, _target_system: u8, _target_component: u8) -> FtpOutcome<Client> {
-        todo!()
+    pub fn new(link: &Link, target_system: u8, target_component: u8) -> FtpOutcome<Client> {
+        if link.is_closed() {
+            return Err(FtpError::new(FtpResult::Cancelled, "link is closed"));
+        }
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                running: false,
+            }),
+            wake: Condvar::new(),
+            cancel_gen: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            settings: Mutex::new(Settings {
+                timeout: Duration::from_millis(500),
+                retries: 10,
+                target_system,
+                target_component,
+            }),
+            worker_thread: Mutex::new(None),
+        });
+        let own = (link.own_system_id(), link.own_component_id());
+        let sub = link.subscribe(move |inc| {
+            inc.target_system == own.0
+                && inc.target_component == own.1
+                && inc.packet.opcode.is_reply()
+        });
+        let conv = Conversation::new(link.clone(), shared.clone(), sub);
+        let worker = std::thread::Builder::new()
+            .name("mavftp-client".into())
+            .spawn(move || engine::worker_main(conv))
+            .map_err(|e| FtpError::io("spawn client worker", &e))?;
+        if let Ok(mut t) = shared.worker_thread.lock() {
+            *t = Some(worker.thread().id());
+        }
+        let weak = Arc::downgrade(&shared);
+        let close_hook = link.on_close(Box::new(move || {
+            if let Some(s) = weak.upgrade() {
+                s.cancel_gen.fetch_add(1, Ordering::SeqCst);
+                s.wake.notify_all();
+            }
+        }));
+        Ok(Client {
+            shared,
+            worker: Mutex::new(Some(worker)),
+            link: link.clone(),
+            close_hook,
+        })
     }
 
     /// Address another component of the target system from the next operation on.
-    pub fn set_target_compid(&self, _compid: u8) {
-        todo!()
+    pub fn set_target_compid(&self, compid: u8) {
+        if let Ok(mut s) = self.shared.settings.lock() {
+            s.target_component = compid;
+        }
     }
 
     /// Base reply timeout and retries per request (adapted to the measured RTT).
-    pub fn set_timeout(&self, _timeout: Duration, _retries: u32) {
-        todo!()
+    pub fn set_timeout(&self, timeout: Duration, retries: u32) {
+        if let Ok(mut s) = self.shared.settings.lock() {
+            s.timeout = timeout.max(Duration::from_millis(1));
+            s.retries = retries;
+        }
     }
 
     /// End the running and queued operations with `Cancelled`.
     pub fn cancel(&self) {
-        todo!()
+        self.shared.cancel_gen.fetch_add(1, Ordering::SeqCst);
+        self.shared.wake.notify_all();
     }
 
     /// Detail of the last failure of this client, if any.
     pub fn last_error(&self) -> Option<String> {
-        todo!()
+        self.shared.last_error.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn on_worker(&self) -> bool {
+        self.shared
+            .worker_thread
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .is_some_and(|id| id == std::thread::current().id())
+    }
+
+    /// Queue an operation; `run` does the work, `done` gets the outcome.
+    fn submit<T: Send + 'static>(
+        &self,
+        run: impl FnOnce(&mut Conversation) -> FtpOutcome<T> + Send + 'static,
+        done: Completion<T>,
+    ) -> FtpOutcome<()> {
+        if self.shared.stopping.load(Ordering::SeqCst) || self.link.is_closed() {
+            return Err(FtpError::new(
+                FtpResult::Cancelled,
+                "client is shutting down",
+            ));
+        }
+        let shared = self.shared.clone();
+        let job: Job = Box::new(move |how| {
+            let outcome = match how {
+                JobRun::Cancelled => {
+                    Err(FtpError::new(FtpResult::Cancelled, "operation cancelled"))
+                }
+                JobRun::Run(conv) => match conv.resolve_target() {
+                    Ok(()) => run(conv),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = &outcome {
+                shared.set_error(e);
+            }
+            done(outcome);
+        });
+        let generation = self.shared.cancel_gen.load(Ordering::SeqCst);
+        let mut q = self
+            .shared
+            .queue
+            .lock()
+            .map_err(|_| FtpError::new(FtpResult::Unknown, "client state poisoned"))?;
+        q.jobs.push_back((generation, job));
+        drop(q);
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    fn blocking<T: Send + 'static>(
+        &self,
+        start: impl FnOnce(Completion<T>) -> FtpOutcome<()>,
+    ) -> FtpOutcome<T> {
+        if self.on_worker() {
+            return Err(FtpError::new(
+                FtpResult::Busy,
+                "blocking call from this client's own callback; use the _async form",
+            ));
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        start(Box::new(move |r| {
+            let _ = tx.send(r);
+        }))?;
+        rx.recv()
+            .unwrap_or_else(|_| Err(FtpError::new(FtpResult::Cancelled, "client stopped")))
     }
 
     /// Download `remote_file_path` into `local_dir` (same file name).
     pub fn download_async(
         &self,
-        _remote_file_path: &str,
-        _local_dir: &Path,
-        _use_burst: bool,
-        _progress: Option<ProgressFn>,
-        _done: Completion<()>,
+        remote_file_path: &str,
+        local_dir: &Path,
+        use_burst: bool,
+        progress: Option<ProgressFn>,
+        done: Completion<()>,
     ) -> FtpOutcome<()> {
-        todo!()
+        validate_remote_path(remote_file_path)?;
+        let name = remote_file_path.rsplit('/').next().unwrap_or("");
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(FtpError::invalid(format!(
+                "'{remote_file_path}' names no file"
+            )));
+        }
+        if !local_dir.is_dir() {
+            return Err(FtpError::new(
+                FtpResult::FileIoError,
+                format!("local directory {} does not exist", local_dir.display()),
+            ));
+        }
+        let remote = remote_file_path.to_string();
+        let dir = local_dir.to_path_buf();
+        self.submit(
+            move |conv| {
+                let mut gate = ProgressGate::new(progress);
+                ops::download(conv, &remote, &dir, use_burst, &mut gate)
+            },
+            done,
+        )
     }
 
     /// Upload `local_file_path` into `remote_dir` (same file name).
     pub fn upload_async(
         &self,
-        _local_file_path: &Path,
-        _remote_dir: &str,
-        _progress: Option<ProgressFn>,
-        _done: Completion<()>,
+        local_file_path: &Path,
+        remote_dir: &str,
+        progress: Option<ProgressFn>,
+        done: Completion<()>,
     ) -> FtpOutcome<()> {
-        todo!()
+        validate_remote_path(remote_dir)?;
+        if !local_file_path.is_file() {
+            return Err(FtpError::new(
+                FtpResult::FileDoesNotExist,
+                format!("local file {} does not exist", local_file_path.display()),
+            ));
+        }
+        let local = local_file_path.to_path_buf();
+        let dir = remote_dir.to_string();
+        self.submit(
+            move |conv| {
+                let mut gate = ProgressGate::new(progress);
+                ops::upload(conv, &local, &dir, &mut gate)
+            },
+            done,
+        )
     }
 
     /// List `remote_dir`.
-    pub fn list_directory_async(&self, _remote_dir: &str, _done: Completion<Listing>) -> FtpOutcome<()> {
-        todo!()
+    pub fn list_directory_async(
+        &self,
+        remote_dir: &str,
+        done: Completion<Listing>,
+    ) -> FtpOutcome<()> {
+        validate_remote_path(remote_dir)?;
+        let dir = remote_dir.to_string();
+        self.submit(move |conv| ops::list(conv, &dir), done)
+    }
+
+    fn simple_async(&self, op: Opcode, path: &str, done: Completion<()>) -> FtpOutcome<()> {
+        validate_remote_path(path)?;
+        let path = path.to_string();
+        self.submit(move |conv| ops::simple(conv, op, &path), done)
     }
 
     /// Create `remote_dir`.
-    pub fn create_directory_async(&self, _remote_dir: &str, _done: Completion<()>) -> FtpOutcome<()> {
-        todo!()
+    pub fn create_directory_async(&self, remote_dir: &str, done: Completion<()>) -> FtpOutcome<()> {
+        self.simple_async(Opcode::CreateDirectory, remote_dir, done)
     }
 
     /// Remove the empty directory `remote_dir`.
-    pub fn remove_directory_async(&self, _remote_dir: &str, _done: Completion<()>) -> FtpOutcome<()> {
-        todo!()
+    pub fn remove_directory_async(&self, remote_dir: &str, done: Completion<()>) -> FtpOutcome<()> {
+        self.simple_async(Opcode::RemoveDirectory, remote_dir, done)
     }
 
     /// Remove the file `remote_file_path`.
-    pub fn remove_file_async(&self, _remote_file_path: &str, _done: Completion<()>) -> FtpOutcome<()> {
-        todo!()
+    pub fn remove_file_async(
+        &self,
+        remote_file_path: &str,
+        done: Completion<()>,
+    ) -> FtpOutcome<()> {
+        self.simple_async(Opcode::RemoveFile, remote_file_path, done)
     }
 
     /// Rename `remote_from_path` to `remote_to_path`.
-    pub fn rename_async(&self, _remote_from_path: &str, _remote_to_path: &str, _done: Completion<()>) -> FtpOutcome<()> {
-        todo!()
+    pub fn rename_async(
+        &self,
+        remote_from_path: &str,
+        remote_to_path: &str,
+        done: Completion<()>,
+    ) -> FtpOutcome<()> {
+        validate_remote_path(remote_from_path)?;
+        validate_remote_path(remote_to_path)?;
+        if remote_from_path.len() + 1 + remote_to_path.len() > crate::protocol::MAX_DATA {
+            return Err(FtpError::invalid(
+                "rename: both paths together exceed 238 bytes",
+            ));
+        }
+        let from = remote_from_path.to_string();
+        let to = remote_to_path.to_string();
+        self.submit(move |conv| ops::rename(conv, &from, &to), done)
     }
 
     /// Compare the MAVLink CRC32 of a local file with the server's for a remote one.
     pub fn are_files_identical_async(
         &self,
-        _local_file_path: &Path,
-        _remote_file_path: &str,
-        _done: Completion<bool>,
+        local_file_path: &Path,
+        remote_file_path: &str,
+        done: Completion<bool>,
     ) -> FtpOutcome<()> {
-        todo!()
+        validate_remote_path(remote_file_path)?;
+        if !local_file_path.is_file() {
+            return Err(FtpError::new(
+                FtpResult::FileDoesNotExist,
+                format!("local file {} does not exist", local_file_path.display()),
+            ));
+        }
+        let local = local_file_path.to_path_buf();
+        let remote = remote_file_path.to_string();
+        self.submit(move |conv| ops::crc_compare(conv, &local, &remote), done)
     }
 
     /// Blocking download. Returns `Busy` when called from one of this client's
     /// own callbacks (it would wait for itself); use the async form there.
-    pub fn download(&self, _remote_file_path: &str, _local_dir: &Path, _use_burst: bool, _progress: Option<ProgressFn>) -> FtpOutcome<()> {
-        todo!()
+    pub fn download(
+        &self,
+        remote_file_path: &str,
+        local_dir: &Path,
+        use_burst: bool,
+        progress: Option<ProgressFn>,
+    ) -> FtpOutcome<()> {
+        self.blocking(|d| self.download_async(remote_file_path, local_dir, use_burst, progress, d))
     }
 
     /// Blocking upload (see [`Client::download`] about callbacks).
-    pub fn upload(&self, _local_file_path: &Path, _remote_dir: &str, _progress: Option<ProgressFn>) -> FtpOutcome<()> {
-        todo!()
+    pub fn upload(
+        &self,
+        local_file_path: &Path,
+        remote_dir: &str,
+        progress: Option<ProgressFn>,
+    ) -> FtpOutcome<()> {
+        self.blocking(|d| self.upload_async(local_file_path, remote_dir, progress, d))
     }
 
     /// Blocking list.
-    pub fn list_directory(&self, _remote_dir: &str) -> FtpOutcome<Listing> {
-        todo!()
+    pub fn list_directory(&self, remote_dir: &str) -> FtpOutcome<Listing> {
+        self.blocking(|d| self.list_directory_async(remote_dir, d))
     }
 
     /// Blocking create directory.
-    pub fn create_directory(&self, _remote_dir: &str) -> FtpOutcome<()> {
-        todo!()
+    pub fn create_directory(&self, remote_dir: &str) -> FtpOutcome<()> {
+        self.blocking(|d| self.create_directory_async(remote_dir, d))
     }
 
     /// Blocking remove directory.
-    pub fn remove_directory(&self, _remote_dir: &str) -> FtpOutcome<()> {
-        todo!()
+    pub fn remove_directory(&self, remote_dir: &str) -> FtpOutcome<()> {
+        self.blocking(|d| self.remove_directory_async(remote_dir, d))
     }
 
     /// Blocking remove file.
-    pub fn remove_file(&self, _remote_file_path: &str) -> FtpOutcome<()> {
-        todo!()
+    pub fn remove_file(&self, remote_file_path: &str) -> FtpOutcome<()> {
+        self.blocking(|d| self.remove_file_async(remote_file_path, d))
     }
 
     /// Blocking rename.
-    pub fn rename(&self, _remote_from_path: &str, _remote_to_path: &str) -> FtpOutcome<()> {
-        todo!()
+    pub fn rename(&self, remote_from_path: &str, remote_to_path: &str) -> FtpOutcome<()> {
+        self.blocking(|d| self.rename_async(remote_from_path, remote_to_path, d))
     }
 
     /// Blocking CRC comparison.
-    pub fn are_files_identical(&self, _local_file_path: &Path, _remote_file_path: &str) -> FtpOutcome<bool> {
-        todo!()
+    pub fn are_files_identical(
+        &self,
+        local_file_path: &Path,
+        remote_file_path: &str,
+    ) -> FtpOutcome<bool> {
+        self.blocking(|d| self.are_files_identical_async(local_file_path, remote_file_path, d))
     }
 }
 
 impl Drop for Client {
     /// Ends every accepted operation (Cancelled if cut short) and waits for its
     /// callback, unless called from this client's own worker thread.
-    fn drop(&mut self) {}
+    fn drop(&mut self) {
+        self.link.remove_close_hook(self.close_hook);
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_all();
+        let handle = self.worker.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            if self.on_worker() {
+                // Inside our own callback: the worker finishes the queue
+                // (every remaining job ends Cancelled) and exits by itself.
+                return;
+            }
+            let _ = h.join();
+        }
+    }
 }

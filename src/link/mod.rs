@@ -3,14 +3,33 @@
 //! of systems heard, and routing of FILE_TRANSFER_PROTOCOL frames to the
 //! clients and servers that share the link.
 //!
-//! STUB: signatures are the contract between modules; bodies are being written.
+//! Threads: a custom link has one heartbeat thread and parses fed bytes in the
+//! feeding thread; socket and serial links add one reader thread (tcpin: one
+//! accept thread plus one reader per client). Reader threads notice a close
+//! within about 100 ms (socket read timeouts).
+//!
+//! Errors of `Link::open`: a malformed URL → `InvalidParameter`; a local
+//! resource that cannot be opened (bind, serial device) → `FileIoError`;
+//! `tcpout` with nothing accepting at the address (refused, 3 s timeout) →
+//! `NoSystem`. Operations on a closed link → `Cancelled`.
 
+mod frame;
+mod linkcore;
+pub mod sim;
+mod transport;
+mod url;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
+use self::linkcore::{LinkCore, SinkTransport};
 use crate::protocol::FtpPacket;
 use crate::result::FtpOutcome;
+
+pub use self::url::{Endpoint, parse_url};
 
 /// Ground-station defaults used when an own id of 0 is given.
 pub const DEFAULT_SYSTEM_ID: u8 = 245;
@@ -39,10 +58,36 @@ pub type FrameSink = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// One MAVLink connection, shared by any number of clients and servers.
 /// Cloning gives another handle to the same connection. All methods may be
-/// called from any thread.
+/// called from any thread. Dropping the last handle closes the link (a close
+/// hook or subscription filter that owns a `Link` clone keeps it open: capture
+/// a [`WeakLink`] there instead).
 #[derive(Clone)]
 pub struct Link {
-    _private: (),
+    handle: Arc<LinkHandle>,
+}
+
+/// Closes the core when the last user handle goes away; threads hold only the core.
+struct LinkHandle {
+    core: Arc<LinkCore>,
+}
+
+impl Drop for LinkHandle {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+/// A handle that does not keep the link open (see [`Link::downgrade`]).
+#[derive(Clone)]
+pub struct WeakLink {
+    handle: Weak<LinkHandle>,
+}
+
+impl WeakLink {
+    /// The link, if some [`Link`] handle still exists.
+    pub fn upgrade(&self) -> Option<Link> {
+        self.handle.upgrade().map(|handle| Link { handle })
+    }
 }
 
 /// A registration for incoming FTP frames; dropping it unregisters.
@@ -50,6 +95,43 @@ pub struct FtpSubscription {
     /// Frames accepted by the subscription's filter, in arrival order.
     /// Disconnects when the link closes.
     pub receiver: Receiver<IncomingFtp>,
+    guard: SubscriptionGuard,
+}
+
+impl FtpSubscription {
+    /// Identifier of this registration on its link (unique per link).
+    pub fn id(&self) -> u64 {
+        self.guard.id
+    }
+}
+
+struct SubscriptionGuard {
+    core: Weak<LinkCore>,
+    id: u64,
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.upgrade() {
+            core.unsubscribe(self.id);
+        }
+    }
+}
+
+/// Own ids with 0 meaning the ground-station defaults.
+fn effective_ids(system: u8, component: u8) -> (u8, u8) {
+    (
+        if system == 0 {
+            DEFAULT_SYSTEM_ID
+        } else {
+            system
+        },
+        if component == 0 {
+            DEFAULT_COMPONENT_ID
+        } else {
+            component
+        },
+    )
 }
 
 impl Link {
@@ -57,71 +139,147 @@ impl Link {
     /// `tcpout://HOST:PORT` or `serial:///dev/ttyX:BAUD` (also without `//`).
     /// Own ids 0 mean 245/190. Starts a 1 Hz HEARTBEAT (autopilot when the own
     /// component id is 1, ground station otherwise).
-    pub fn open(_url: &str, _own_system_id: u8, _own_component_id: u8) -> FtpOutcome<Link> {
-        todo!()
+    ///
+    /// `udpin` replies to every address a datagram came from; `udpout` sends to
+    /// the address and listens on the same socket; `tcpin` accepts any number
+    /// of clients and sends to all; `tcpout` connects (3 s timeout). A port of
+    /// 0 for `udpin`/`tcpin` binds a free port (see [`Link::local_addr`]).
+    pub fn open(url: &str, own_system_id: u8, own_component_id: u8) -> FtpOutcome<Link> {
+        let endpoint = parse_url(url)?;
+        let (system, component) = effective_ids(own_system_id, own_component_id);
+        let core = transport::open(&endpoint, system, component)?;
+        Ok(Link::from_core(core))
     }
 
     /// A link whose bytes the application moves: framed messages go out through
     /// `send`, received bytes come in through [`Link::feed`].
-    pub fn open_custom(_own_system_id: u8, _own_component_id: u8, _send: FrameSink) -> FtpOutcome<Link> {
-        todo!()
+    ///
+    /// `send` is called under the link's send lock (frames leave in order); it
+    /// must not call back into this link's send functions.
+    pub fn open_custom(
+        own_system_id: u8,
+        own_component_id: u8,
+        send: FrameSink,
+    ) -> FtpOutcome<Link> {
+        let (system, component) = effective_ids(own_system_id, own_component_id);
+        let core = LinkCore::new(system, component, None, Box::new(SinkTransport(send)));
+        core.start_heartbeat()?;
+        Ok(Link::from_core(core))
     }
 
-    /// Feed received bytes (any chunking) into a custom link.
-    pub fn feed(&self, _bytes: &[u8]) -> FtpOutcome<()> {
-        todo!()
+    /// Wrap a started core in a user handle.
+    pub(crate) fn from_core(core: Arc<LinkCore>) -> Link {
+        Link {
+            handle: Arc::new(LinkHandle { core }),
+        }
+    }
+
+    fn core(&self) -> &Arc<LinkCore> {
+        &self.handle.core
+    }
+
+    /// Feed received bytes (any chunking) into a custom link. The frames are
+    /// parsed and routed in the calling thread; this never blocks for long.
+    pub fn feed(&self, bytes: &[u8]) -> FtpOutcome<()> {
+        self.core().feed(bytes)
     }
 
     /// This end's system id.
     pub fn own_system_id(&self) -> u8 {
-        todo!()
+        self.core().own_system_id()
     }
 
     /// This end's component id.
     pub fn own_component_id(&self) -> u8 {
-        todo!()
+        self.core().own_component_id()
     }
 
     /// Send one FTP packet as FILE_TRANSFER_PROTOCOL (MAVLink 2) to the target.
-    pub fn send_ftp(&self, _target_system: u8, _target_component: u8, _packet: &FtpPacket) -> FtpOutcome<()> {
-        todo!()
+    /// Sent from the calling thread. UDP send errors are ignored (a lost
+    /// datagram); a TCP/serial write failure is `FileIoError`; a closed link
+    /// is `Cancelled`.
+    pub fn send_ftp(
+        &self,
+        target_system: u8,
+        target_component: u8,
+        packet: &FtpPacket,
+    ) -> FtpOutcome<()> {
+        self.core()
+            .send_ftp(target_system, target_component, packet)
     }
 
     /// Receive every incoming FTP frame for which `accept` returns true.
-    pub fn subscribe(&self, _accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static) -> FtpSubscription {
-        todo!()
+    /// `accept` runs on the link's reader thread for every FTP frame: keep it
+    /// cheap and non-blocking. On a closed link the receiver is disconnected.
+    pub fn subscribe(
+        &self,
+        accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static,
+    ) -> FtpSubscription {
+        let (id, receiver) = self.core().subscribe(Box::new(accept));
+        FtpSubscription {
+            receiver,
+            guard: SubscriptionGuard {
+                core: Arc::downgrade(self.core()),
+                id,
+            },
+        }
     }
 
     /// The first system id other than our own that was heard on this link.
     pub fn first_heard_system(&self) -> Option<u8> {
-        todo!()
+        self.core().first_heard_system()
     }
 
     /// Whether any message from (system, component) was heard.
-    pub fn has_heard(&self, _system: u8, _component: u8) -> bool {
-        todo!()
+    pub fn has_heard(&self, system: u8, component: u8) -> bool {
+        self.core().has_heard(system, component)
     }
 
-    /// Link capacity in bytes per second when known (serial: baud / 10).
+    /// When any message from (system, component) was last heard.
+    pub fn last_heard(&self, system: u8, component: u8) -> Option<Instant> {
+        self.core().last_heard(system, component)
+    }
+
+    /// Link capacity in bytes per second when known (serial: baud / 10;
+    /// simulated links: the configured rate of the outgoing direction).
     pub fn byte_rate(&self) -> Option<u32> {
-        todo!()
+        self.core().byte_rate()
+    }
+
+    /// The local socket address of a UDP/TCP link (useful after binding port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.core().local_addr()
+    }
+
+    /// Whether [`Link::close`] has completed (I/O stopped).
+    pub fn is_closed(&self) -> bool {
+        self.core().is_closed()
+    }
+
+    /// A handle that does not keep the link open.
+    pub fn downgrade(&self) -> WeakLink {
+        WeakLink {
+            handle: Arc::downgrade(&self.handle),
+        }
     }
 
     /// Run `hook` once when the link closes, before its I/O stops
     /// (clients cancel their work, servers stop). Returns an id for
-    /// [`Link::remove_close_hook`].
-    pub fn on_close(&self, _hook: Box<dyn FnOnce() + Send>) -> u64 {
-        todo!()
+    /// [`Link::remove_close_hook`]. Hooks run in the thread that closes the
+    /// link, outside every lock, and may still send. On a link already
+    /// closing the hook is dropped without running and 0 is returned.
+    pub fn on_close(&self, hook: Box<dyn FnOnce() + Send>) -> u64 {
+        self.core().on_close(hook)
     }
 
     /// Forget a hook registered with [`Link::on_close`].
-    pub fn remove_close_hook(&self, _id: u64) {
-        todo!()
+    pub fn remove_close_hook(&self, id: u64) {
+        self.core().remove_close_hook(id)
     }
 
     /// Close the link: run the close hooks, stop the I/O threads, disconnect
-    /// subscriptions. Idempotent.
+    /// subscriptions. Idempotent (a concurrent or re-entrant call returns at once).
     pub fn close(&self) {
-        todo!()
+        self.core().close()
     }
 }

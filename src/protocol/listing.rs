@@ -53,10 +53,10 @@ pub fn parse_listing(data: &[u8]) -> (Vec<ListingEntry>, u32) {
 fn split_file_fields(text: &str) -> Option<(String, u64, Option<u64>)> {
     let (head, last) = text.rsplit_once('\t')?;
     let last_num: u64 = last.parse().ok()?;
-    if let Some((name, size)) = head.rsplit_once('\t') {
-        if let Ok(size) = size.parse::<u64>() {
-            return Some((name.to_string(), size, Some(last_num)));
-        }
+    if let Some((name, size)) = head.rsplit_once('\t')
+        && let Ok(size) = size.parse::<u64>()
+    {
+        return Some((name.to_string(), size, Some(last_num)));
     }
     Some((head.to_string(), last_num, None))
 }
@@ -98,10 +98,21 @@ mod tests {
         assert_eq!(
             entries,
             vec![
-                ListingEntry::File { name: "a.txt".into(), size: 12, mtime: None },
-                ListingEntry::Directory { name: "logs".into(), mtime: None },
+                ListingEntry::File {
+                    name: "a.txt".into(),
+                    size: 12,
+                    mtime: None
+                },
+                ListingEntry::Directory {
+                    name: "logs".into(),
+                    mtime: None
+                },
                 ListingEntry::Skip,
-                ListingEntry::File { name: "b".into(), size: 0, mtime: None },
+                ListingEntry::File {
+                    name: "b".into(),
+                    size: 0,
+                    mtime: None
+                },
             ]
         );
     }
@@ -115,8 +126,15 @@ mod tests {
 
     #[test]
     fn with_time_entries_round_trip() {
-        let file = ListingEntry::File { name: "x".into(), size: 5, mtime: Some(1700000000) };
-        let dir = ListingEntry::Directory { name: "d".into(), mtime: Some(42) };
+        let file = ListingEntry::File {
+            name: "x".into(),
+            size: 5,
+            mtime: Some(1700000000),
+        };
+        let dir = ListingEntry::Directory {
+            name: "d".into(),
+            mtime: Some(42),
+        };
         let mut data = encode_listing_entry(&file, true);
         data.extend(encode_listing_entry(&dir, true));
         assert_eq!(data, b"Fx\t5\t1700000000\0Dd\t0\t42\0");

@@ -285,7 +285,10 @@ impl FtpPacket {
 pub fn nak_to_error(nak: &FtpPacket, what: &str) -> FtpError {
     let code = nak.nak_code().unwrap_or(NakCode::None);
     let (result, name) = match code {
-        NakCode::None => (FtpResult::ProtocolError, "NAK without error code".to_string()),
+        NakCode::None => (
+            FtpResult::ProtocolError,
+            "NAK without error code".to_string(),
+        ),
         NakCode::Fail => (FtpResult::ProtocolError, "Fail".to_string()),
         NakCode::FailErrno => {
             let errno = nak.nak_errno().unwrap_or(0);
@@ -358,7 +361,10 @@ mod tests {
         assert_eq!(nak_to_error(&nak, "open").result, FtpResult::FileProtected);
         let nak = FtpPacket::nak_for(&req, NakCode::FileNotFound, 13);
         assert_eq!(nak.data, vec![10]);
-        assert_eq!(nak_to_error(&nak, "open").result, FtpResult::FileDoesNotExist);
+        assert_eq!(
+            nak_to_error(&nak, "open").result,
+            FtpResult::FileDoesNotExist
+        );
     }
 
     #[test]

@@ -1,0 +1,405 @@
+//! The worker thread and the request/reply machinery shared by every operation.
+//!
+//! Each client owns one worker thread that runs queued operations in
+//! submission order. Requests are sent one at a time (stop-and-wait) and
+//! retransmitted with the same seq; replies are matched by seq and session.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use crate::link::{FtpSubscription, IncomingFtp, Link};
+use crate::protocol::{FtpPacket, NakCode, Opcode, nak_to_error};
+use crate::result::{FtpError, FtpOutcome, FtpResult};
+
+/// One queued operation: runs on the worker with the conversation, or is
+/// told it was cancelled before it started.
+pub(crate) type Job = Box<dyn FnOnce(JobRun<'_>) + Send>;
+
+/// How a job is started: with a conversation to run, or cancelled.
+pub(crate) enum JobRun<'a> {
+    /// Run the operation.
+    Run(&'a mut Conversation),
+    /// The operation was cancelled before it ran: report Cancelled.
+    Cancelled,
+}
+
+/// State shared between the client handle and its worker.
+pub(crate) struct Shared {
+    pub queue: Mutex<QueueState>,
+    pub wake: Condvar,
+    /// Bumped by cancel(): operations started before see the change.
+    pub cancel_gen: AtomicU64,
+    pub stopping: AtomicBool,
+    pub last_error: Mutex<Option<String>>,
+    pub settings: Mutex<Settings>,
+    pub worker_thread: Mutex<Option<ThreadId>>,
+}
+
+/// Queue of pending jobs plus the worker's idle flag.
+pub(crate) struct QueueState {
+    pub jobs: VecDeque<(u64, Job)>,
+    pub running: bool,
+}
+
+/// Per-client settings.
+#[derive(Clone, Copy)]
+pub(crate) struct Settings {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub target_system: u8,
+    pub target_component: u8,
+}
+
+impl Shared {
+    pub fn cancelled_since(&self, generation: u64) -> bool {
+        self.cancel_gen.load(Ordering::SeqCst) != generation || self.stopping.load(Ordering::SeqCst)
+    }
+    pub fn set_error(&self, e: &FtpError) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = Some(e.to_string());
+        }
+    }
+}
+
+/// The request/reply state of one client: seq numbers, the reply stream, timing.
+pub(crate) struct Conversation {
+    pub link: Link,
+    pub shared: Arc<Shared>,
+    pub replies: Receiver<IncomingFtp>,
+    _subscription: FtpSubscription,
+    pub next_seq: u16,
+    pub generation: u64,
+    pub srtt: Option<Duration>,
+    pub rttvar: Duration,
+    pub sessions_reset: bool,
+    /// Per target: whether ListDirectoryWithTime works.
+    pub list_with_time: Option<bool>,
+    pub target: (u8, u8),
+}
+
+/// What happened to one request.
+pub(crate) enum Reply {
+    Ack(FtpPacket),
+    Nak(FtpPacket),
+}
+
+impl Conversation {
+    pub fn new(link: Link, shared: Arc<Shared>, sub: FtpSubscription) -> Conversation {
+        let replies = sub.receiver.clone();
+        Conversation {
+            link,
+            shared,
+            replies,
+            _subscription: sub,
+            next_seq: rand_u16(),
+            generation: 0,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            sessions_reset: false,
+            list_with_time: None,
+            target: (0, 0),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.shared.settings.lock().map(|s| *s).unwrap_or(Settings {
+            timeout: Duration::from_millis(500),
+            retries: 10,
+            target_system: 0,
+            target_component: 1,
+        })
+    }
+
+    /// Resolve the target: system 0 means the first heard.
+    pub fn resolve_target(&mut self) -> FtpOutcome<()> {
+        let s = self.settings();
+        let sys = if s.target_system == 0 {
+            match self.link.first_heard_system() {
+                Some(x) => x,
+                None => {
+                    return Err(FtpError::new(
+                        FtpResult::NoSystem,
+                        "no system heard on the link",
+                    ));
+                }
+            }
+        } else {
+            s.target_system
+        };
+        let comp = if s.target_component == 0 {
+            1
+        } else {
+            s.target_component
+        };
+        if (sys, comp) != self.target {
+            self.list_with_time = None;
+            self.sessions_reset = false;
+        }
+        self.target = (sys, comp);
+        Ok(())
+    }
+
+    /// Retransmission timeout from the RTT estimate (RFC 6298 style).
+    pub fn rto(&self) -> Duration {
+        let base = self.settings().timeout;
+        match self.srtt {
+            None => base,
+            Some(srtt) => {
+                let rto = srtt + (self.rttvar * 4).max(Duration::from_millis(10));
+                rto.clamp(
+                    Duration::from_millis(20),
+                    base.max(Duration::from_millis(20)) * 4,
+                )
+            }
+        }
+    }
+
+    fn sample_rtt(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let diff = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + diff) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+
+    pub fn check_cancel(&self) -> FtpOutcome<()> {
+        if self.shared.cancelled_since(self.generation) || self.link.is_closed() {
+            return Err(FtpError::new(FtpResult::Cancelled, "operation cancelled"));
+        }
+        Ok(())
+    }
+
+    pub fn take_seq(&mut self) -> u16 {
+        let s = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        s
+    }
+
+    /// Note a seq received from the server (next request seq follows it).
+    pub fn saw_seq(&mut self, seq: u16) {
+        let next = seq.wrapping_add(1);
+        // "max" in mod-2^16 terms: move forward if next is ahead within half the space.
+        if next.wrapping_sub(self.next_seq) < 0x8000 {
+            self.next_seq = next;
+        }
+    }
+
+    pub fn fresh_session(&mut self) -> u8 {
+        // Servers echo or force the id; PX4/MAVSDK require 0, so request 0.
+        0
+    }
+
+    /// Send `req` (seq is assigned here) and wait for its reply, retrying
+    /// with the same seq. A NAK is returned as Reply::Nak.
+    pub fn transact(&mut self, mut req: FtpPacket) -> FtpOutcome<Reply> {
+        req.seq = self.take_seq();
+        let settings = self.settings();
+        let retries = settings.retries.max(1);
+        let mut attempt = 0u32;
+        loop {
+            self.check_cancel()?;
+            let sent_at = Instant::now();
+            self.link.send_ftp(self.target.0, self.target.1, &req)?;
+            let deadline = sent_at
+                + if attempt == 0 {
+                    self.rto()
+                } else {
+                    self.rto() * (1 << attempt.min(4))
+                };
+            loop {
+                self.check_cancel()?;
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                let wait = (deadline - now).min(Duration::from_millis(50));
+                match self.replies.recv_timeout(wait) {
+                    Ok(inc) => {
+                        if (inc.source_system, inc.source_component) != self.target {
+                            continue;
+                        }
+                        let p = inc.packet;
+                        if p.seq != req.seq.wrapping_add(1) || p.req_opcode != req.opcode {
+                            if p.seq.wrapping_sub(req.seq) < 0x8000 {
+                                self.saw_seq(p.seq);
+                            }
+                            continue;
+                        }
+                        if attempt == 0 {
+                            self.sample_rtt(sent_at.elapsed());
+                        }
+                        self.saw_seq(p.seq);
+                        return Ok(match p.opcode {
+                            Opcode::Nak => Reply::Nak(p),
+                            _ => Reply::Ack(p),
+                        });
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                        return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
+                    }
+                }
+            }
+            attempt += 1;
+            if attempt > retries {
+                return Err(self.timeout_error(&req));
+            }
+        }
+    }
+
+    pub fn timeout_error(&self, req: &FtpPacket) -> FtpError {
+        if !self.link.has_heard(self.target.0, self.target.1) {
+            FtpError::new(
+                FtpResult::NoSystem,
+                format!(
+                    "no reply from system {} component {} (never heard)",
+                    self.target.0, self.target.1
+                ),
+            )
+        } else {
+            FtpError::new(
+                FtpResult::Timeout,
+                format!("no reply to {:?} after retries", req.opcode),
+            )
+        }
+    }
+
+    /// Like transact, but a NAK becomes an error.
+    pub fn request_ok(&mut self, req: FtpPacket, what: &str) -> FtpOutcome<FtpPacket> {
+        match self.transact(req)? {
+            Reply::Ack(p) => Ok(p),
+            Reply::Nak(p) => Err(nak_to_error(&p, what)),
+        }
+    }
+
+    /// ResetSessions once per target before the first operation.
+    pub fn ensure_reset(&mut self) -> FtpOutcome<()> {
+        if !self.sessions_reset {
+            self.reset_sessions();
+            self.sessions_reset = true;
+        }
+        Ok(())
+    }
+
+    /// Best-effort ResetSessions (errors ignored; one try with a short timeout).
+    pub fn reset_sessions(&mut self) {
+        let req = FtpPacket::request(Opcode::ResetSessions, 0);
+        let _ = self.transact_quick(req);
+    }
+
+    /// Best-effort TerminateSession.
+    pub fn terminate(&mut self, session: u8) {
+        let mut req = FtpPacket::request(Opcode::TerminateSession, 0);
+        req.session = session;
+        let _ = self.transact_quick(req);
+    }
+
+    fn transact_quick(&mut self, mut req: FtpPacket) -> FtpOutcome<Reply> {
+        // Not affected by cancel: used for cleanup.
+        req.seq = self.take_seq();
+        for _ in 0..3 {
+            let sent = Instant::now();
+            if self
+                .link
+                .send_ftp(self.target.0, self.target.1, &req)
+                .is_err()
+            {
+                return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
+            }
+            let deadline = sent + self.rto();
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                match self.replies.recv_timeout(left) {
+                    Ok(inc) => {
+                        if (inc.source_system, inc.source_component) != self.target {
+                            continue;
+                        }
+                        let p = inc.packet;
+                        if p.seq == req.seq.wrapping_add(1) && p.req_opcode == req.opcode {
+                            self.saw_seq(p.seq);
+                            return Ok(if p.opcode == Opcode::Nak {
+                                Reply::Nak(p)
+                            } else {
+                                Reply::Ack(p)
+                            });
+                        }
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+                    Err(_) => return Err(FtpError::new(FtpResult::Cancelled, "link closed")),
+                }
+            }
+            if !self.link.has_heard(self.target.0, self.target.1) {
+                break;
+            }
+        }
+        Err(FtpError::new(
+            FtpResult::Timeout,
+            "cleanup request unanswered",
+        ))
+    }
+}
+
+/// Is this NAK a given code?
+pub(crate) fn is_nak(p: &FtpPacket, code: NakCode) -> bool {
+    p.nak_code() == Some(code)
+}
+
+/// A small pseudo-random number (no extra dependency).
+pub(crate) fn rand_u16() -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    static CTR: AtomicU64 = AtomicU64::new(0);
+    let c = CTR.fetch_add(0x9E37, Ordering::Relaxed);
+    ((t as u64 ^ c ^ (std::process::id() as u64) << 7) as u16).wrapping_mul(31)
+}
+
+/// Worker loop: run jobs in order until stopping and the queue is empty.
+pub(crate) fn worker_main(mut conv: Conversation) {
+    let shared = conv.shared.clone();
+    loop {
+        let next = {
+            let Ok(mut q) = shared.queue.lock() else {
+                return;
+            };
+            loop {
+                if let Some(j) = q.jobs.pop_front() {
+                    q.running = true;
+                    break Some(j);
+                }
+                q.running = false;
+                shared.wake.notify_all();
+                if shared.stopping.load(Ordering::SeqCst) {
+                    break None;
+                }
+                q = match shared.wake.wait(q) {
+                    Ok(g) => g,
+                    Err(_) => return,
+                };
+            }
+        };
+        let Some((generation, job)) = next else {
+            return;
+        };
+        if shared.cancelled_since(generation) || conv.link.is_closed() {
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(JobRun::Cancelled)));
+        } else {
+            conv.generation = generation;
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                job(JobRun::Run(&mut conv))
+            }));
+        }
+    }
+}

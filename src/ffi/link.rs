@@ -1,0 +1,128 @@
+//! `mavftp_link`: one MAVLink connection shared by clients and servers.
+
+use std::ffi::{c_char, c_void};
+
+use super::boundary::{UserData, c_str, guard, guard_void, out_ptr};
+use super::result::mavftp_result;
+use crate::link::Link;
+use crate::result::FtpError;
+
+/// One MAVLink connection (UDP, TCP, serial or application-owned), shared by
+/// any number of clients and servers. It sends a HEARTBEAT at 1 Hz and tracks
+/// which systems it hears.
+///
+/// Thread safety: all functions may be called from any thread.
+pub struct mavftp_link {
+    pub(crate) inner: Link,
+}
+
+/// Called by a custom link with one complete, framed MAVLink message to send.
+/// `bytes` is valid only during the call. Called from library threads, one
+/// frame at a time and in order. It must not call back into the same link
+/// (handing the bytes to `mavftp_link_feed` of ANOTHER link is fine).
+pub type mavftp_send_cb =
+    Option<extern "C" fn(bytes: *const u8, len: usize, user_data: *mut c_void)>;
+
+/// Open a link. `url` is `udpin://HOST:PORT`, `udpout://HOST:PORT`,
+/// `tcpin://HOST:PORT`, `tcpout://HOST:PORT` or `serial:///dev/ttyX:BAUD`
+/// (also without `//`). Own ids 0 mean the ground-station defaults 245/190;
+/// own component 1 makes the link's heartbeat that of an autopilot.
+/// On success `*out_link` receives a link to free with `mavftp_link_free`.
+///
+/// Returns INVALID_PARAMETER for a NULL or malformed argument, FILE_IO_ERROR
+/// when the socket or port cannot be opened.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_open(
+    url: *const c_char,
+    own_system_id: u8,
+    own_component_id: u8,
+    out_link: *mut *mut mavftp_link,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            let out = out_ptr(out_link, "out_link")?;
+            let url = c_str(url, "url")?;
+            let inner = Link::open(url, own_system_id, own_component_id)?;
+            // SAFETY: checked non-null; the caller provides a writable slot.
+            unsafe { *out = Box::into_raw(Box::new(mavftp_link { inner })) };
+            Ok(())
+        },
+    )
+}
+
+/// Open a link whose bytes the application moves (it already owns the serial
+/// port or socket, e.g. a Qt ground station): framed MAVLink messages go out
+/// through `send` (with `user_data` as its last argument), received bytes come
+/// in through `mavftp_link_feed`. `send` may be called until
+/// `mavftp_link_free` returns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_open_custom(
+    own_system_id: u8,
+    own_component_id: u8,
+    send: mavftp_send_cb,
+    user_data: *mut c_void,
+    out_link: *mut *mut mavftp_link,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            let out = out_ptr(out_link, "out_link")?;
+            let send = send.ok_or_else(|| FtpError::invalid("send is NULL"))?;
+            let user = UserData(user_data);
+            let sink = Box::new(move |bytes: &[u8]| {
+                send(bytes.as_ptr(), bytes.len(), user.get());
+            });
+            let inner = Link::open_custom(own_system_id, own_component_id, sink)?;
+            // SAFETY: checked non-null; the caller provides a writable slot.
+            unsafe { *out = Box::into_raw(Box::new(mavftp_link { inner })) };
+            Ok(())
+        },
+    )
+}
+
+/// Feed bytes received by the application into a custom link (any chunking;
+/// partial frames are kept until the rest arrives). Frames are parsed and
+/// routed in the calling thread. `len` 0 is allowed; `bytes` may be NULL only
+/// when `len` is 0. Returns UNSUPPORTED for a link not opened with
+/// `mavftp_link_open_custom`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_feed(
+    link: *mut mavftp_link,
+    bytes: *const u8,
+    len: usize,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            // SAFETY: the caller passes a link from mavftp_link_open* or NULL.
+            let link = unsafe { link.as_ref() }.ok_or_else(|| FtpError::invalid("link is NULL"))?;
+            if len == 0 {
+                return Ok(());
+            }
+            if bytes.is_null() {
+                return Err(FtpError::invalid("bytes is NULL"));
+            }
+            // SAFETY: non-null and the caller promises `len` readable bytes.
+            let data = unsafe { std::slice::from_raw_parts(bytes, len) };
+            link.inner.feed(data)
+        },
+    )
+}
+
+/// Close and free a link. Operations of its clients still in flight end
+/// (their callbacks run exactly once, with CANCELLED or another final result);
+/// clients and servers on it stay valid handles but can no longer reach
+/// anyone: free them too. NULL does nothing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_free(link: *mut mavftp_link) {
+    if link.is_null() {
+        return;
+    }
+    guard_void(|| {
+        // SAFETY: a non-null pointer came from Box::into_raw in mavftp_link_open*.
+        let link = unsafe { Box::from_raw(link) };
+        link.inner.close();
+        drop(link);
+    });
+}

@@ -1,0 +1,71 @@
+//! `mavftp_server`: the vehicle side, serving one root directory.
+
+use std::ffi::c_char;
+
+use super::boundary::{guard, guard_void, local_path, non_null, out_ptr};
+use super::link::mavftp_link;
+use super::result::mavftp_result;
+use crate::server::Server;
+
+/// Serves one root directory (a jail: nothing outside it is reachable) to
+/// every peer on a link.
+///
+/// Thread safety: all functions may be called from any thread.
+pub struct mavftp_server {
+    inner: Server,
+}
+
+/// Serve `root_dir` to every peer on `link`, answering requests addressed to
+/// the link's own system/component id (or to component 0). `root_dir` must be
+/// an existing directory (FILE_DOES_NOT_EXIST otherwise). A client and a
+/// server may share one link. On success `*out_server` receives a server to
+/// free with `mavftp_server_free` (before the link).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_server_new(
+    link: *mut mavftp_link,
+    root_dir: *const c_char,
+    out_server: *mut *mut mavftp_server,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            let out = out_ptr(out_server, "out_server")?;
+            let link = non_null(link.cast_const(), "link")?;
+            let root = local_path(root_dir, "root_dir")?;
+            let inner = Server::new(&link.inner, &root)?;
+            // SAFETY: checked non-null; the caller provides a writable slot.
+            unsafe { *out = Box::into_raw(Box::new(mavftp_server { inner })) };
+            Ok(())
+        },
+    )
+}
+
+/// Refuse (true) or allow again (false) every write, create, remove and
+/// rename, with NAK FileProtected (the client sees FILE_PROTECTED).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_server_set_read_only(
+    server: *mut mavftp_server,
+    read_only: bool,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            let server = non_null(server.cast_const(), "server")?;
+            server.inner.set_read_only(read_only);
+            Ok(())
+        },
+    )
+}
+
+/// Stop serving, close all sessions and files, and free the server.
+/// NULL does nothing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_server_free(server: *mut mavftp_server) {
+    if server.is_null() {
+        return;
+    }
+    guard_void(|| {
+        // SAFETY: a non-null pointer came from Box::into_raw in mavftp_server_new.
+        drop(unsafe { Box::from_raw(server) });
+    });
+}

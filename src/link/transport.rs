@@ -1,0 +1,544 @@
+//! UDP, TCP and serial transports: each opens its socket or device, builds the
+//! link core with a writer, and starts the reader thread(s). Readers use
+//! ~100 ms timeouts so that they notice a close quickly.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::Endpoint;
+use super::frame::FrameParser;
+use super::linkcore::{LinkCore, Transport};
+use crate::result::{FtpError, FtpOutcome, FtpResult};
+
+/// Read timeout of every reader: the longest a reader takes to see a close.
+const POLL: Duration = Duration::from_millis(100);
+/// tcpout connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// tcpout reconnect attempt timeout (short: a close waits for it).
+const RECONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// A TCP write blocked longer than this drops the client (tcpin) or fails (tcpout).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many distinct UDP peers a udpin link keeps replying to.
+const MAX_UDP_PEERS: usize = 8;
+
+/// Open the transport for `endpoint`, start its threads and the heartbeat.
+pub(crate) fn open(endpoint: &Endpoint, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
+    match endpoint {
+        Endpoint::UdpIn { host, port } => open_udp_in(host, *port, system, component),
+        Endpoint::UdpOut { host, port } => open_udp_out(host, *port, system, component),
+        Endpoint::TcpIn { host, port } => open_tcp_in(host, *port, system, component),
+        Endpoint::TcpOut { host, port } => open_tcp_out(host, *port, system, component),
+        Endpoint::Serial { path, baud } => open_serial(path, *baud, system, component),
+    }
+}
+
+fn resolve(host: &str, port: u16) -> FtpOutcome<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| FtpError::invalid(format!("cannot resolve '{host}': {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(FtpError::invalid(format!(
+            "'{host}' resolves to no address"
+        )));
+    }
+    // "localhost" should mean 127.0.0.1 first, as for MAVSDK and pymavlink.
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    Ok(addrs)
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
+}
+
+fn spawn(
+    core: &Arc<LinkCore>,
+    name: &str,
+    body: impl FnOnce(Arc<LinkCore>) + Send + 'static,
+) -> FtpOutcome<()> {
+    let worker = Arc::clone(core);
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || body(worker))
+        .map_err(|e| FtpError::io(format!("cannot start thread {name}"), &e))?;
+    core.add_thread(handle);
+    Ok(())
+}
+
+/// Start the heartbeat; on failure close what was started.
+fn finish(core: Arc<LinkCore>) -> FtpOutcome<Arc<LinkCore>> {
+    if let Err(e) = core.start_heartbeat() {
+        core.close();
+        return Err(e);
+    }
+    Ok(core)
+}
+
+// ---------------------------------------------------------------- UDP
+
+struct UdpShared {
+    socket: UdpSocket,
+    /// udpin: everyone heard (most recent last); udpout: the fixed target.
+    peers: Mutex<Vec<SocketAddr>>,
+}
+
+impl UdpShared {
+    fn note_peer(&self, from: SocketAddr) {
+        let mut peers = self.peers.lock();
+        if peers.last() == Some(&from) {
+            return;
+        }
+        peers.retain(|p| *p != from);
+        if peers.len() >= MAX_UDP_PEERS {
+            peers.remove(0);
+        }
+        peers.push(from);
+    }
+}
+
+struct UdpTransport(Arc<UdpShared>);
+
+impl Transport for UdpTransport {
+    fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+        // A failed datagram is a lost frame, as on any UDP link.
+        for peer in self.0.peers.lock().iter() {
+            let _ = self.0.socket.send_to(frame, peer);
+        }
+        Ok(())
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> FtpOutcome<UdpSocket> {
+    let socket =
+        UdpSocket::bind(addr).map_err(|e| FtpError::io(format!("cannot bind UDP {addr}"), &e))?;
+    socket
+        .set_read_timeout(Some(POLL))
+        .map_err(|e| FtpError::io("cannot set UDP read timeout", &e))?;
+    grow_receive_buffer(&socket);
+    Ok(socket)
+}
+
+/// Ask for a larger receive buffer so that bursts (hundreds of frames sent
+/// back to back) are not dropped by the kernel; the kernel may cap it.
+pub(crate) fn grow_receive_buffer(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4 << 20;
+    // SAFETY: valid fd and a pointer to a c_int of the given length.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+fn start_udp(
+    shared: Arc<UdpShared>,
+    learn_peers: bool,
+    system: u8,
+    component: u8,
+) -> FtpOutcome<Arc<LinkCore>> {
+    let core = LinkCore::new(
+        system,
+        component,
+        None,
+        Box::new(UdpTransport(Arc::clone(&shared))),
+    );
+    core.set_local_addr(shared.socket.local_addr().ok());
+    spawn(&core, "mavftp-udp-rx", move |core| {
+        let mut buf = vec![0u8; 65_536];
+        let mut parser = FrameParser::new();
+        let mut last_peer: Option<SocketAddr> = None;
+        while !core.is_closed() {
+            match shared.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    if learn_peers && last_peer != Some(from) {
+                        shared.note_peer(from);
+                        last_peer = Some(from);
+                    }
+                    core.ingest(&mut parser, &buf[..n]);
+                }
+                Err(e) if is_timeout(&e) => {}
+                // ICMP errors (port unreachable) and the like: keep listening.
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    })?;
+    finish(core)
+}
+
+fn open_udp_in(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
+    let addr = resolve(host, port)?[0];
+    let socket = bind_udp(addr)?;
+    let shared = Arc::new(UdpShared {
+        socket,
+        peers: Mutex::new(Vec::new()),
+    });
+    start_udp(shared, true, system, component)
+}
+
+fn open_udp_out(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
+    let target = resolve(host, port)?[0];
+    let local: SocketAddr = if target.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let socket = bind_udp(local)?;
+    let shared = Arc::new(UdpShared {
+        socket,
+        peers: Mutex::new(vec![target]),
+    });
+    start_udp(shared, false, system, component)
+}
+
+// ---------------------------------------------------------------- TCP
+
+struct TcpClients {
+    next_id: u64,
+    streams: Vec<(u64, TcpStream)>,
+}
+
+struct TcpInTransport(Arc<Mutex<TcpClients>>);
+
+impl Transport for TcpInTransport {
+    fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+        // A client that cannot take a frame is dropped; the others still get it.
+        self.0
+            .lock()
+            .streams
+            .retain_mut(|(_, stream)| stream.write_all(frame).is_ok());
+        Ok(())
+    }
+
+    fn shutdown(&self) {
+        for (_, stream) in self.0.lock().streams.iter() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn configure_stream(stream: &TcpStream) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(POLL))?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    stream.set_nodelay(true)
+}
+
+/// Read a TCP stream into the link until EOF, an error or the close.
+fn read_stream(core: &LinkCore, mut stream: TcpStream) {
+    let mut buf = vec![0u8; 16_384];
+    let mut parser = FrameParser::new();
+    while !core.is_closed() {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => core.ingest(&mut parser, &buf[..n]),
+            Err(e) if is_timeout(&e) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn open_tcp_in(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
+    let addr = resolve(host, port)?[0];
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| FtpError::io(format!("cannot listen on TCP {addr}"), &e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| FtpError::io("cannot configure TCP listener", &e))?;
+    let clients = Arc::new(Mutex::new(TcpClients {
+        next_id: 0,
+        streams: Vec::new(),
+    }));
+    let core = LinkCore::new(
+        system,
+        component,
+        None,
+        Box::new(TcpInTransport(Arc::clone(&clients))),
+    );
+    core.set_local_addr(listener.local_addr().ok());
+    spawn(&core, "mavftp-tcp-accept", move |core| {
+        while !core.is_closed() {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if is_timeout(&e) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            if configure_stream(&stream).is_err() {
+                continue;
+            }
+            let Ok(reader) = stream.try_clone() else {
+                continue;
+            };
+            let id = {
+                let mut clients = clients.lock();
+                clients.next_id += 1;
+                let id = clients.next_id;
+                clients.streams.push((id, stream));
+                id
+            };
+            let clients = Arc::clone(&clients);
+            let spawned = spawn(&core, "mavftp-tcp-rx", move |core| {
+                read_stream(&core, reader);
+                clients.lock().streams.retain(|(c, _)| *c != id);
+            });
+            if spawned.is_err() {
+                continue;
+            }
+        }
+    })?;
+    finish(core)
+}
+
+/// tcpout: the current connection, replaced when the reader reconnects.
+struct TcpOutTransport(Arc<Mutex<TcpStream>>);
+
+impl Transport for TcpOutTransport {
+    fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+        let stream = self.0.lock();
+        (&*stream)
+            .write_all(frame)
+            .map_err(|e| FtpError::io("TCP link write failed", &e))
+    }
+
+    fn shutdown(&self) {
+        let _ = self.0.lock().shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Connect to the first address that accepts.
+fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, String> {
+    let mut last_error = String::from("no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(stream) => match configure_stream(&stream) {
+                Ok(()) => return Ok(stream),
+                Err(e) => last_error = format!("{addr}: {e}"),
+            },
+            Err(e) => last_error = format!("{addr}: {e}"),
+        }
+    }
+    Err(last_error)
+}
+
+/// After the server went away: wait, reconnect, and hand back a reader for
+/// the new connection (None once the link closes).
+fn reconnect(
+    core: &LinkCore,
+    addrs: &[SocketAddr],
+    current: &Mutex<TcpStream>,
+) -> Option<TcpStream> {
+    loop {
+        for _ in 0..5 {
+            if core.is_closed() {
+                return None;
+            }
+            std::thread::sleep(POLL);
+        }
+        if let Ok(stream) = connect_any(addrs, RECONNECT_TIMEOUT)
+            && let Ok(reader) = stream.try_clone()
+        {
+            *current.lock() = stream;
+            return Some(reader);
+        }
+    }
+}
+
+fn open_tcp_out(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
+    let addrs = resolve(host, port)?;
+    let stream = connect_any(&addrs, CONNECT_TIMEOUT).map_err(|e| {
+        FtpError::new(
+            FtpResult::NoSystem,
+            format!("cannot connect to tcpout {host}:{port} ({e})"),
+        )
+    })?;
+    let mut reader = stream
+        .try_clone()
+        .map_err(|e| FtpError::io("cannot clone TCP stream", &e))?;
+    let local = stream.local_addr().ok();
+    let current = Arc::new(Mutex::new(stream));
+    let core = LinkCore::new(
+        system,
+        component,
+        None,
+        Box::new(TcpOutTransport(Arc::clone(&current))),
+    );
+    core.set_local_addr(local);
+    spawn(&core, "mavftp-tcp-rx", move |core| {
+        loop {
+            read_stream(&core, reader);
+            match reconnect(&core, &addrs, &current) {
+                Some(next) => reader = next,
+                None => return,
+            }
+        }
+    })?;
+    finish(core)
+}
+
+// ---------------------------------------------------------------- serial
+
+/// An open tty; closed when the last user (writer or reader) drops it.
+struct SerialPort {
+    fd: libc::c_int,
+}
+
+impl Drop for SerialPort {
+    fn drop(&mut self) {
+        // SAFETY: we own fd and nobody uses it any more (last Arc).
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
+impl SerialPort {
+    fn open(path: &str, baud: u32) -> FtpOutcome<SerialPort> {
+        let speed = baud_constant(baud).ok_or_else(|| {
+            FtpError::invalid(format!("serial baud rate {baud} is not supported"))
+        })?;
+        let c_path = std::ffi::CString::new(path)
+            .map_err(|_| FtpError::invalid(format!("serial path '{path}' contains a NUL")))?;
+        let os_err =
+            |what: &str| FtpError::io(format!("{what} {path}"), &std::io::Error::last_os_error());
+        // O_NONBLOCK so that open does not wait for carrier; cleared below.
+        // SAFETY: c_path is a valid NUL-terminated string.
+        let fd = unsafe {
+            libc::open(
+                c_path.as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(os_err("cannot open serial port"));
+        }
+        let port = SerialPort { fd };
+        // SAFETY: termios is plain data; fd is open; every call gets valid pointers.
+        unsafe {
+            let mut tio: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut tio) != 0 {
+                return Err(os_err("not a serial port:"));
+            }
+            libc::cfmakeraw(&mut tio);
+            tio.c_cflag |= libc::CLOCAL | libc::CREAD;
+            tio.c_cflag &= !libc::CRTSCTS;
+            tio.c_cc[libc::VMIN] = 0;
+            // Reads return after 100 ms without data (unit: 0.1 s).
+            tio.c_cc[libc::VTIME] = 1;
+            if libc::cfsetispeed(&mut tio, speed) != 0 || libc::cfsetospeed(&mut tio, speed) != 0 {
+                return Err(os_err("cannot set baud rate on"));
+            }
+            if libc::tcsetattr(fd, libc::TCSANOW, &tio) != 0 {
+                return Err(os_err("cannot configure serial port"));
+            }
+            libc::tcflush(fd, libc::TCIOFLUSH);
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) != 0 {
+                return Err(os_err("cannot configure serial port"));
+            }
+        }
+        Ok(port)
+    }
+
+    fn write_all(&self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            // SAFETY: bytes is a valid slice; fd is open while self lives.
+            let n = unsafe { libc::write(self.fd, bytes.as_ptr().cast(), bytes.len()) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if is_timeout(&e) {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                return Err(e);
+            }
+            bytes = &bytes[n as usize..];
+        }
+        Ok(())
+    }
+
+    /// Read with the tty's 100 ms timeout; Ok(0) means nothing arrived.
+    fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: buf is a valid mutable slice; fd is open while self lives.
+        let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}
+
+fn baud_constant(baud: u32) -> Option<libc::speed_t> {
+    Some(match baud {
+        1200 => libc::B1200,
+        2400 => libc::B2400,
+        4800 => libc::B4800,
+        9600 => libc::B9600,
+        19_200 => libc::B19200,
+        38_400 => libc::B38400,
+        57_600 => libc::B57600,
+        115_200 => libc::B115200,
+        230_400 => libc::B230400,
+        460_800 => libc::B460800,
+        500_000 => libc::B500000,
+        576_000 => libc::B576000,
+        921_600 => libc::B921600,
+        1_000_000 => libc::B1000000,
+        1_500_000 => libc::B1500000,
+        2_000_000 => libc::B2000000,
+        3_000_000 => libc::B3000000,
+        4_000_000 => libc::B4000000,
+        _ => return None,
+    })
+}
+
+struct SerialTransport(Arc<SerialPort>);
+
+impl Transport for SerialTransport {
+    fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+        self.0
+            .write_all(frame)
+            .map_err(|e| FtpError::io("serial link write failed", &e))
+    }
+}
+
+fn open_serial(path: &str, baud: u32, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
+    let port = Arc::new(SerialPort::open(path, baud)?);
+    let reader = Arc::clone(&port);
+    let core = LinkCore::new(
+        system,
+        component,
+        Some(baud / 10),
+        Box::new(SerialTransport(port)),
+    );
+    spawn(&core, "mavftp-serial-rx", move |core| {
+        let mut buf = vec![0u8; 4096];
+        let mut parser = FrameParser::new();
+        while !core.is_closed() {
+            match reader.read(&mut buf) {
+                Ok(0) => {}
+                Ok(n) => core.ingest(&mut parser, &buf[..n]),
+                Err(e) if is_timeout(&e) => {}
+                // Unplugged or hung up: keep polling slowly until closed.
+                Err(_) => std::thread::sleep(POLL),
+            }
+        }
+    })?;
+    finish(core)
+}

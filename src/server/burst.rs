@@ -1,0 +1,231 @@
+//! BurstReadFile streaming: one job per session, sent in slices so the server
+//! thread interleaves bursts with request handling (no peer starves).
+//!
+//! A burst sends ACK packets with sequence numbers request+1, +2, ... and
+//! offsets advancing by the chunk size (the request's size field; 0 means
+//! 239). It ends with a short packet carrying burst_complete=1 — a
+//! zero-length one when the file length is a multiple of the chunk — followed
+//! by NAK EOF (req_opcode BurstReadFile, offset = file size), so that clients
+//! that wait for either ending all finish. When the remaining length is an
+//! exact multiple of the chunk (including an empty file), the last data packet
+//! is full with burst_complete=0 and NAK EOF follows directly, as ArduPilot
+//! and PX4 do: a zero-length bc=1 packet would make pymavlink re-request a
+//! burst at the end and then discard the EOF as stale (observed with
+//! pymavlink 2.4.50: an endless loop). A burst longer than
+//! [`MAX_BURST_PACKETS`] ends with burst_complete=1 at that point (no EOF):
+//! the client re-requests from there.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode};
+
+use super::jail::errno_of;
+use super::sessions::Peer;
+
+/// Packets in one burst before it ends with burst_complete=1.
+pub const MAX_BURST_PACKETS: u32 = 2000;
+/// Bytes one FTP frame takes on the wire (MAVLink 2 header + payload + CRC).
+pub const FRAME_WIRE_BYTES: u32 = 12 + 254;
+
+/// One running burst.
+#[derive(Debug, Clone)]
+pub struct BurstJob {
+    /// Requesting peer.
+    pub peer: Peer,
+    /// Session read from.
+    pub session: u8,
+    /// The BurstReadFile request that started the burst.
+    pub request: FtpPacket,
+    offset: u32,
+    chunk: u32,
+    next_seq: u16,
+    sent: u32,
+    finished: bool,
+    /// When the next packet may be sent (pacing).
+    pub next_due: Instant,
+}
+
+impl BurstJob {
+    /// A job for a BurstReadFile request on an existing session.
+    pub fn new(peer: Peer, request: &FtpPacket) -> BurstJob {
+        let chunk = match request.data.len() {
+            0 => MAX_DATA as u32,
+            n => n as u32,
+        };
+        BurstJob {
+            peer,
+            session: request.session,
+            request: request.clone(),
+            offset: request.offset,
+            chunk,
+            next_seq: request.seq.wrapping_add(1),
+            sent: 0,
+            finished: false,
+            next_due: Instant::now(),
+        }
+    }
+
+    /// Whether the burst has sent its last packet.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn packet(&mut self, opcode: Opcode, offset: u32, data: Vec<u8>, bc: bool) -> FtpPacket {
+        let p = FtpPacket {
+            seq: self.next_seq,
+            session: self.session,
+            opcode,
+            req_opcode: Opcode::BurstReadFile,
+            burst_complete: bc,
+            offset,
+            data,
+        };
+        self.next_seq = self.next_seq.wrapping_add(1);
+        p
+    }
+
+    /// Produce up to `max` further packets, reading from `file`.
+    pub fn next_packets(&mut self, file: &File, max: usize) -> Vec<FtpPacket> {
+        let mut out = Vec::new();
+        while !self.finished && out.len() < max {
+            let size = match file.metadata() {
+                Ok(m) => m.len().min(u32::MAX as u64) as u32,
+                Err(e) => {
+                    let nak = self.nak(NakCode::FailErrno, errno_of(&e) as u8);
+                    out.push(nak);
+                    self.finished = true;
+                    break;
+                }
+            };
+            if self.offset >= size {
+                let mut nak = self.nak(NakCode::Eof, 0);
+                nak.offset = size;
+                out.push(nak);
+                self.finished = true;
+                break;
+            }
+            let want = self.chunk.min(size - self.offset) as usize;
+            let mut buf = vec![0u8; want];
+            let mut got = 0usize;
+            while got < want {
+                match file.read_at(&mut buf[got..], self.offset as u64 + got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let nak = self.nak(NakCode::FailErrno, errno_of(&e) as u8);
+                        out.push(nak);
+                        self.finished = true;
+                        return out;
+                    }
+                }
+            }
+            buf.truncate(got);
+            let short = (got as u32) < self.chunk;
+            self.sent += 1;
+            let cap = self.sent >= MAX_BURST_PACKETS;
+            let offset = self.offset;
+            let pkt = self.packet(Opcode::Ack, offset, buf, short || cap);
+            out.push(pkt);
+            self.offset += got as u32;
+            if short {
+                let mut nak = self.nak(NakCode::Eof, 0);
+                nak.offset = self.offset;
+                out.push(nak);
+                self.finished = true;
+            } else if cap {
+                self.finished = true;
+            }
+        }
+        out
+    }
+
+    fn nak(&mut self, code: NakCode, errno: u8) -> FtpPacket {
+        let mut p = FtpPacket::nak_for(&self.request, code, errno);
+        p.seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        p
+    }
+
+    /// Pacing interval per packet for a link of `byte_rate` bytes/s (with 10 % headroom).
+    pub fn interval(byte_rate: Option<u32>) -> Duration {
+        match byte_rate {
+            Some(rate) if rate > 0 => {
+                Duration::from_secs_f64(FRAME_WIRE_BYTES as f64 * 1.1 / rate as f64)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn run(len: usize, chunk: usize) -> (Vec<FtpPacket>, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let mut req = FtpPacket::request(Opcode::BurstReadFile, 10);
+        req.data = vec![0; chunk];
+        let mut job = BurstJob::new((1, 1), &req);
+        let mut all = Vec::new();
+        for _ in 0..100_000 {
+            if job.is_finished() {
+                break;
+            }
+            all.extend(job.next_packets(&f, 7));
+        }
+        (all, data)
+    }
+
+    #[test]
+    fn bursts_end_with_short_bc_packet_or_full_packet_then_eof() {
+        for (len, chunk) in [
+            (0, 0),
+            (1, 0),
+            (239, 0),
+            (240, 80),
+            (478, 239),
+            (160, 80),
+            (100, 80),
+        ] {
+            let (pkts, data) = run(len, chunk);
+            let eff = if chunk == 0 { 239 } else { chunk };
+            let mut got = Vec::new();
+            for (i, p) in pkts.iter().enumerate() {
+                assert_eq!(p.seq, 11 + i as u16);
+            }
+            for p in &pkts {
+                if p.opcode == Opcode::Ack {
+                    assert_eq!(p.offset as usize, got.len());
+                    got.extend_from_slice(&p.data);
+                }
+            }
+            assert_eq!(got, data, "len {len} chunk {chunk}");
+            let eof = &pkts[pkts.len() - 1];
+            assert_eq!(eof.nak_code(), Some(NakCode::Eof));
+            assert_eq!(eof.req_opcode, Opcode::BurstReadFile);
+            assert_eq!(eof.offset as usize, len);
+            let data_pkts = &pkts[..pkts.len() - 1];
+            if len % eff == 0 {
+                assert!(
+                    data_pkts
+                        .iter()
+                        .all(|p| !p.burst_complete && p.data.len() == eff)
+                );
+            } else {
+                let last = &data_pkts[data_pkts.len() - 1];
+                assert!(last.burst_complete && last.data.len() == len % eff);
+                assert!(
+                    data_pkts[..data_pkts.len() - 1]
+                        .iter()
+                        .all(|p| !p.burst_complete)
+                );
+            }
+        }
+    }
+}

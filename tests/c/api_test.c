@@ -1,0 +1,626 @@
+/*
+ * Drives every function of include/mavftp.h. Built and run by tests/c_api.rs.
+ *
+ *   api_test args             argument checks that need no peer
+ *   api_test e2e WORKDIR      client against our server over two custom links
+ *                             wired to each other, and over a UDP loopback pair
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "mavftp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int checks;
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        checks++;                                                                \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
+
+#define CHECK_RES(expr, expected)                                                \
+    do {                                                                         \
+        mavftp_result r_ = (expr);                                               \
+        checks++;                                                                \
+        if (r_ != (expected)) {                                                  \
+            fprintf(stderr, "%s:%d: %s = %d (%s), expected %d (%s)\n", __FILE__,  \
+                    __LINE__, #expr, (int)r_, mavftp_result_str(r_),              \
+                    (int)(expected), mavftp_result_str(expected));                \
+            if (g_client) fprintf(stderr, "  last error: %s\n",                  \
+                                  mavftp_client_last_error(g_client));           \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
+
+static mavftp_client *g_client;
+
+/* ---- waiting for async callbacks ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;          /* number of final callbacks */
+    int next_calls;    /* NEXT progress calls */
+    mavftp_result result;
+    bool value;
+    size_t list_entries;
+    mavftp_progress last;
+} waiter;
+
+static void waiter_init(waiter *w) {
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
+static void waiter_finish(waiter *w, mavftp_result r) {
+    pthread_mutex_lock(&w->mu);
+    w->result = r;
+    w->done++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Wait (at most 60 s) for the final callback; returns its result. */
+static mavftp_result waiter_wait(waiter *w) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 60;
+    pthread_mutex_lock(&w->mu);
+    while (w->done == 0) {
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT) {
+            fprintf(stderr, "callback never came\n");
+            exit(1);
+        }
+    }
+    mavftp_result r = w->result;
+    pthread_mutex_unlock(&w->mu);
+    return r;
+}
+
+static void on_progress(mavftp_result r, mavftp_progress p, void *user) {
+    waiter *w = user;
+    if (r == MAVFTP_RESULT_NEXT) {
+        pthread_mutex_lock(&w->mu);
+        w->next_calls++;
+        w->last = p;
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->last = p;
+    pthread_mutex_unlock(&w->mu);
+    waiter_finish(w, r);
+}
+
+static void on_result(mavftp_result r, void *user) { waiter_finish(user, r); }
+
+static void on_bool(mavftp_result r, bool value, void *user) {
+    waiter *w = user;
+    w->value = value;
+    waiter_finish(w, r);
+}
+
+static void on_list(mavftp_result r, const mavftp_list *list, void *user) {
+    waiter *w = user;
+    if (r == MAVFTP_RESULT_SUCCESS) {
+        CHECK(list != NULL);
+        w->list_entries = list->entries_len;
+        CHECK(list->dirs_len + list->files_len == list->entries_len);
+    } else {
+        CHECK(list == NULL);
+    }
+    waiter_finish(w, r);
+}
+
+static void never_called_result(mavftp_result r, void *user) {
+    (void)r; (void)user;
+    fprintf(stderr, "callback of a refused operation ran\n");
+    exit(1);
+}
+static void never_called_progress(mavftp_result r, mavftp_progress p, void *user) {
+    (void)p; never_called_result(r, user);
+}
+static void never_called_list(mavftp_result r, const mavftp_list *l, void *user) {
+    (void)l; never_called_result(r, user);
+}
+static void never_called_bool(mavftp_result r, bool v, void *user) {
+    (void)v; never_called_result(r, user);
+}
+
+/* ---- files ---- */
+
+static void fill(unsigned char *buf, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)((i * 131u + seed * 7u + (i >> 8)) & 0xff);
+}
+
+static void write_file(const char *path, size_t n, unsigned seed) {
+    unsigned char *buf = malloc(n ? n : 1);
+    CHECK(buf != NULL);
+    fill(buf, n, seed);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK(fwrite(buf, 1, n, f) == n);
+    CHECK(fclose(f) == 0);
+    free(buf);
+}
+
+/* 1 when both files exist and are byte-for-byte equal. */
+static int same_bytes(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa != NULL && fb != NULL;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+static int exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* ---- argument checks ---- */
+
+static void test_result_str_and_version(void) {
+    static const char *expected[] = {
+        "unknown", "success", "next (in progress)", "timeout", "busy", "file I/O error",
+        "file exists", "file does not exist", "file protected", "invalid parameter",
+        "unsupported", "protocol error", "no system", "cancelled"};
+    for (int i = 0; i <= 13; i++) CHECK(strcmp(mavftp_result_str((mavftp_result)i), expected[i]) == 0);
+    CHECK(strcmp(mavftp_result_str((mavftp_result)14), "unknown result") == 0);
+    CHECK(strcmp(mavftp_result_str((mavftp_result)-1), "unknown result") == 0);
+    CHECK(strcmp(mavftp_result_str((mavftp_result)1000000), "unknown result") == 0);
+    CHECK(MAVFTP_RESULT_SUCCESS == 1 && MAVFTP_RESULT_NO_SYSTEM == 12 && MAVFTP_RESULT_CANCELLED == 13);
+    CHECK(sizeof(mavftp_result) == 4);
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", MAVFTP_VERSION_MAJOR, MAVFTP_VERSION_MINOR, MAVFTP_VERSION_PATCH);
+    CHECK(strcmp(mavftp_version(), v) == 0);
+}
+
+static void drop_frame(const uint8_t *bytes, size_t len, void *user) {
+    (void)bytes; (void)len; (void)user;
+}
+
+static void test_null_arguments(void) {
+    mavftp_link *link = (mavftp_link *)0x1;
+    CHECK_RES(mavftp_link_open(NULL, 0, 0, &link), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(link == (mavftp_link *)0x1); /* out-param untouched on failure */
+    CHECK_RES(mavftp_link_open("udpin://127.0.0.1:0", 0, 0, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_open("bogus://x", 0, 0, &link), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_open("udpin://\xff\xfe:1", 0, 0, &link), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(link == (mavftp_link *)0x1);
+    CHECK_RES(mavftp_link_open_custom(0, 0, NULL, NULL, &link), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_open_custom(0, 0, drop_frame, NULL, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_feed(NULL, (const uint8_t *)"x", 1), MAVFTP_RESULT_INVALID_PARAMETER);
+
+    link = NULL;
+    CHECK_RES(mavftp_link_open_custom(1, 1, drop_frame, NULL, &link), MAVFTP_RESULT_SUCCESS);
+    CHECK(link != NULL);
+    CHECK_RES(mavftp_link_feed(link, NULL, 5), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_feed(link, NULL, 0), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_feed(link, (const uint8_t *)"garbage\xfd\x01", 9), MAVFTP_RESULT_SUCCESS);
+
+    mavftp_server *server = (mavftp_server *)0x1;
+    CHECK_RES(mavftp_server_new(NULL, "/tmp", &server), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_server_new(link, NULL, &server), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_server_new(link, "/tmp", NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_server_new(link, "/nonexistent/mavftp-root", &server), MAVFTP_RESULT_FILE_DOES_NOT_EXIST);
+    CHECK(server == (mavftp_server *)0x1);
+    CHECK_RES(mavftp_server_set_read_only(NULL, true), MAVFTP_RESULT_INVALID_PARAMETER);
+
+    mavftp_client *client = (mavftp_client *)0x1;
+    CHECK_RES(mavftp_client_new(NULL, 1, 1, &client), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_new(link, 1, 1, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(client == (mavftp_client *)0x1);
+
+    /* every client function with a NULL client */
+    mavftp_list *list = (mavftp_list *)0x1;
+    bool same = true;
+    CHECK_RES(mavftp_client_set_target_compid(NULL, 1), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_set_timeout(NULL, 100, 1), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_cancel(NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_download(NULL, "/a", "/tmp", false, NULL, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_download_async(NULL, "/a", "/tmp", true, never_called_progress, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_upload(NULL, "/tmp/a", "/", NULL, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_upload_async(NULL, "/tmp/a", "/", never_called_progress, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_list_directory(NULL, "/", &list), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_list_directory_async(NULL, "/", never_called_list, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_create_directory(NULL, "/d"), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_create_directory_async(NULL, "/d", never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_remove_directory(NULL, "/d"), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_remove_directory_async(NULL, "/d", never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_remove_file(NULL, "/f"), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_remove_file_async(NULL, "/f", never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_rename(NULL, "/a", "/b"), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_rename_async(NULL, "/a", "/b", never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_are_files_identical(NULL, "/tmp/a", "/a", &same), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_are_files_identical_async(NULL, "/tmp/a", "/a", never_called_bool, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(list == (mavftp_list *)0x1 && same == true);
+    CHECK(mavftp_client_last_error(NULL) != NULL);
+    CHECK(strcmp(mavftp_client_last_error(NULL), "") == 0);
+
+    mavftp_client_free(NULL);
+    mavftp_server_free(NULL);
+    mavftp_link_free(NULL);
+    mavftp_list_free(NULL);
+    mavftp_link_free(link);
+}
+
+/* Arguments refused by a real client (no peer needed: refusals are up front). */
+static void test_client_argument_refusals(mavftp_client *c) {
+    char long_path[300];
+    memset(long_path, 'a', sizeof long_path);
+    long_path[0] = '/';
+    long_path[239] = '\0'; /* 239 bytes: one too many */
+    const char *bad_utf8 = "/bad\xc3\x28name";
+    mavftp_list *list = (mavftp_list *)0x1;
+    bool same = true;
+
+    CHECK_RES(mavftp_client_set_target_compid(c, 256), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(strlen(mavftp_client_last_error(c)) > 0);
+    CHECK_RES(mavftp_client_set_target_compid(c, 100000), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_set_timeout(c, 0, 1), MAVFTP_RESULT_INVALID_PARAMETER);
+
+    const char *bad[] = {NULL, bad_utf8, long_path, ""};
+    for (int i = 0; i < 4; i++) {
+        const char *p = bad[i];
+        CHECK_RES(mavftp_client_download(c, p, "/tmp", false, never_called_progress, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_download_async(c, p, "/tmp", true, never_called_progress, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_upload(c, "/tmp/x", p, never_called_progress, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_upload_async(c, "/tmp/x", p, never_called_progress, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_list_directory(c, p, &list), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_list_directory_async(c, p, never_called_list, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_create_directory(c, p), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_create_directory_async(c, p, never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_remove_directory(c, p), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_remove_directory_async(c, p, never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_remove_file(c, p), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_remove_file_async(c, p, never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_rename(c, p, "/b"), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_rename(c, "/a", p), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_rename_async(c, p, "/b", never_called_result, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_are_files_identical(c, "/tmp/x", p, &same), MAVFTP_RESULT_INVALID_PARAMETER);
+        CHECK_RES(mavftp_client_are_files_identical_async(c, "/tmp/x", p, never_called_bool, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    }
+    CHECK_RES(mavftp_client_download(c, "/a", NULL, false, NULL, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_upload(c, NULL, "/", NULL, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_list_directory(c, "/", NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_are_files_identical(c, NULL, "/a", &same), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_are_files_identical(c, "/tmp/x", "/a", NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(list == (mavftp_list *)0x1 && same == true);
+    CHECK(strlen(mavftp_client_last_error(c)) > 0);
+}
+
+/* ---- two custom links wired to each other ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    mavftp_link *peer; /* where this link's frames go; NULL once torn down */
+} wire;
+
+static void wire_send(const uint8_t *bytes, size_t len, void *user) {
+    wire *w = user;
+    pthread_mutex_lock(&w->mu);
+    if (w->peer) mavftp_link_feed(w->peer, bytes, len);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wire_cut(wire *w) {
+    pthread_mutex_lock(&w->mu);
+    w->peer = NULL;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- operations against a server ---- */
+
+static const size_t sizes[] = {0, 1, 239, 240, 1000000};
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+static void run_operations(mavftp_client *c, const char *root, const char *work, int with_async) {
+    char remote[256], local[1024], a[1024], b[1024];
+    char dl[512], up[512];
+    CHECK(strlen(work) < 400);
+    snprintf(dl, sizeof dl, "%s/dl", work);
+    snprintf(up, sizeof up, "%s/up", work);
+    mkdir(dl, 0755);
+    mkdir(up, 0755);
+
+    /* downloads: blocking plain, blocking burst, async */
+    for (size_t i = 0; i < NSIZES; i++) {
+        snprintf(a, sizeof a, "%s/f%zu.bin", root, sizes[i]);
+        write_file(a, sizes[i], (unsigned)i + 1);
+        snprintf(remote, sizeof remote, "/f%zu.bin", sizes[i]);
+        snprintf(b, sizeof b, "%s/f%zu.bin", dl, sizes[i]);
+        for (int mode = 0; mode < (with_async ? 3 : 2); mode++) {
+            unlink(b);
+            waiter w;
+            waiter_init(&w);
+            if (mode < 2) {
+                CHECK_RES(mavftp_client_download(c, remote, dl, mode == 1, on_progress, &w), MAVFTP_RESULT_SUCCESS);
+                CHECK(w.done == 1 && w.result == MAVFTP_RESULT_SUCCESS);
+            } else {
+                CHECK_RES(mavftp_client_download_async(c, remote, dl, true, on_progress, &w), MAVFTP_RESULT_SUCCESS);
+                CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+                nanosleep(&(struct timespec){0, 20000000}, NULL);
+                CHECK(w.done == 1);
+            }
+            CHECK(same_bytes(a, b));
+            if (sizes[i] == 1000000) CHECK(w.next_calls > 0 && w.last.total_bytes == 1000000);
+        }
+    }
+    /* a missing file: error, no local file left */
+    snprintf(b, sizeof b, "%s/missing.bin", dl);
+    CHECK_RES(mavftp_client_download(c, "/missing.bin", dl, false, NULL, NULL), MAVFTP_RESULT_FILE_DOES_NOT_EXIST);
+    CHECK(!exists(b));
+    CHECK(strlen(mavftp_client_last_error(c)) > 0);
+
+    /* directories */
+    mavftp_list *list = NULL;
+    CHECK_RES(mavftp_client_create_directory(c, "/uploads"), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_create_directory(c, "/uploads"), MAVFTP_RESULT_FILE_EXISTS);
+    if (with_async) {
+        waiter w;
+        waiter_init(&w);
+        CHECK_RES(mavftp_client_create_directory_async(c, "/adir", on_result, &w), MAVFTP_RESULT_SUCCESS);
+        CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+    } else {
+        CHECK_RES(mavftp_client_create_directory(c, "/adir"), MAVFTP_RESULT_SUCCESS);
+    }
+    snprintf(a, sizeof a, "%s/adir", root);
+    CHECK(exists(a));
+
+    /* uploads: blocking and async, byte for byte */
+    for (size_t i = 0; i < NSIZES; i++) {
+        snprintf(local, sizeof local, "%s/u%zu.bin", up, sizes[i]);
+        write_file(local, sizes[i], (unsigned)i + 50);
+        snprintf(b, sizeof b, "%s/uploads/u%zu.bin", root, sizes[i]);
+        waiter w;
+        waiter_init(&w);
+        CHECK_RES(mavftp_client_upload(c, local, "/uploads", on_progress, &w), MAVFTP_RESULT_SUCCESS);
+        CHECK(w.done == 1 && w.result == MAVFTP_RESULT_SUCCESS);
+        CHECK(same_bytes(local, b));
+        bool same = false;
+        snprintf(remote, sizeof remote, "/uploads/u%zu.bin", sizes[i]);
+        CHECK_RES(mavftp_client_are_files_identical(c, local, remote, &same), MAVFTP_RESULT_SUCCESS);
+        CHECK(same);
+        if (with_async) {
+            CHECK(unlink(b) == 0);
+            waiter_init(&w);
+            CHECK_RES(mavftp_client_upload_async(c, local, "/uploads", on_progress, &w), MAVFTP_RESULT_SUCCESS);
+            CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+            CHECK(same_bytes(local, b));
+            waiter_init(&w);
+            w.value = false;
+            CHECK_RES(mavftp_client_are_files_identical_async(c, local, remote, on_bool, &w), MAVFTP_RESULT_SUCCESS);
+            CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+            CHECK(w.value);
+        }
+    }
+    /* a different file compares unequal */
+    bool same = true;
+    snprintf(local, sizeof local, "%s/u1.bin", up);
+    CHECK_RES(mavftp_client_are_files_identical(c, local, "/f1.bin", &same), MAVFTP_RESULT_SUCCESS);
+    CHECK(!same);
+
+    /* listing */
+    CHECK_RES(mavftp_client_list_directory(c, "/", &list), MAVFTP_RESULT_SUCCESS);
+    CHECK(list != NULL);
+    CHECK(list->dirs_len == 2 && list->files_len == NSIZES);
+    CHECK(strcmp(list->dirs[0], "adir") == 0 && strcmp(list->dirs[1], "uploads") == 0);
+    for (size_t i = 1; i < list->entries_len; i++) CHECK(strcmp(list->entries[i - 1].name, list->entries[i].name) < 0);
+    for (size_t i = 0; i < list->entries_len; i++) {
+        const mavftp_entry *e = &list->entries[i];
+        CHECK(e->type == 1 || e->type == 2);
+        if (strcmp(e->name, "f1000000.bin") == 0) CHECK(e->type == 1 && e->size_bytes == 1000000);
+        if (strcmp(e->name, "f239.bin") == 0) CHECK(e->size_bytes == 239);
+    }
+    mavftp_list_free(list);
+    if (with_async) {
+        waiter w;
+        waiter_init(&w);
+        CHECK_RES(mavftp_client_list_directory_async(c, "/uploads", on_list, &w), MAVFTP_RESULT_SUCCESS);
+        CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+        CHECK(w.list_entries == NSIZES);
+        waiter_init(&w);
+        CHECK_RES(mavftp_client_list_directory_async(c, "/nodir", on_list, &w), MAVFTP_RESULT_SUCCESS);
+        CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_FILE_DOES_NOT_EXIST);
+    }
+
+    /* rename, remove file, remove directory */
+    CHECK_RES(mavftp_client_rename(c, "/f1.bin", "/g1.bin"), MAVFTP_RESULT_SUCCESS);
+    snprintf(a, sizeof a, "%s/g1.bin", root);
+    CHECK(exists(a));
+    CHECK_RES(mavftp_client_remove_file(c, "/g1.bin"), MAVFTP_RESULT_SUCCESS);
+    CHECK(!exists(a));
+    CHECK_RES(mavftp_client_remove_file(c, "/g1.bin"), MAVFTP_RESULT_FILE_DOES_NOT_EXIST);
+    CHECK_RES(mavftp_client_remove_directory(c, "/adir"), MAVFTP_RESULT_SUCCESS);
+    snprintf(a, sizeof a, "%s/adir", root);
+    CHECK(!exists(a));
+    if (with_async) {
+        waiter w;
+        waiter_init(&w);
+        CHECK_RES(mavftp_client_rename_async(c, "/f0.bin", "/g0.bin", on_result, &w), MAVFTP_RESULT_SUCCESS);
+        CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+        waiter_init(&w);
+        CHECK_RES(mavftp_client_remove_file_async(c, "/g0.bin", on_result, &w), MAVFTP_RESULT_SUCCESS);
+        CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+        snprintf(a, sizeof a, "%s/g0.bin", root);
+        CHECK(!exists(a));
+        CHECK_RES(mavftp_client_create_directory(c, "/bdir"), MAVFTP_RESULT_SUCCESS);
+        waiter_init(&w);
+        CHECK_RES(mavftp_client_remove_directory_async(c, "/bdir", on_result, &w), MAVFTP_RESULT_SUCCESS);
+        CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+        snprintf(a, sizeof a, "%s/bdir", root);
+        CHECK(!exists(a));
+    }
+}
+
+/* Read-only server: every change refused with FILE_PROTECTED. */
+static void test_read_only(mavftp_server *s, mavftp_client *c, const char *root, const char *work) {
+    char local[1024], a[1024];
+    CHECK_RES(mavftp_server_set_read_only(s, true), MAVFTP_RESULT_SUCCESS);
+    snprintf(local, sizeof local, "%s/up/u1.bin", work);
+    CHECK_RES(mavftp_client_create_directory(c, "/ro"), MAVFTP_RESULT_FILE_PROTECTED);
+    CHECK_RES(mavftp_client_upload(c, local, "/", NULL, NULL), MAVFTP_RESULT_FILE_PROTECTED);
+    CHECK_RES(mavftp_client_remove_file(c, "/f239.bin"), MAVFTP_RESULT_FILE_PROTECTED);
+    CHECK_RES(mavftp_client_rename(c, "/f239.bin", "/x"), MAVFTP_RESULT_FILE_PROTECTED);
+    snprintf(a, sizeof a, "%s/f239.bin", root);
+    CHECK(exists(a));
+    snprintf(a, sizeof a, "%s/ro", root);
+    CHECK(!exists(a));
+    CHECK_RES(mavftp_server_set_read_only(s, false), MAVFTP_RESULT_SUCCESS);
+}
+
+/* Cancel: queued work ends with CANCELLED (or finished before), callbacks once each. */
+static void test_cancel_and_free_in_flight(mavftp_link *link, const char *work) {
+    char dl[1024];
+    snprintf(dl, sizeof dl, "%s/dl", work);
+    mavftp_client *c = NULL;
+    CHECK_RES(mavftp_client_new(link, 1, 1, &c), MAVFTP_RESULT_SUCCESS);
+    waiter w[4];
+    for (int i = 0; i < 4; i++) {
+        waiter_init(&w[i]);
+        CHECK_RES(mavftp_client_download_async(c, "/f1000000.bin", dl, i % 2 == 0, on_progress, &w[i]), MAVFTP_RESULT_SUCCESS);
+    }
+    CHECK_RES(mavftp_client_cancel(c), MAVFTP_RESULT_SUCCESS);
+    for (int i = 0; i < 4; i++) {
+        mavftp_result r = waiter_wait(&w[i]);
+        CHECK(r == MAVFTP_RESULT_CANCELLED || r == MAVFTP_RESULT_SUCCESS);
+    }
+    CHECK(w[3].result == MAVFTP_RESULT_CANCELLED);
+    /* free with work in flight: the callback has run once when free returns */
+    waiter x;
+    waiter_init(&x);
+    CHECK_RES(mavftp_client_download_async(c, "/f1000000.bin", dl, false, on_progress, &x), MAVFTP_RESULT_SUCCESS);
+    mavftp_client_free(c);
+    CHECK(x.done == 1);
+    for (int i = 0; i < 4; i++) CHECK(w[i].done == 1);
+}
+
+static void test_no_system(mavftp_link *link) {
+    mavftp_client *c = NULL;
+    CHECK_RES(mavftp_client_new(link, 42, 1, &c), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_set_timeout(c, 50, 1), MAVFTP_RESULT_SUCCESS);
+    mavftp_list *list = (mavftp_list *)0x1;
+    CHECK_RES(mavftp_client_list_directory(c, "/", &list), MAVFTP_RESULT_NO_SYSTEM);
+    CHECK(list == (mavftp_list *)0x1);
+    CHECK(strlen(mavftp_client_last_error(c)) > 0);
+    mavftp_client_free(c);
+}
+
+static void make_root(const char *work, const char *name, char *out, size_t n) {
+    snprintf(out, n, "%s/%s", work, name);
+    CHECK(mkdir(out, 0755) == 0 || errno == EEXIST);
+}
+
+static void test_custom_links(const char *work) {
+    char root[1024];
+    make_root(work, "root_custom", root, sizeof root);
+    wire to_client, to_server;
+    pthread_mutex_init(&to_client.mu, NULL);
+    pthread_mutex_init(&to_server.mu, NULL);
+    to_client.peer = NULL;
+    to_server.peer = NULL;
+    mavftp_link *server_link = NULL, *client_link = NULL;
+    CHECK_RES(mavftp_link_open_custom(1, 1, wire_send, &to_client, &server_link), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_open_custom(0, 0, wire_send, &to_server, &client_link), MAVFTP_RESULT_SUCCESS);
+    pthread_mutex_lock(&to_client.mu);
+    to_client.peer = client_link;
+    pthread_mutex_unlock(&to_client.mu);
+    pthread_mutex_lock(&to_server.mu);
+    to_server.peer = server_link;
+    pthread_mutex_unlock(&to_server.mu);
+
+    mavftp_server *server = NULL;
+    CHECK_RES(mavftp_server_new(server_link, root, &server), MAVFTP_RESULT_SUCCESS);
+    mavftp_client *c = NULL;
+    CHECK_RES(mavftp_client_new(client_link, 1, 0, &c), MAVFTP_RESULT_SUCCESS);
+    g_client = c;
+    CHECK_RES(mavftp_client_set_target_compid(c, 1), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_set_timeout(c, 200, 5), MAVFTP_RESULT_SUCCESS);
+    test_client_argument_refusals(c);
+    run_operations(c, root, work, 1);
+    test_read_only(server, c, root, work);
+    test_cancel_and_free_in_flight(client_link, work);
+    test_no_system(client_link);
+    g_client = NULL;
+    mavftp_client_free(c);
+    mavftp_server_free(server);
+    wire_cut(&to_client);
+    wire_cut(&to_server);
+    mavftp_link_free(client_link);
+    mavftp_link_free(server_link);
+}
+
+static int free_udp_port(void) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(s >= 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(s, (struct sockaddr *)&addr, sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    CHECK(getsockname(s, (struct sockaddr *)&addr, &len) == 0);
+    close(s);
+    return ntohs(addr.sin_port);
+}
+
+static void test_udp_links(const char *work) {
+    char root[1024], url[64];
+    make_root(work, "root_udp", root, sizeof root);
+    int port = free_udp_port();
+    mavftp_link *server_link = NULL, *client_link = NULL;
+    snprintf(url, sizeof url, "udpin://127.0.0.1:%d", port);
+    CHECK_RES(mavftp_link_open(url, 1, 1, &server_link), MAVFTP_RESULT_SUCCESS);
+    snprintf(url, sizeof url, "udpout:127.0.0.1:%d", port);
+    CHECK_RES(mavftp_link_open(url, 0, 0, &client_link), MAVFTP_RESULT_SUCCESS);
+    mavftp_server *server = NULL;
+    CHECK_RES(mavftp_server_new(server_link, root, &server), MAVFTP_RESULT_SUCCESS);
+    mavftp_client *c = NULL;
+    CHECK_RES(mavftp_client_new(client_link, 1, 1, &c), MAVFTP_RESULT_SUCCESS);
+    g_client = c;
+    char workudp[1024];
+    snprintf(workudp, sizeof workudp, "%s/udpwork", work);
+    mkdir(workudp, 0755);
+    run_operations(c, root, workudp, 0);
+    g_client = NULL;
+    mavftp_client_free(c);
+    mavftp_server_free(server);
+    mavftp_link_free(client_link);
+    mavftp_link_free(server_link);
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "args") == 0) {
+        test_result_str_and_version();
+        test_null_arguments();
+    } else if (argc >= 3 && strcmp(argv[1], "e2e") == 0) {
+        test_custom_links(argv[2]);
+        test_udp_links(argv[2]);
+    } else {
+        fprintf(stderr, "usage: %s args | e2e WORKDIR\n", argv[0]);
+        return 2;
+    }
+    printf("ok: %d checks\n", checks);
+    return 0;
+}

@@ -1,0 +1,262 @@
+//! The C API driven from C: programs under tests/c/ and examples-c/ are
+//! compiled with strict warnings against include/mavftp.h, linked with the
+//! cdylib, and run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// target/<profile>, where cargo put libmavftp.so (this binary is in deps/).
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
+    if !dir.join("libmavftp.so").exists() {
+        // Build the cdylib into the same target dir when cargo test did not.
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--lib", "-j2"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CARGO_TARGET_DIR", dir.parent().expect("target dir"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of the cdylib failed");
+    }
+    assert!(
+        dir.join("libmavftp.so").exists(),
+        "no libmavftp.so in {}",
+        dir.display()
+    );
+    dir
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compile C sources with -Wall -Wextra -Wpedantic -Werror into `out`.
+fn compile(sources: &[&str], out: &Path) {
+    let lib = lib_dir();
+    let output = Command::new("cc")
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-g",
+        ])
+        .arg(format!("-I{}", root().join("include").display()))
+        .args(sources.iter().map(|s| root().join(s)))
+        .arg("-o")
+        .arg(out)
+        .arg(format!("-L{}", lib.display()))
+        .args(["-lmavftp", "-lpthread"])
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .output()
+        .expect("run cc");
+    assert!(
+        output.status.success(),
+        "cc failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Run with a time limit; returns the output.
+fn run(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "timed out after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("wait")
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn c_argument_checks_result_strings_and_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = dir.path().join("api_test");
+    compile(&["tests/c/api_test.c"], &exe);
+    let out = run(Command::new(&exe).arg("args"), Duration::from_secs(30));
+    assert_ok(&out, "api_test args");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok:"));
+}
+
+#[test]
+fn c_every_operation_blocking_and_async_over_custom_and_udp_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = dir.path().join("api_test");
+    compile(&["tests/c/api_test.c"], &exe);
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir work");
+    let out = run(
+        Command::new(&exe).arg("e2e").arg(&work),
+        Duration::from_secs(240),
+    );
+    assert_ok(&out, "api_test e2e");
+}
+
+#[test]
+fn c_argument_checks_clean_under_valgrind() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("note: valgrind is not installed; skipping the valgrind run");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = dir.path().join("api_test");
+    compile(&["tests/c/api_test.c"], &exe);
+    let out = run(
+        Command::new("valgrind")
+            .args([
+                "--error-exitcode=9",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "-q",
+            ])
+            .arg(&exe)
+            .arg("args"),
+        Duration::from_secs(180),
+    );
+    assert_ok(&out, "valgrind api_test args");
+}
+
+fn build_cli(dir: &Path) -> PathBuf {
+    let exe = dir.join("mavftp");
+    compile(&["examples-c/mavftp.c"], &exe);
+    exe
+}
+
+#[test]
+fn cli_demo_lists_downloads_uploads_and_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = build_cli(dir.path());
+    let out = run(
+        Command::new(&cli).arg("demo").env("TMPDIR", dir.path()),
+        Duration::from_secs(120),
+    );
+    assert_ok(&out, "mavftp demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("flight.log"), "demo output: {text}");
+    assert!(text.contains("identical"), "demo output: {text}");
+}
+
+/// Kills the server process when the test ends, however it ends.
+struct Reap(Child);
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+#[test]
+fn cli_serve_in_one_process_get_put_ls_from_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = build_cli(dir.path());
+    let served = dir.path().join("served");
+    let local = dir.path().join("local");
+    std::fs::create_dir(&served).expect("mkdir");
+    std::fs::create_dir(&local).expect("mkdir");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(served.join("log.bin"), &data).expect("write");
+    let port = free_udp_port();
+    let server = Command::new(&cli)
+        .args(["--url", &format!("udpin://127.0.0.1:{port}"), "serve"])
+        .arg(&served)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    let _reap = Reap(server);
+    let url = format!("udpout://127.0.0.1:{port}");
+    let client = |args: &[&str]| {
+        let mut cmd = Command::new(&cli);
+        cmd.args(["--url", &url, "--target", "1:1"]).args(args);
+        run(&mut cmd, Duration::from_secs(60))
+    };
+    let local_s = local.to_str().expect("utf-8 temp path");
+    let out = client(&["get", "/log.bin", local_s]);
+    assert_ok(&out, "get");
+    assert_eq!(std::fs::read(local.join("log.bin")).expect("read"), data);
+    let up: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+    let up_path = local.join("up.bin");
+    std::fs::write(&up_path, &up).expect("write");
+    assert_ok(&client(&["mkdir", "/in"]), "mkdir");
+    assert_ok(
+        &client(&["put", up_path.to_str().expect("utf-8"), "/in"]),
+        "put",
+    );
+    assert_eq!(std::fs::read(served.join("in/up.bin")).expect("read"), up);
+    let out = client(&["ls", "/"]);
+    assert_ok(&out, "ls");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("log.bin") && listing.contains("in"),
+        "ls: {listing}"
+    );
+    assert_ok(
+        &client(&["cmp", up_path.to_str().expect("utf-8"), "/in/up.bin"]),
+        "cmp",
+    );
+    assert_ok(&client(&["mv", "/in/up.bin", "/in/up2.bin"]), "mv");
+    assert_ok(&client(&["rm", "/in/up2.bin"]), "rm");
+    assert_ok(&client(&["rmdir", "/in"]), "rmdir");
+    assert!(!served.join("in").exists());
+    let out = client(&["get", "/nope.bin", local_s]);
+    assert!(!out.status.success(), "get of a missing file must fail");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn header_compiles_as_cpp_with_extern_c_guards() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("use.cpp");
+    std::fs::write(
+        &src,
+        "#include \"mavftp.h\"\nint main() { return mavftp_result_str(MAVFTP_RESULT_SUCCESS)[0] == 0; }\n",
+    )
+    .expect("write");
+    let Ok(out) = Command::new("c++")
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"])
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(&src)
+        .output()
+    else {
+        println!("note: no C++ compiler; skipping");
+        return;
+    };
+    assert_ok(&out, "c++ -fsyntax-only");
+}
