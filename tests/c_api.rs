@@ -16,8 +16,12 @@ fn lib_dir() -> PathBuf {
         .to_path_buf();
     if !dir.join("libmavftp.so").exists() {
         // Build the cdylib into the same target dir when cargo test did not.
+        let mut args = vec!["build", "--lib", "-j2"];
+        if dir.file_name().is_some_and(|name| name == "release") {
+            args.push("--release");
+        }
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--lib", "-j2"])
+            .args(&args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("CARGO_TARGET_DIR", dir.parent().expect("target dir"))
             .status()
