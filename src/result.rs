@@ -1,5 +1,6 @@
 //! Result codes shared by the Rust API and the C ABI.
 
+use std::ffi::CStr;
 use std::fmt;
 
 /// Outcome of an FTP operation. Values 0–12 are exactly MAVSDK's `FtpResult`;
@@ -40,21 +41,26 @@ pub enum FtpResult {
 impl FtpResult {
     /// Static human-readable text for this result.
     pub fn as_str(self) -> &'static str {
+        self.as_c_str().to_str().unwrap_or_default()
+    }
+
+    /// The same text as a NUL-terminated C string (what `mavftp_result_str` returns).
+    pub fn as_c_str(self) -> &'static CStr {
         match self {
-            FtpResult::Unknown => "unknown",
-            FtpResult::Success => "success",
-            FtpResult::Next => "next (in progress)",
-            FtpResult::Timeout => "timeout",
-            FtpResult::Busy => "busy",
-            FtpResult::FileIoError => "file I/O error",
-            FtpResult::FileExists => "file exists",
-            FtpResult::FileDoesNotExist => "file does not exist",
-            FtpResult::FileProtected => "file protected",
-            FtpResult::InvalidParameter => "invalid parameter",
-            FtpResult::Unsupported => "unsupported",
-            FtpResult::ProtocolError => "protocol error",
-            FtpResult::NoSystem => "no system",
-            FtpResult::Cancelled => "cancelled",
+            FtpResult::Unknown => c"unknown",
+            FtpResult::Success => c"success",
+            FtpResult::Next => c"next (in progress)",
+            FtpResult::Timeout => c"timeout",
+            FtpResult::Busy => c"busy",
+            FtpResult::FileIoError => c"file I/O error",
+            FtpResult::FileExists => c"file exists",
+            FtpResult::FileDoesNotExist => c"file does not exist",
+            FtpResult::FileProtected => c"file protected",
+            FtpResult::InvalidParameter => c"invalid parameter",
+            FtpResult::Unsupported => c"unsupported",
+            FtpResult::ProtocolError => c"protocol error",
+            FtpResult::NoSystem => c"no system",
+            FtpResult::Cancelled => c"cancelled",
         }
     }
 

@@ -75,24 +75,9 @@ mod raw {
 /// a `mavftp_result` ("unknown result"). Never NULL; never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn mavftp_result_str(result: raw::mavftp_result) -> *const c_char {
-    let text: &'static [u8] = match FtpResult::from_i32(result) {
-        Some(FtpResult::Unknown) => b"unknown\0",
-        Some(FtpResult::Success) => b"success\0",
-        Some(FtpResult::Next) => b"next (in progress)\0",
-        Some(FtpResult::Timeout) => b"timeout\0",
-        Some(FtpResult::Busy) => b"busy\0",
-        Some(FtpResult::FileIoError) => b"file I/O error\0",
-        Some(FtpResult::FileExists) => b"file exists\0",
-        Some(FtpResult::FileDoesNotExist) => b"file does not exist\0",
-        Some(FtpResult::FileProtected) => b"file protected\0",
-        Some(FtpResult::InvalidParameter) => b"invalid parameter\0",
-        Some(FtpResult::Unsupported) => b"unsupported\0",
-        Some(FtpResult::ProtocolError) => b"protocol error\0",
-        Some(FtpResult::NoSystem) => b"no system\0",
-        Some(FtpResult::Cancelled) => b"cancelled\0",
-        None => b"unknown result\0",
-    };
-    text.as_ptr().cast()
+    FtpResult::from_i32(result)
+        .map_or(c"unknown result", FtpResult::as_c_str)
+        .as_ptr()
 }
 
 /// The library version as a static string, e.g. "0.1.0" (the same as
