@@ -114,6 +114,7 @@ fn parse_slice(data: &[u8], on_frame: &mut impl FnMut(RawFrame<'_>)) -> usize {
             Some(skip) => at += skip,
         }
         match check_frame(&data[at..]) {
+            Candidate::NeedMore if complete_frame_follows(&data[at + 1..]) => at += 1,
             Candidate::NeedMore => return at,
             Candidate::Reject => at += 1,
             Candidate::Frame(frame, len) => {
@@ -122,6 +123,21 @@ fn parse_slice(data: &[u8], on_frame: &mut impl FnMut(RawFrame<'_>)) -> usize {
             }
         }
     }
+}
+
+/// Whether a complete valid frame starts somewhere in `data`. A candidate that
+/// still waits for bytes while a whole frame already follows it had a corrupt
+/// length byte: waiting for it would swallow the good frames behind it.
+fn complete_frame_follows(data: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(skip) = data[at..].iter().position(|&b| b == STX_V1 || b == STX_V2) {
+        at += skip;
+        if let Candidate::Frame(..) = check_frame(&data[at..]) {
+            return true;
+        }
+        at += 1;
+    }
+    false
 }
 
 /// Incremental MAVLink 1/2 parser. Bytes may arrive in any chunking; frames
@@ -350,6 +366,18 @@ mod tests {
         let got = frames_of(&mut parser, &unknown);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].2, 0);
+    }
+
+    #[test]
+    fn corrupt_length_byte_does_not_swallow_the_frames_behind_it() {
+        let mut parser = FrameParser::new();
+        let mut bad = sample_ftp(1);
+        bad[1] |= 0x80; // the length now claims far more bytes than follow
+        let mut stream = bad;
+        stream.extend_from_slice(&sample_ftp(2));
+        stream.extend_from_slice(&sample_ftp(3));
+        let got = frames_of(&mut parser, &stream);
+        assert_eq!(got.len(), 2, "both good frames must come out at once");
     }
 
     #[test]

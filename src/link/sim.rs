@@ -334,12 +334,13 @@ impl ImpairedPipe {
             let bit = st.rng.below(bytes.len() as u64 * 8);
             bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
         }
+        // Decided before the duplicate is queued: the copy shares `at`.
+        let earliest = st.queue.peek().is_none_or(|top| at < top.at);
         if st.rng.chance(imp.duplicate) {
             st.stats.duplicated += 1;
             let copy = bytes.clone();
             schedule(&mut st, at, copy);
         }
-        let earliest = st.queue.peek().is_none_or(|top| at < top.at);
         schedule(&mut st, at, bytes);
         drop(st);
         if earliest {
