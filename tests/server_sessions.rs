@@ -172,6 +172,38 @@ fn duplicated_requests_are_answered_from_the_cache_not_executed_twice() {
 }
 
 #[test]
+fn a_restarted_client_reusing_seqs_is_served_afresh_after_reset_sessions() {
+    // pymavlink starts every process with ResetSessions at seq 0, then counts
+    // up from there: the second process repeats the first one's seqs.
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = Hub::new();
+    let _server = Server::new(&hub.server, tmp.path()).unwrap();
+    let r = hub.requester(23, 190);
+    let with_seq = |op: Opcode, seq: u16, data: &[u8]| {
+        let mut p = FtpPacket::request(op, seq);
+        p.data = data.to_vec();
+        p
+    };
+    for run in 0..2 {
+        assert!(is_ack(&r.call_packet(&with_seq(
+            Opcode::ResetSessions,
+            0,
+            &[]
+        ))));
+        let mkdir = r.call_packet(&with_seq(Opcode::CreateDirectory, 1, b"d"));
+        if run == 0 {
+            assert!(is_ack(&mkdir), "{mkdir:?}");
+        } else {
+            assert_eq!(
+                mkdir.nak_code(),
+                Some(NakCode::FileExists),
+                "replayed: {mkdir:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn every_plain_opcode_behaves() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();

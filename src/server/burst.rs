@@ -28,6 +28,9 @@ use super::sessions::Peer;
 pub const MAX_BURST_PACKETS: u32 = 2000;
 /// Bytes one FTP frame takes on the wire (MAVLink 2 header + payload + CRC).
 pub const FRAME_WIRE_BYTES: u32 = 12 + 254;
+/// Bursts leave this much of a known link rate unused (3 %), so a rate that
+/// is slightly off (a serial baud rate's framing) does not fill its buffer.
+const PACING_HEADROOM: f64 = 1.03;
 
 /// One running burst.
 #[derive(Debug, Clone)]
@@ -149,11 +152,11 @@ impl BurstJob {
         p
     }
 
-    /// Pacing interval per packet for a link of `byte_rate` bytes/s (with 10 % headroom).
+    /// Pacing interval per packet for a link of `byte_rate` bytes/s (with [`PACING_HEADROOM`]).
     pub fn interval(byte_rate: Option<u32>) -> Duration {
         match byte_rate {
             Some(rate) if rate > 0 => {
-                Duration::from_secs_f64(FRAME_WIRE_BYTES as f64 * 1.1 / rate as f64)
+                Duration::from_secs_f64(FRAME_WIRE_BYTES as f64 * PACING_HEADROOM / rate as f64)
             }
             _ => Duration::ZERO,
         }

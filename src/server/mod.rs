@@ -269,7 +269,11 @@ impl Worker {
                     let id = first.session;
                     self.bursts.retain(|b| !(b.peer == peer && b.session == id));
                 }
-                self.cache.store(peer, &req, &replies);
+                // A new client process may start with the same ResetSessions
+                // seq as the last one: it must run again, never be replayed.
+                if req.opcode != Opcode::ResetSessions {
+                    self.cache.store(peer, &req, &replies);
+                }
                 for r in &replies {
                     self.send(peer, r);
                 }
