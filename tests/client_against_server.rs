@@ -414,11 +414,16 @@ fn impaired_link_transfers_are_byte_identical_or_timeout_without_part_files() {
     for burst in [false, true] {
         let _ = std::fs::remove_file(r.local.path().join("f"));
         match r.client.download("/f", r.local.path(), burst, None) {
-            Ok(()) => assert_eq!(
-                std::fs::read(r.local.path().join("f")).expect("read"),
-                data,
-                "burst={burst}"
-            ),
+            Ok(()) => {
+                let got = std::fs::read(r.local.path().join("f")).expect("read");
+                let first_diff = got.iter().zip(&data).position(|(a, b)| a != b);
+                assert!(
+                    got == data,
+                    "burst={burst}: got {} bytes, want {}, first difference at {first_diff:?}",
+                    got.len(),
+                    data.len()
+                );
+            }
             Err(e) => {
                 assert_eq!(e.result, FtpResult::Timeout, "{e}");
                 assert!(!r.local.path().join("f").exists());
@@ -432,4 +437,46 @@ fn impaired_link_transfers_are_byte_identical_or_timeout_without_part_files() {
         Ok(()) => assert_eq!(std::fs::read(r.root.path().join("up")).expect("read"), data),
         Err(e) => assert_eq!(e.result, FtpResult::Timeout, "{e}"),
     }
+}
+
+/// A lost packet costs about one round trip, not the base timeout: with a
+/// 0.5 s base timeout and 5 % loss each way, 100 KB over a 2 ms link would
+/// take over 10 s stop-and-wait with fixed timeouts.
+#[test]
+fn windowed_transfers_recover_losses_in_about_one_round_trip() {
+    let lossy = |seed| {
+        Impairment::none()
+            .with_delay(Duration::from_millis(2))
+            .with_loss(0.05)
+            .with_seed(seed)
+    };
+    let r = rig_with(lossy(21), lossy(22));
+    r.client.set_timeout(Duration::from_millis(500), 10);
+    let data = pattern(100_000, 3);
+    std::fs::write(r.root.path().join("w"), &data).expect("write");
+    r.client.list_directory("/").expect("list");
+    for burst in [false, true] {
+        let _ = std::fs::remove_file(r.local.path().join("w"));
+        let t = Instant::now();
+        r.client
+            .download("/w", r.local.path(), burst, None)
+            .expect("download");
+        let took = t.elapsed();
+        assert_eq!(
+            std::fs::read(r.local.path().join("w")).expect("read"),
+            data,
+            "burst={burst}"
+        );
+        assert!(took < Duration::from_secs(5), "burst={burst}: {took:?}");
+    }
+    let up = r.local.path().join("w");
+    std::fs::create_dir(r.root.path().join("up")).expect("mkdir");
+    let t = Instant::now();
+    r.client.upload(&up, "/up", None).expect("upload");
+    let took = t.elapsed();
+    assert_eq!(
+        std::fs::read(r.root.path().join("up/w")).expect("read"),
+        data
+    );
+    assert!(took < Duration::from_secs(5), "upload: {took:?}");
 }

@@ -1,8 +1,9 @@
 //! The worker thread and the request/reply machinery shared by every operation.
 //!
 //! Each client owns one worker thread that runs queued operations in
-//! submission order. Requests are sent one at a time (stop-and-wait) and
-//! retransmitted with the same seq; replies are matched by seq and session.
+//! submission order. Single requests (open, list, cleanup) go one at a time
+//! through `transact`; file data moves through `window::Window`. Both resend
+//! with the same seq and match replies by seq; both share the RTT estimate.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +28,11 @@ pub(crate) enum JobRun<'a> {
     /// The operation was cancelled before it ran: report Cancelled.
     Cancelled,
 }
+
+/// Default cap on ReadFile requests in flight.
+pub(crate) const DEFAULT_READ_WINDOW: usize = 64;
+/// Default cap on WriteFile requests in flight.
+pub(crate) const DEFAULT_WRITE_WINDOW: usize = 5;
 
 /// State shared between the client handle and its worker.
 pub(crate) struct Shared {
@@ -53,6 +59,10 @@ pub(crate) struct Settings {
     pub retries: u32,
     pub target_system: u8,
     pub target_component: u8,
+    /// Most ReadFile requests in flight.
+    pub read_window: usize,
+    /// Most WriteFile requests in flight (ArduPilot queues 5, drops the rest).
+    pub write_window: usize,
 }
 
 impl Shared {
@@ -112,6 +122,8 @@ impl Conversation {
             retries: 10,
             target_system: 0,
             target_component: 1,
+            read_window: DEFAULT_READ_WINDOW,
+            write_window: DEFAULT_WRITE_WINDOW,
         })
     }
 
@@ -159,7 +171,8 @@ impl Conversation {
         }
     }
 
-    fn sample_rtt(&mut self, rtt: Duration) {
+    /// Feed one RTT sample (first transmissions only: Karn's rule).
+    pub fn sample_rtt(&mut self, rtt: Duration) {
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);

@@ -7,6 +7,7 @@
 
 mod engine;
 mod ops;
+mod window;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -110,6 +111,8 @@ impl Client {
                 retries: 10,
                 target_system,
                 target_component,
+                read_window: engine::DEFAULT_READ_WINDOW,
+                write_window: engine::DEFAULT_WRITE_WINDOW,
             }),
             worker_thread: Mutex::new(None),
         });
@@ -154,6 +157,19 @@ impl Client {
         if let Ok(mut s) = self.shared.settings.lock() {
             s.timeout = timeout.max(Duration::from_millis(1));
             s.retries = retries;
+        }
+    }
+
+    /// Most ReadFile and WriteFile requests kept in flight (defaults 64 and 5;
+    /// the window adapts below these caps; 0 keeps the current value).
+    pub fn set_window_caps(&self, read: usize, write: usize) {
+        if let Ok(mut s) = self.shared.settings.lock() {
+            if read > 0 {
+                s.read_window = read;
+            }
+            if write > 0 {
+                s.write_window = write;
+            }
         }
     }
 

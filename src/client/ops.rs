@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::engine::{Conversation, Reply, is_nak};
+use super::window::Window;
 use super::{DirEntry, EntryKind, Listing, Progress, ProgressFn};
 use crate::protocol::{
     FtpPacket, ListingEntry, MAX_DATA, MavCrc32, NakCode, Opcode, nak_to_error, parse_listing,
@@ -28,6 +29,15 @@ impl ProgressGate {
             last_bytes: 0,
         }
     }
+    /// The last progress of a completed transfer: `len` of `len` bytes.
+    pub fn finish(&mut self, len: u32) {
+        let p = Progress {
+            bytes_transferred: len,
+            total_bytes: len,
+        };
+        self.report(p, true);
+    }
+
     pub fn report(&mut self, p: Progress, force: bool) {
         let Some(f) = self.f.as_mut() else { return };
         let step = (p.total_bytes / 100).max(1);
@@ -98,6 +108,17 @@ impl PartFile {
             .map_err(|e| FtpError::io("seek temp file", &e))?;
         f.write_all(data)
             .map_err(|e| FtpError::io("write temp file", &e))
+    }
+    /// Cut the file at `len` (reads past the end may have landed beyond it).
+    fn truncate(&mut self, len: u32) -> FtpOutcome<()> {
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| FtpError::new(FtpResult::FileIoError, "temp file closed"))?;
+        f.flush().map_err(|e| FtpError::io("flush temp file", &e))?;
+        f.get_ref()
+            .set_len(len as u64)
+            .map_err(|e| FtpError::io("truncate temp file", &e))
     }
     fn commit(mut self, dest: &Path) -> FtpOutcome<()> {
         if let Some(mut f) = self.file.take() {
@@ -174,7 +195,10 @@ pub(crate) fn download(
     match result {
         Ok(()) => {
             conv.terminate(session);
-            part.commit(&dest)
+            part.commit(&dest)?;
+            let len = std::fs::metadata(&dest).map_or(0, |m| m.len()) as u32;
+            progress.finish(len);
+            Ok(())
         }
         Err(e) => {
             conv.terminate(session);
@@ -184,7 +208,9 @@ pub(crate) fn download(
     }
 }
 
-/// Read with ReadFile from `start` until EOF. Returns the file length.
+/// Read with a window of ReadFile requests from `start` until EOF.
+/// Returns the file length. The open size only shapes the requests: the end
+/// is a short read, an empty ACK or NAK EOF (NAK Fail past the size, MAVSDK).
 fn read_body(
     conv: &mut Conversation,
     session: u8,
@@ -193,48 +219,67 @@ fn read_body(
     progress: &mut ProgressGate,
     start: u32,
 ) -> FtpOutcome<u32> {
-    let mut offset = start;
+    let mut win: Window<(u32, u32)> = Window::new(conv.settings().read_window);
+    let mut next = start; // next offset to request
+    let mut end: Option<u32> = None; // known end of file
+    let mut done_bytes = 0u32;
     loop {
         conv.check_cancel()?;
-        // Ask exactly the remainder when the size is known (MAVSDK server NAKs reads past the end).
-        let want = if size > offset {
-            (size - offset).min(MAX_DATA as u32)
-        } else {
-            MAX_DATA as u32
-        };
-        let mut req = FtpPacket::request(Opcode::ReadFile, 0);
-        req.session = session;
-        req.offset = offset;
-        // `size` on the wire is data.len(); ReadFile carries the wanted size in size with no data.
-        req.data = vec![0u8; want as usize];
-        match conv.transact(req)? {
+        while win.has_room() && end.is_none_or(|e| next < e) {
+            // Past the advertised size, probe one read at a time.
+            if size > 0 && next >= size && win.any(|&(o, _)| o >= size) {
+                break;
+            }
+            // Ask exactly the remainder when the size is known; past it, probe with a full read.
+            let want = if size > next {
+                (size - next).min(MAX_DATA as u32)
+            } else {
+                MAX_DATA as u32
+            };
+            let mut req = FtpPacket::request(Opcode::ReadFile, 0);
+            req.session = session;
+            req.offset = next;
+            // ReadFile carries the wanted size in `size` (data.len()), zero bytes.
+            req.data = vec![0u8; want as usize];
+            win.send(conv, req, (next, want))?;
+            next += want;
+        }
+        if win.in_flight() == 0 {
+            let e = end.unwrap_or(next);
+            part.truncate(e)?;
+            return Ok(e);
+        }
+        let ((offset, want), reply) = win.next_reply(conv)?;
+        let eof_at = match reply {
             Reply::Ack(p) => {
-                let n = p.data.len() as u32;
-                if n == 0 {
-                    return Ok(offset);
+                let n = (p.data.len() as u32).min(want);
+                if n > 0 && end.is_none_or(|e| offset < e) {
+                    part.write_at(offset as u64, &p.data[..n as usize])?;
+                    done_bytes += n;
+                    progress.report(
+                        Progress {
+                            bytes_transferred: start + done_bytes,
+                            total_bytes: size.max(start + done_bytes),
+                        },
+                        false,
+                    );
                 }
-                part.write_at(offset as u64, &p.data)?;
-                offset += n;
-                progress.report(
-                    Progress {
-                        bytes_transferred: offset,
-                        total_bytes: size.max(offset),
-                    },
-                    false,
-                );
-                if n < want {
-                    return Ok(offset);
-                }
+                (n < want).then_some(offset + n)
             }
             Reply::Nak(p) => {
-                if is_nak(&p, NakCode::Eof) {
-                    return Ok(offset);
+                if is_nak(&p, NakCode::Eof)
+                    || (is_nak(&p, NakCode::Fail) && size > 0 && offset >= size)
+                {
+                    Some(offset)
+                } else {
+                    return Err(nak_to_error(&p, &format!("read at offset {offset}")));
                 }
-                if is_nak(&p, NakCode::Fail) && size > 0 && offset >= size {
-                    return Ok(offset);
-                }
-                return Err(nak_to_error(&p, &format!("read at offset {offset}")));
             }
+        };
+        if let Some(e) = eof_at {
+            let e = end.map_or(e, |old| old.min(e));
+            end = Some(e);
+            win.drop_where(|&(o, _)| o >= e);
         }
     }
 }
@@ -247,7 +292,9 @@ fn burst_body(
     part: &mut PartFile,
     progress: &mut ProgressGate,
 ) -> FtpOutcome<()> {
-    let mut offset: u32 = 0; // all bytes below are received
+    let mut offset: u32 = 0; // all bytes below are received, except `holes`
+    let mut holes: Vec<(u32, u32)> = Vec::new();
+    let mut probed = false; // compared burst and read rates once
     let mut stalls = 0u32;
     let retries = conv.settings().retries.max(1);
     loop {
@@ -258,8 +305,10 @@ fn burst_body(
         req.data = vec![0u8; MAX_DATA];
         let burst_seq = req.seq;
         conv.link.send_ftp(conv.target.0, conv.target.1, &req)?;
+        let round_start = (Instant::now(), offset);
         let mut deadline = Instant::now() + conv.rto() * 2;
         let mut progressed = false;
+        let mut last_was_eof = false;
         let outcome: Option<bool> = loop {
             // Some(true) = finished, Some(false) = re-burst now, None = stall
             conv.check_cancel()?;
@@ -283,13 +332,11 @@ fn burst_body(
                     conv.saw_seq(p.seq);
                     deadline = Instant::now() + conv.rto() * 2;
                     if p.opcode == Opcode::Nak {
-                        if is_nak(&p, NakCode::Eof) {
-                            // EOF offset may be 0 (MAVSDK server): trust our own count.
-                            if size == 0 || offset >= size || p.offset <= offset {
-                                break Some(true);
-                            }
-                            // EOF before the advertised size: the file is shorter.
-                            break Some(true);
+                        last_was_eof = is_nak(&p, NakCode::Eof);
+                        if last_was_eof {
+                            // EOF offset may be 0 (MAVSDK server) and a late EOF of an
+                            // older burst looks the same: confirm the end with reads.
+                            break Some(false);
                         }
                         return Err(nak_to_error(&p, &format!("burst read at offset {offset}")));
                     }
@@ -297,7 +344,17 @@ fn burst_body(
                         continue;
                     }
                     let n = p.data.len() as u32;
-                    if p.offset == offset && n > 0 {
+                    if n > 0 && p.offset > offset {
+                        // A gap: keep streaming, fill the hole with reads later.
+                        holes.push((offset, p.offset));
+                        offset = p.offset;
+                    }
+                    if n > 0 && p.offset < offset && p.offset + n <= offset {
+                        // Late data: keep it if it lands in a hole.
+                        if cut_hole(&mut holes, p.offset, p.offset + n) {
+                            part.write_at(p.offset as u64, &p.data)?;
+                        }
+                    } else if p.offset == offset && n > 0 {
                         part.write_at(offset as u64, &p.data)?;
                         offset += n;
                         progressed = true;
@@ -327,24 +384,34 @@ fn burst_body(
                         }
                         break Some(false);
                     }
-                    if p.offset > offset {
-                        // A gap: stop this burst and restart from the hole.
-                        break Some(false);
-                    }
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(_) => return Err(FtpError::new(FtpResult::Cancelled, "link closed")),
             }
         };
+        let mut outcome = outcome;
+        if let Some(e) = fill_holes(conv, session, &mut holes, part)? {
+            // The file ends inside what we thought was data: confirm below.
+            offset = offset.min(e);
+            last_was_eof = true;
+            outcome = Some(false);
+        }
         match outcome {
             Some(true) => return Ok(()),
             Some(false) => {
                 stalls = 0;
-                if size > 0 && offset >= size {
+                if size == 0 || offset >= size || last_was_eof {
                     // Confirm the end with a plain read (handles growing files too).
                     let end = read_body(conv, session, size, part, progress, offset)?;
                     let _ = end;
                     return Ok(());
+                }
+                if !probed {
+                    probed = true;
+                    if reads_are_faster(conv, session, size, part, round_start, &mut offset)? {
+                        read_body(conv, session, size, part, progress, offset)?;
+                        return Ok(());
+                    }
                 }
             }
             None => {
@@ -358,6 +425,120 @@ fn burst_body(
                 }
                 // Drain leftovers of the stalled burst before re-bursting.
                 while conv.replies.try_recv().is_ok() {}
+            }
+        }
+    }
+}
+
+/// After a burst round that ended early (bc=1 before the end), read as much
+/// again with the read window and compare rates (MAVSDK's server caps bursts
+/// near 115 KB/s while its reads go 20× faster). Advances `offset` past
+/// what was read; true when reads were clearly faster.
+fn reads_are_faster(
+    conv: &mut Conversation,
+    session: u8,
+    size: u32,
+    part: &mut PartFile,
+    (started, from): (Instant, u32),
+    offset: &mut u32,
+) -> FtpOutcome<bool> {
+    let burst_bytes = offset.saturating_sub(from);
+    let chunk = burst_bytes.min(size.saturating_sub(*offset) / 2);
+    if chunk < 8 * MAX_DATA as u32 {
+        return Ok(false);
+    }
+    let burst_rate = burst_bytes as f64 / started.elapsed().as_secs_f64().max(1e-6);
+    let t = Instant::now();
+    let mut holes = vec![(*offset, *offset + chunk)];
+    if let Some(e) = fill_holes(conv, session, &mut holes, part)? {
+        // The open size was advisory (ArduPilot @PARAM): the end is known now.
+        *offset = e;
+        return Ok(true);
+    }
+    *offset += chunk;
+    let read_rate = chunk as f64 / t.elapsed().as_secs_f64().max(1e-6);
+    Ok(read_rate > burst_rate * 1.2)
+}
+
+/// Remove `[start, end)` from the holes; true if it overlapped one.
+fn cut_hole(holes: &mut Vec<(u32, u32)>, start: u32, end: u32) -> bool {
+    let mut hit = false;
+    let mut out = Vec::with_capacity(holes.len() + 1);
+    for &(a, b) in holes.iter() {
+        if end <= a || start >= b {
+            out.push((a, b));
+            continue;
+        }
+        hit = true;
+        if a < start {
+            out.push((a, start));
+        }
+        if end < b {
+            out.push((end, b));
+        }
+    }
+    *holes = out;
+    hit
+}
+
+/// Read every hole with a window of ReadFile requests (a short read just asks
+/// again for the rest). Returns the end of file when the server reports one
+/// inside the holes (NAK EOF or an empty read: the open size was advisory);
+/// nothing at or beyond it is read.
+fn fill_holes(
+    conv: &mut Conversation,
+    session: u8,
+    holes: &mut Vec<(u32, u32)>,
+    part: &mut PartFile,
+) -> FtpOutcome<Option<u32>> {
+    let mut eof: Option<u32> = None;
+    let mut todo: Vec<(u32, u32)> = Vec::new();
+    for &(a, b) in holes.iter() {
+        let mut o = a;
+        while o < b {
+            let n = (b - o).min(MAX_DATA as u32);
+            todo.push((o, n));
+            o += n;
+        }
+    }
+    holes.clear();
+    todo.reverse();
+    let mut win: Window<(u32, u32)> = Window::new(conv.settings().read_window);
+    loop {
+        conv.check_cancel()?;
+        while win.has_room() {
+            let Some((o, n)) = todo.pop() else { break };
+            if eof.is_some_and(|e| o >= e) {
+                continue;
+            }
+            let mut req = FtpPacket::request(Opcode::ReadFile, 0);
+            req.session = session;
+            req.offset = o;
+            req.data = vec![0u8; n as usize];
+            win.send(conv, req, (o, n))?;
+        }
+        if win.in_flight() == 0 {
+            return Ok(eof);
+        }
+        let ((o, want), reply) = win.next_reply(conv)?;
+        match reply {
+            Reply::Ack(p) if !p.data.is_empty() => {
+                let n = (p.data.len() as u32).min(want);
+                if eof.is_none_or(|e| o < e) {
+                    part.write_at(o as u64, &p.data[..n as usize])?;
+                }
+                if n < want {
+                    todo.push((o + n, want - n));
+                }
+            }
+            Reply::Nak(p) if !is_nak(&p, NakCode::Eof) => {
+                return Err(nak_to_error(&p, &format!("read at offset {o}")));
+            }
+            // NAK EOF or an empty read: the file ends here.
+            _ => {
+                let e = eof.map_or(o, |old| old.min(o));
+                eof = Some(e);
+                win.drop_where(|&(at, _)| at >= e);
             }
         }
     }
@@ -408,33 +589,62 @@ pub(crate) fn upload(
             }
         }
     }
-    let total = data.len() as u32;
-    let mut offset = 0usize;
-    let result = (|| {
-        while offset < data.len() {
-            conv.check_cancel()?;
-            let n = (data.len() - offset).min(MAX_DATA);
-            let mut req = FtpPacket::request(Opcode::WriteFile, 0);
-            req.session = session;
-            req.offset = offset as u32;
-            req.data = data[offset..offset + n].to_vec();
-            conv.request_ok(req, &format!("write {remote} at offset {offset}"))?;
-            offset += n;
-            progress.report(
-                Progress {
-                    bytes_transferred: offset as u32,
-                    total_bytes: total,
-                },
-                false,
-            );
-        }
-        Ok(())
-    })();
+    let result = write_body(conv, session, &data, &remote, progress);
     conv.terminate(session);
-    if result.is_err() {
-        conv.reset_sessions();
+    match result {
+        Ok(()) => progress.finish(data.len() as u32),
+        Err(_) => conv.reset_sessions(),
     }
     result
+}
+
+/// Write `data` with a window of WriteFile requests; only unacknowledged
+/// blocks are resent (by the window, with their own seq).
+fn write_body(
+    conv: &mut Conversation,
+    session: u8,
+    data: &[u8],
+    remote: &str,
+    progress: &mut ProgressGate,
+) -> FtpOutcome<()> {
+    let total = data.len() as u32;
+    let mut win: Window<usize> = Window::new(conv.settings().write_window);
+    let mut next = 0usize;
+    let mut acked = 0u32;
+    loop {
+        conv.check_cancel()?;
+        while win.has_room() && next < data.len() {
+            let n = (data.len() - next).min(MAX_DATA);
+            let mut req = FtpPacket::request(Opcode::WriteFile, 0);
+            req.session = session;
+            req.offset = next as u32;
+            req.data = data[next..next + n].to_vec();
+            win.send(conv, req, next)?;
+            next += n;
+        }
+        if win.in_flight() == 0 {
+            return Ok(());
+        }
+        let (offset, reply) = win.next_reply(conv)?;
+        match reply {
+            Reply::Ack(_) => {
+                acked += (data.len() - offset).min(MAX_DATA) as u32;
+                progress.report(
+                    Progress {
+                        bytes_transferred: acked,
+                        total_bytes: total,
+                    },
+                    false,
+                );
+            }
+            Reply::Nak(p) => {
+                return Err(nak_to_error(
+                    &p,
+                    &format!("write {remote} at offset {offset}"),
+                ));
+            }
+        }
+    }
 }
 
 /// List a directory (opcode 16 first, falling back to 3).
