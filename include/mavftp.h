@@ -378,6 +378,16 @@ mavftp_result mavftp_client_set_timeout(mavftp_client *client,
                                         uint32_t retries);
 
 /**
+ * Most ReadFile and WriteFile requests kept in flight (defaults 64 and 5;
+ * the window adapts below these caps; 0 keeps the current value). Raise
+ * `write` only for servers that process every request in order (PX4, MAVSDK,
+ * mavftp): ArduPilot queues 5 and drops the rest. INVALID_PARAMETER above 1024.
+ */
+mavftp_result mavftp_client_set_window_caps(mavftp_client *client,
+                                            uint32_t read,
+                                            uint32_t write);
+
+/**
  * End the running and all queued operations of this client; their callbacks
  * (or blocking calls) get CANCELLED.
  */

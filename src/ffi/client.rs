@@ -246,6 +246,27 @@ pub unsafe extern "C" fn mavftp_client_set_timeout(
     })
 }
 
+/// Most ReadFile and WriteFile requests kept in flight (defaults 64 and 5;
+/// the window adapts below these caps; 0 keeps the current value). Raise
+/// `write` only for servers that process every request in order (PX4, MAVSDK,
+/// mavftp): ArduPilot queues 5 and drops the rest. INVALID_PARAMETER above 1024.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_client_set_window_caps(
+    client: *mut mavftp_client,
+    read: u32,
+    write: u32,
+) -> mavftp_result {
+    with_client(client, |c| {
+        if read > 1024 || write > 1024 {
+            return Err(FtpError::invalid(format!(
+                "window caps {read}/{write}: at most 1024"
+            )));
+        }
+        c.inner.set_window_caps(read as usize, write as usize);
+        Ok(())
+    })
+}
+
 /// End the running and all queued operations of this client; their callbacks
 /// (or blocking calls) get CANCELLED.
 #[unsafe(no_mangle)]

@@ -279,6 +279,8 @@ static void test_client_argument_refusals(mavftp_client *c) {
     CHECK(strlen(mavftp_client_last_error(c)) > 0);
     CHECK_RES(mavftp_client_set_target_compid(c, 100000), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_client_set_timeout(c, 0, 1), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_set_window_caps(NULL, 8, 8), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_set_window_caps(c, 1025, 8), MAVFTP_RESULT_INVALID_PARAMETER);
 
     const char *bad[] = {NULL, bad_utf8, long_path, ""};
     for (int i = 0; i < 4; i++) {
@@ -557,6 +559,7 @@ static void test_custom_links(const char *work) {
     g_client = c;
     CHECK_RES(mavftp_client_set_target_compid(c, 1), MAVFTP_RESULT_SUCCESS);
     CHECK_RES(mavftp_client_set_timeout(c, 200, 5), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_set_window_caps(c, 0, 16), MAVFTP_RESULT_SUCCESS);
     test_client_argument_refusals(c);
     run_operations(c, root, work, 1);
     test_read_only(server, c, root, work);

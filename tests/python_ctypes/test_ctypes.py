@@ -47,6 +47,7 @@ for name, args in {
     "mavftp_client_new": [P, C.c_uint8, C.c_uint8, C.POINTER(P)],
     "mavftp_client_set_target_compid": [P, C.c_uint32],
     "mavftp_client_set_timeout": [P, C.c_uint32, C.c_uint32],
+    "mavftp_client_set_window_caps": [P, C.c_uint32, C.c_uint32],
     "mavftp_client_cancel": [P],
     "mavftp_client_download": [P, S, S, C.c_bool, PROGRESS_CB, P],
     "mavftp_client_download_async": [P, S, S, C.c_bool, PROGRESS_CB, P],
@@ -149,6 +150,7 @@ class AgainstOurServer(unittest.TestCase):
                                               C.byref(self.clink)), SUCCESS)
         self.assertEqual(LIB.mavftp_client_new(self.clink, 1, 1, C.byref(self.client)), SUCCESS)
         self.assertEqual(LIB.mavftp_client_set_timeout(self.client, 200, 5), SUCCESS)
+        self.assertEqual(LIB.mavftp_client_set_window_caps(self.client, 0, 16), SUCCESS)
         self.keep = []  # ctypes callbacks must outlive their calls
 
     def tearDown(self):
