@@ -1,0 +1,530 @@
+//! Our client against scripted fakes of PX4, ArduPilot and the MAVSDK 4.1
+//! server (tests/fake_server): every server quirk of PROTOCOL.md §5–§7, §9,
+//! §10 that the client must cope with, checked byte for byte and on the wire.
+
+mod fake_server;
+
+use std::time::{Duration, Instant};
+
+use fake_server::{
+    AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, FakeServer, Personality, dir_names, has_part_file,
+    pattern,
+};
+use mavftp::FtpResult;
+use mavftp::client::Client;
+use mavftp::link::Link;
+use mavftp::link::sim::{Impairment, link_pair};
+use mavftp::protocol::{MAX_DATA, Opcode};
+
+/// Field order = drop order: the client stops before the server and links.
+struct Rig {
+    client: Client,
+    fake: FakeServer,
+    local: tempfile::TempDir,
+    _links: (Link, Link),
+}
+
+fn rig(p: Personality) -> Rig {
+    let (client_link, server_link) =
+        link_pair((245, 190), (1, 1), Impairment::none(), Impairment::none());
+    let fake = FakeServer::start(&server_link, p);
+    let client = Client::new(&client_link, 1, 1).expect("client");
+    client.set_timeout(Duration::from_millis(300), 6);
+    Rig {
+        client,
+        fake,
+        local: tempfile::tempdir().expect("tempdir"),
+        _links: (client_link, server_link),
+    }
+}
+
+const SIZES: [usize; 7] = [0, 1, 238, 239, 240, 4095, 100_000];
+
+/// Download `remote` and compare with `want` byte for byte; no temp file left.
+fn fetch(r: &Rig, remote: &str, burst: bool, want: &[u8]) -> Duration {
+    let name = remote.rsplit('/').next().expect("name");
+    let out = r.local.path().join(name);
+    let _ = std::fs::remove_file(&out);
+    let t = Instant::now();
+    r.client
+        .download(remote, r.local.path(), burst, None)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} download {remote} burst={burst}: {e}",
+                r.fake.personality().name()
+            )
+        });
+    let took = t.elapsed();
+    let got = std::fs::read(&out).expect("downloaded file");
+    assert!(
+        got == want,
+        "{} {remote} burst={burst}: {} bytes, expected {} (first difference at {:?})",
+        r.fake.personality().name(),
+        got.len(),
+        want.len(),
+        got.iter().zip(want).position(|(a, b)| a != b)
+    );
+    assert!(!has_part_file(r.local.path()), "temp file left behind");
+    took
+}
+
+fn downloads_every_size(p: Personality) {
+    let r = rig(p);
+    for (i, &len) in SIZES.iter().enumerate() {
+        let data = pattern(len, i as u8 + 1);
+        let path = format!("/logs/f{len}.bin");
+        r.fake.put_file(&path, &data);
+        for burst in [false, true] {
+            fetch(&r, &path, burst, &data);
+        }
+    }
+    let st = r.fake.stats();
+    assert_eq!(st.zero_size_bursts, 0, "a burst asked for 0-byte packets");
+    assert_eq!(
+        st.wrong_replays, 0,
+        "a cached reply answered another request"
+    );
+    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+    assert!(st.count(Opcode::BurstReadFile) >= SIZES.len() as u64);
+}
+
+#[test]
+fn px4_downloads_every_size_plain_and_burst() {
+    downloads_every_size(Personality::Px4);
+}
+
+#[test]
+fn ardupilot_downloads_every_size_plain_and_burst() {
+    downloads_every_size(Personality::ArduPilot);
+}
+
+#[test]
+fn mavsdk41_downloads_every_size_plain_and_burst() {
+    downloads_every_size(Personality::Mavsdk41);
+}
+
+/// AP `@PARAM/param.pck` reports 65535 bytes in OpenFileRO; the client must
+/// read to the real EOF, with one read size per handle (PROTOCOL.md §9).
+#[test]
+fn ardupilot_param_pck_with_fake_size_is_read_to_real_eof() {
+    let r = rig(Personality::ArduPilot);
+    for (i, &len) in [5000usize, 239 * 10, 1, 0].iter().enumerate() {
+        let data = pattern(len, 40 + i as u8);
+        r.fake
+            .put_virtual("@PARAM/param.pck", &data, AP_PARAM_FAKE_SIZE);
+        for burst in [false, true] {
+            let took = fetch(&r, "@PARAM/param.pck", burst, &data);
+            assert!(
+                took < Duration::from_secs(3),
+                "param.pck ({len} B, burst={burst}) took {took:?}: waited for the fake size?"
+            );
+        }
+    }
+    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+}
+
+/// Burst of AP's param.pck over a lossy link (fixed seeds): the holes must be
+/// filled with reads of the burst's chunk size (AP refuses any other size on
+/// that handle) and the download must still end at the real EOF.
+#[test]
+fn ardupilot_param_pck_burst_with_loss_is_byte_exact() {
+    let lossy = |seed| Impairment::none().with_loss(0.05).with_seed(seed);
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), lossy(11), lossy(12));
+    let fake = FakeServer::start(&server_link, Personality::ArduPilot);
+    let client = Client::new(&client_link, 1, 1).expect("client");
+    client.set_timeout(Duration::from_millis(100), 8);
+    let r = Rig {
+        client,
+        fake,
+        local: tempfile::tempdir().expect("tempdir"),
+        _links: (client_link, server_link),
+    };
+    let heard_by = Instant::now() + Duration::from_secs(4);
+    while !r._links.0.has_heard(1, 1) && Instant::now() < heard_by {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (i, len) in [20_000usize, 239 * 40].into_iter().enumerate() {
+        let data = pattern(len, 150 + i as u8);
+        r.fake
+            .put_virtual("@PARAM/param.pck", &data, AP_PARAM_FAKE_SIZE);
+        fetch(&r, "@PARAM/param.pck", true, &data);
+    }
+}
+
+/// Upload against AP's 5-request queue (requests beyond it are dropped):
+/// completes byte for byte; retransmits only what was dropped or lost.
+#[test]
+fn ardupilot_upload_survives_the_queue_of_five() {
+    let r = rig(Personality::ArduPilot);
+    r.fake.mkdir("/up");
+    for (i, &len) in [0usize, 1, 239, 240, 100_000].iter().enumerate() {
+        let data = pattern(len, 60 + i as u8);
+        let local = r.local.path().join(format!("u{len}.bin"));
+        std::fs::write(&local, &data).expect("write");
+        let before = r.fake.stats();
+        r.client
+            .upload(&local, "/up", None)
+            .unwrap_or_else(|e| panic!("ardupilot upload {len}: {e}"));
+        assert_eq!(
+            r.fake.file(&format!("/up/u{len}.bin")).as_deref(),
+            Some(&data[..]),
+            "ardupilot upload {len} B"
+        );
+        let after = r.fake.stats();
+        let writes = after.count(Opcode::WriteFile) - before.count(Opcode::WriteFile);
+        let dropped = after.writes_dropped - before.writes_dropped;
+        let blocks = len.div_ceil(MAX_DATA) as u64;
+        println!(
+            "ardupilot upload {len:>6} B: {writes} writes for {blocks} blocks, {dropped} dropped, \
+             max in flight {}",
+            after.max_in_flight
+        );
+        assert!(
+            writes >= blocks && writes <= 2 * blocks + dropped + 8,
+            "{writes} WriteFile for {blocks} blocks ({dropped} dropped by the queue)"
+        );
+    }
+    // The queue holds 5 waiting requests next to the one in service; a
+    // client with more outstanding loses some (counted as drops) and must
+    // still finish, which the byte-for-byte checks above prove.
+    let st = r.fake.stats();
+    println!(
+        "ardupilot: max in flight {}, {} requests dropped",
+        st.max_in_flight, st.requests_dropped
+    );
+    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+}
+
+/// The same with a slow worker (2 ms per request), so a pipelining client
+/// overruns the queue unless it keeps at most 5 requests outstanding.
+#[test]
+fn ardupilot_upload_with_slow_worker_completes() {
+    let r = rig(Personality::ArduPilot);
+    r.fake.set_service_time(Duration::from_millis(2));
+    let data = pattern(30_000, 77);
+    let local = r.local.path().join("slow.bin");
+    std::fs::write(&local, &data).expect("write");
+    let t = Instant::now();
+    r.client
+        .upload(&local, "/", None)
+        .unwrap_or_else(|e| panic!("upload: {e}"));
+    let st = r.fake.stats();
+    println!(
+        "ardupilot slow worker: 30000 B in {:?}, max in flight {}, {} writes dropped",
+        t.elapsed(),
+        st.max_in_flight,
+        st.writes_dropped
+    );
+    assert_eq!(r.fake.file("/slow.bin").as_deref(), Some(&data[..]));
+}
+
+/// MAVSDK 4.1 leaves offset 0 in WriteFile ACKs: uploads still complete.
+#[test]
+fn mavsdk41_upload_completes_despite_offset_zero_acks() {
+    let r = rig(Personality::Mavsdk41);
+    for (i, &len) in [0usize, 1, 239, 240, 4095, 100_000].iter().enumerate() {
+        let data = pattern(len, 90 + i as u8);
+        let local = r.local.path().join(format!("m{len}.bin"));
+        std::fs::write(&local, &data).expect("write");
+        let t = Instant::now();
+        r.client
+            .upload(&local, "/", None)
+            .unwrap_or_else(|e| panic!("mavsdk41 upload {len}: {e}"));
+        assert!(t.elapsed() < Duration::from_secs(5), "upload {len} B slow");
+        assert_eq!(
+            r.fake.file(&format!("/m{len}.bin")).as_deref(),
+            Some(&data[..]),
+            "mavsdk41 upload {len} B"
+        );
+    }
+    assert_eq!(
+        r.client
+            .are_files_identical(&r.local.path().join("m4095.bin"), "/m4095.bin"),
+        Ok(true)
+    );
+}
+
+/// MAVSDK 4.1 sends no EOF NAK after a burst: a file whose size is a multiple
+/// of 239 (also of 150 packets, where bc=1 is set anyway) must end without
+/// waiting for a timeout.
+#[test]
+fn mavsdk41_burst_of_multiple_of_239_ends_without_timeout() {
+    let r = rig(Personality::Mavsdk41);
+    r.client.set_timeout(Duration::from_millis(1500), 3);
+    for (i, packets) in [1usize, 2, 150, 300].into_iter().enumerate() {
+        let len = packets * MAX_DATA;
+        let data = pattern(len, 120 + i as u8);
+        let path = format!("/x{len}.bin");
+        r.fake.put_file(&path, &data);
+        for burst in [true, false] {
+            let took = fetch(&r, &path, burst, &data);
+            // Pacing alone is ~2 ms per packet; a timeout would add ≥ 1.5 s.
+            let pacing = Duration::from_micros(2100 * packets as u64);
+            assert!(
+                took < pacing + Duration::from_millis(700),
+                "{len} B burst={burst} took {took:?} (pacing {pacing:?}): waited for a timeout"
+            );
+        }
+    }
+    assert_eq!(r.fake.stats().zero_size_bursts, 0);
+}
+
+/// PX4 stops a burst with bc=1 after ~35000 B: the client goes on from there
+/// (re-bursting, or with windowed reads when those prove faster) and every
+/// data byte is sent once.
+#[test]
+fn px4_burst_across_several_bursts_sends_each_byte_once() {
+    let r = rig(Personality::Px4);
+    let len = 100_000;
+    let data = pattern(len, 7);
+    r.fake.put_file("/big.bin", &data);
+    fetch(&r, "/big.bin", true, &data);
+    let bursts = r.fake.bursts();
+    assert!(
+        bursts.len() >= 2,
+        "expected the client to continue after a burst of ≤ 35000 B, saw {} burst(s)",
+        bursts.len()
+    );
+    let packets: u32 = bursts.iter().map(|b| b.packets).sum();
+    let reads = r.fake.stats().count(Opcode::ReadFile);
+    // Each 239-byte chunk once, plus at most one read that finds the end.
+    let chunks = len.div_ceil(MAX_DATA) as u64;
+    let sent = packets as u64 + reads;
+    assert!(
+        (chunks..=chunks + 1).contains(&sent),
+        "{packets} burst packets + {reads} reads for {chunks} chunks: something was sent twice"
+    );
+    let mut offsets: Vec<u32> = bursts.iter().map(|b| b.start_offset).collect();
+    offsets.dedup();
+    assert_eq!(offsets.len(), bursts.len(), "a burst was re-requested");
+}
+
+/// ArduPilot ends a burst with bc=1 on its 2000th packet (a full one): the
+/// client re-bursts from there and every data byte is sent once.
+#[test]
+fn ardupilot_burst_capped_at_2000_packets_is_continued() {
+    let r = rig(Personality::ArduPilot);
+    let len = AP_BURST_PACKETS as usize * MAX_DATA + 500;
+    let data = pattern(len, 9);
+    r.fake.put_file("/cap.bin", &data);
+    fetch(&r, "/cap.bin", true, &data);
+    let bursts = r.fake.bursts();
+    assert!(bursts.len() >= 2, "saw {} bursts", bursts.len());
+    assert_eq!(bursts[0].packets, AP_BURST_PACKETS);
+    let packets: u32 = bursts.iter().map(|b| b.packets).sum();
+    assert_eq!(
+        packets as usize,
+        len.div_ceil(MAX_DATA),
+        "data packets sent"
+    );
+}
+
+/// After a burst the client's next request must carry a seq above every seq
+/// the burst used, or PX4/AP replay their cached last burst reply (§5, §10.1).
+fn seq_after_burst(p: Personality) {
+    let r = rig(p);
+    for len in [1usize, 239, 480] {
+        let data = pattern(len, len as u8);
+        let path = format!("/s{len}.bin");
+        r.fake.put_file(&path, &data);
+        for _ in 0..3 {
+            fetch(&r, &path, true, &data);
+        }
+    }
+    let log = r.fake.log();
+    let bursts = r.fake.bursts();
+    assert!(!bursts.is_empty());
+    for b in &bursts {
+        let i = log
+            .iter()
+            .position(|q| q.opcode == Opcode::BurstReadFile.to_u8() && q.seq == b.request_seq)
+            .expect("burst request in the log");
+        let next = log[i + 1..].iter().find(|q| {
+            q.opcode != Opcode::BurstReadFile.to_u8() && q.opcode != Opcode::ReadFile.to_u8()
+        });
+        let Some(next) = next else { continue };
+        // Equal is harmless (a cache replays only for seq+1 == cached seq):
+        // it happens when a trailing EOF NAK is still on its way.
+        let ahead = next.seq.wrapping_sub(b.last_seq);
+        assert!(
+            ahead < 0x8000,
+            "{}: request {:?} seq {} after a burst whose last packet was seq {}",
+            p.name(),
+            Opcode::from_u8(next.opcode),
+            next.seq,
+            b.last_seq
+        );
+    }
+    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+    assert_eq!(
+        r.fake.stats().wrong_replays,
+        0,
+        "a cached reply answered another request"
+    );
+}
+
+#[test]
+fn px4_next_seq_after_burst_is_above_the_burst() {
+    seq_after_burst(Personality::Px4);
+}
+
+#[test]
+fn ardupilot_next_seq_after_burst_is_above_the_burst() {
+    seq_after_burst(Personality::ArduPilot);
+}
+
+#[test]
+fn mavsdk41_next_seq_after_burst_is_above_the_burst() {
+    seq_after_burst(Personality::Mavsdk41);
+}
+
+/// Listing quirks: PX4 answers an empty directory with ACK size 0 and opcode
+/// 16 with UnknownCommand; old AP answers 16 with Fail; MAVSDK supports 16.
+#[test]
+fn listings_of_every_personality() {
+    for p in [
+        Personality::Px4,
+        Personality::ArduPilot,
+        Personality::Mavsdk41,
+    ] {
+        let r = rig(p);
+        r.fake.mkdir("/empty");
+        let names: Vec<String> = (0..40).map(|i| format!("file_{i:02}.txt")).collect();
+        for (i, n) in names.iter().enumerate() {
+            r.fake.put_file(&format!("/full/{n}"), &pattern(i, 1));
+        }
+        r.fake.mkdir("/full/sub");
+        let t = Instant::now();
+        let empty = r
+            .client
+            .list_directory("/empty")
+            .unwrap_or_else(|e| panic!("{} list empty: {e}", p.name()));
+        assert!(empty.entries.is_empty(), "{}", p.name());
+        let full = r
+            .client
+            .list_directory("/full")
+            .unwrap_or_else(|e| panic!("{} list full: {e}", p.name()));
+        assert_eq!(full.files(), names, "{}", p.name());
+        assert_eq!(full.dirs(), vec!["sub"], "{}", p.name());
+        for (i, e) in full.entries.iter().filter(|e| e.name != "sub").enumerate() {
+            assert_eq!(e.size_bytes, i as u64, "{} {}", p.name(), e.name);
+        }
+        assert_eq!(
+            r.client.list_directory("/nope").map_err(|e| e.result),
+            Err(FtpResult::FileDoesNotExist),
+            "{}",
+            p.name()
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{} listings took {:?}",
+            p.name(),
+            t.elapsed()
+        );
+    }
+}
+
+/// A failed open leaves no session behind: the next transfer works on the
+/// single-session servers, and nothing is written locally.
+#[test]
+fn failed_open_leaves_no_session_and_no_file() {
+    for p in [
+        Personality::Px4,
+        Personality::ArduPilot,
+        Personality::Mavsdk41,
+    ] {
+        let r = rig(p);
+        let data = pattern(1000, 3);
+        r.fake.put_file("/ok.bin", &data);
+        for burst in [false, true] {
+            assert_eq!(
+                r.client
+                    .download("/missing.bin", r.local.path(), burst, None)
+                    .map_err(|e| e.result),
+                Err(FtpResult::FileDoesNotExist),
+                "{}",
+                p.name()
+            );
+            let names = dir_names(r.local.path());
+            assert!(
+                names.iter().all(|n| n == "ok.bin"),
+                "{}: left {names:?}",
+                p.name()
+            );
+            fetch(&r, "/ok.bin", burst, &data);
+        }
+    }
+}
+
+/// Raw wire check of the fakes themselves, so that a passing client test
+/// means the quirk was really on the wire: burst endings per PROTOCOL.md §6.
+#[test]
+fn fake_bursts_end_like_the_real_servers() {
+    use mavftp::protocol::{FtpPacket, NakCode};
+    // (opcode is NAK, offset, size, bc) of each reply; bc of a PX4 NAK is not compared.
+    type Wire = Vec<(bool, u32, usize, bool)>;
+    let burst = |p: Personality, len: usize, chunk: usize, from: u32| -> Wire {
+        let (a, b) = link_pair((245, 190), (1, 1), Impairment::none(), Impairment::none());
+        let fake = FakeServer::start(&b, p);
+        fake.put_file("/f", &pattern(len, 1));
+        let sub = a.subscribe(|m| m.packet.opcode.is_reply());
+        let mut open = FtpPacket::request(Opcode::OpenFileRO, 10);
+        open.data = b"/f".to_vec();
+        a.send_ftp(1, 1, &open).expect("send");
+        let ack = sub
+            .receiver
+            .recv_timeout(Duration::from_secs(1))
+            .expect("open ack");
+        assert_eq!(ack.packet.data_u32(), Some(len as u32));
+        let mut req = FtpPacket::request(Opcode::BurstReadFile, 20);
+        req.session = ack.packet.session;
+        req.offset = from;
+        req.data = vec![0; chunk];
+        a.send_ftp(1, 1, &req).expect("send");
+        let mut wire = Vec::new();
+        let mut seq = 21u16;
+        while let Ok(m) = sub.receiver.recv_timeout(Duration::from_millis(150)) {
+            let q = m.packet;
+            assert_eq!(q.seq, seq, "{p:?}: burst seqs advance by one");
+            assert_eq!(q.req_opcode, Opcode::BurstReadFile);
+            seq = seq.wrapping_add(1);
+            let nak = q.opcode == Opcode::Nak;
+            if nak {
+                assert_eq!(q.nak_code(), Some(NakCode::Eof), "{p:?}");
+            }
+            let bc = q.burst_complete && !(nak && p == Personality::Px4);
+            wire.push((nak, q.offset, q.data.len(), bc));
+        }
+        wire
+    };
+    use Personality::*;
+    let (d, e) = (false, true);
+    // Exact multiple of the chunk.
+    let px4 = vec![(d, 0, 239, d), (d, 239, 239, d), (e, 478, 1, d)];
+    assert_eq!(burst(Px4, 478, 239, 0), px4);
+    assert_eq!(burst(ArduPilot, 478, 239, 0), px4);
+    assert_eq!(
+        burst(Mavsdk41, 478, 239, 0),
+        vec![(d, 0, 239, d), (d, 239, 239, e)]
+    );
+    // Short last packet.
+    assert_eq!(
+        burst(Px4, 300, 239, 0),
+        vec![(d, 0, 239, d), (d, 239, 61, d), (e, 300, 1, d)]
+    );
+    assert_eq!(
+        burst(ArduPilot, 300, 239, 0),
+        vec![(d, 0, 239, d), (d, 239, 61, e), (e, 300, 1, d)]
+    );
+    assert_eq!(
+        burst(Mavsdk41, 300, 239, 0),
+        vec![(d, 0, 239, d), (d, 239, 61, e)]
+    );
+    // PX4 ignores the chunk size; AP honours it.
+    assert_eq!(burst(Px4, 300, 100, 0)[0], (d, 0, 239, d));
+    assert_eq!(burst(ArduPilot, 300, 100, 0)[0], (d, 0, 100, d));
+    // Burst at the end: NAK EOF, MAVSDK with offset 0.
+    assert_eq!(burst(Px4, 300, 239, 300), vec![(e, 300, 1, d)]);
+    assert_eq!(burst(ArduPilot, 300, 239, 300), vec![(e, 300, 1, d)]);
+    assert_eq!(burst(Mavsdk41, 300, 239, 300), vec![(e, 0, 1, d)]);
+}
