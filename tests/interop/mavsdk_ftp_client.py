@@ -195,6 +195,7 @@ def main():
 
     op, args = a.op, a.args
     t_op = time.monotonic()
+    c_op = time.process_time()  # CPU of the whole process (native threads too)
     if op == "download":
         remote, localdir = args
         os.makedirs(localdir, exist_ok=True)
@@ -253,6 +254,7 @@ def main():
         )
     res_obj = dict(base, **progress, **out)
     res_obj["elapsed_s"] = round(time.monotonic() - t_op, 3)
+    res_obj["cpu_s"] = round(time.process_time() - c_op, 4)
     res_obj["total_s"] = round(time.monotonic() - t_start, 3)
     try:
         mav.destroy()

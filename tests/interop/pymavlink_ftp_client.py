@@ -268,6 +268,7 @@ def main():
     op, args = a.op, a.args
     extra = {}
     t_op = time.monotonic()
+    c_op = time.process_time()  # CPU of the whole process during the op
     if op == "download":
         remote, localdir = args
         os.makedirs(localdir, exist_ok=True)
@@ -346,6 +347,7 @@ def main():
 
     out = dict(base, **extra, **ret_fields(ret))
     out["elapsed_s"] = round(time.monotonic() - t_op, 3)
+    out["cpu_s"] = round(time.process_time() - c_op, 4)
     out["total_s"] = round(time.monotonic() - t_start, 3)
     try:
         conn.close()

@@ -38,7 +38,10 @@ pub fn venv_python() -> &'static Path {
             "ensure_venv.sh failed: the interop tests need mavsdk==4.1.0 and pymavlink"
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let last = stdout.lines().last().expect("ensure_venv.sh printed nothing");
+        let last = stdout
+            .lines()
+            .last()
+            .expect("ensure_venv.sh printed nothing");
         let py = PathBuf::from(last.trim());
         assert!(py.exists(), "venv python {py:?} missing");
         py
