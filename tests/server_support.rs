@@ -168,14 +168,9 @@ pub fn read_whole(r: &mut Requester, path: &str) -> Vec<u8> {
     out
 }
 
-pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
+/// Deterministic test content, the same as the interop tests use.
+#[allow(unused_imports)] // not every test file uses it
+pub use interop_support::pattern;
+
+#[path = "interop_support/mod.rs"]
+mod interop_support;

@@ -309,8 +309,9 @@ fn burst_body(
         let mut deadline = Instant::now() + conv.rto() * 2;
         let mut progressed = false;
         let mut last_was_eof = false;
-        let outcome: Option<bool> = loop {
-            // Some(true) = finished, Some(false) = re-burst now, None = stall
+        let mut outcome: Option<bool> = loop {
+            // Some(true) = finished, Some(false) = round over (confirm the end
+            // or burst again), None = stall
             conv.check_cancel()?;
             let now = Instant::now();
             if now >= deadline {
@@ -378,10 +379,7 @@ fn burst_body(
                         }
                     }
                     if p.burst_complete {
-                        if size > 0 && offset >= size {
-                            // MAVSDK: bc=1 on the last packet, no EOF; confirm cheaply.
-                            break Some(false);
-                        }
+                        // Also MAVSDK's end: bc=1 on the last packet, no EOF NAK.
                         break Some(false);
                     }
                 }
@@ -389,7 +387,6 @@ fn burst_body(
                 Err(_) => return Err(FtpError::new(FtpResult::Cancelled, "link closed")),
             }
         };
-        let mut outcome = outcome;
         if let Some(e) = fill_holes(conv, session, &mut holes, part)? {
             // The file ends inside what we thought was data: confirm below.
             offset = offset.min(e);
@@ -402,8 +399,7 @@ fn burst_body(
                 stalls = 0;
                 if size == 0 || offset >= size || last_was_eof {
                     // Confirm the end with a plain read (handles growing files too).
-                    let end = read_body(conv, session, size, part, progress, offset)?;
-                    let _ = end;
+                    read_body(conv, session, size, part, progress, offset)?;
                     return Ok(());
                 }
                 if !probed {
