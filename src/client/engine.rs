@@ -362,6 +362,29 @@ impl Conversation {
     }
 }
 
+/// Whether `MAVFTP_TRACE` is set: the client then prints one line per
+/// request, resend and reply to stderr (for diagnosing slow links).
+pub(crate) fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("MAVFTP_TRACE").is_some_and(|v| !v.is_empty() && v != "0"))
+}
+
+/// Milliseconds since the first trace line.
+pub(crate) fn trace_ms() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
+}
+
+/// Print a trace line when `MAVFTP_TRACE` is set.
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if $crate::client::engine::tracing() {
+            eprintln!("mavftp {:10.1} {}", $crate::client::engine::trace_ms(), format_args!($($arg)*));
+        }
+    };
+}
+pub(crate) use trace;
+
 /// Is this NAK a given code?
 pub(crate) fn is_nak(p: &FtpPacket, code: NakCode) -> bool {
     p.nak_code() == Some(code)

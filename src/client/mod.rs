@@ -5,6 +5,7 @@
 //! callback then never runs). A missing local directory for a download is
 //! `FileIoError`; a missing local file for an upload or CRC is `FileDoesNotExist`.
 
+mod burst;
 mod engine;
 mod ops;
 mod window;

@@ -63,7 +63,7 @@ fn file_name(path: &str) -> FtpOutcome<&str> {
 }
 
 /// Temp file in `dir`, deleted on drop unless kept.
-struct PartFile {
+pub(crate) struct PartFile {
     path: PathBuf,
     file: Option<std::io::BufWriter<File>>,
     keep: bool,
@@ -98,7 +98,7 @@ impl PartFile {
             "could not create a temporary file",
         ))
     }
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> FtpOutcome<()> {
+    pub(super) fn write_at(&mut self, offset: u64, data: &[u8]) -> FtpOutcome<()> {
         use std::io::Seek;
         let f = self
             .file
@@ -110,7 +110,7 @@ impl PartFile {
             .map_err(|e| FtpError::io("write temp file", &e))
     }
     /// Cut the file at `len` (reads past the end may have landed beyond it).
-    fn truncate(&mut self, len: u32) -> FtpOutcome<()> {
+    pub(super) fn truncate(&mut self, len: u32) -> FtpOutcome<()> {
         let f = self
             .file
             .as_mut()
@@ -188,7 +188,7 @@ pub(crate) fn download(
     let mut part = PartFile::create(local_dir, name)?;
     let (session, size) = open_ro(conv, remote)?;
     let result = if use_burst {
-        burst_body(conv, session, size, &mut part, progress)
+        super::burst::burst_body(conv, session, size, &mut part, progress)
     } else {
         read_body(conv, session, size, &mut part, progress, 0).map(|_| ())
     };
@@ -211,7 +211,7 @@ pub(crate) fn download(
 /// Read with a window of ReadFile requests from `start` until EOF.
 /// Returns the file length. The open size only shapes the requests: the end
 /// is a short read, an empty ACK or NAK EOF (NAK Fail past the size, MAVSDK).
-fn read_body(
+pub(super) fn read_body(
     conv: &mut Conversation,
     session: u8,
     size: u32,
@@ -219,7 +219,7 @@ fn read_body(
     progress: &mut ProgressGate,
     start: u32,
 ) -> FtpOutcome<u32> {
-    let mut win: Window<(u32, u32)> = Window::new(conv.settings().read_window);
+    let mut win: Window<(u32, u32)> = Window::new(conv, conv.settings().read_window);
     let mut next = start; // next offset to request
     let mut end: Option<u32> = None; // known end of file
     let mut done_bytes = 0u32;
@@ -284,180 +284,8 @@ fn read_body(
     }
 }
 
-/// Burst download: stream from the first missing byte; re-burst after a stall.
-fn burst_body(
-    conv: &mut Conversation,
-    session: u8,
-    size: u32,
-    part: &mut PartFile,
-    progress: &mut ProgressGate,
-) -> FtpOutcome<()> {
-    let mut offset: u32 = 0; // all bytes below are received, except `holes`
-    let mut holes: Vec<(u32, u32)> = Vec::new();
-    let mut probed = false; // compared burst and read rates once
-    let mut stalls = 0u32;
-    let retries = conv.settings().retries.max(1);
-    loop {
-        conv.check_cancel()?;
-        let mut req = FtpPacket::request(Opcode::BurstReadFile, conv.take_seq());
-        req.session = session;
-        req.offset = offset;
-        req.data = vec![0u8; MAX_DATA];
-        let burst_seq = req.seq;
-        conv.link.send_ftp(conv.target.0, conv.target.1, &req)?;
-        let round_start = (Instant::now(), offset);
-        let mut deadline = Instant::now() + conv.rto() * 2;
-        let mut progressed = false;
-        let mut last_was_eof = false;
-        let mut outcome: Option<bool> = loop {
-            // Some(true) = finished, Some(false) = round over (confirm the end
-            // or burst again), None = stall
-            conv.check_cancel()?;
-            let now = Instant::now();
-            if now >= deadline {
-                break None;
-            }
-            let wait = (deadline - now).min(Duration::from_millis(50));
-            match conv.replies.recv_timeout(wait) {
-                Ok(inc) => {
-                    if (inc.source_system, inc.source_component) != conv.target {
-                        continue;
-                    }
-                    let p = inc.packet;
-                    if p.req_opcode != Opcode::BurstReadFile
-                        || p.seq.wrapping_sub(burst_seq) == 0
-                        || p.seq.wrapping_sub(burst_seq) >= 0x8000
-                    {
-                        continue;
-                    }
-                    conv.saw_seq(p.seq);
-                    deadline = Instant::now() + conv.rto() * 2;
-                    if p.opcode == Opcode::Nak {
-                        last_was_eof = is_nak(&p, NakCode::Eof);
-                        if last_was_eof {
-                            // EOF offset may be 0 (MAVSDK server) and a late EOF of an
-                            // older burst looks the same: confirm the end with reads.
-                            break Some(false);
-                        }
-                        return Err(nak_to_error(&p, &format!("burst read at offset {offset}")));
-                    }
-                    if p.session != session {
-                        continue;
-                    }
-                    let n = p.data.len() as u32;
-                    if n > 0 && p.offset > offset {
-                        // A gap: keep streaming, fill the hole with reads later.
-                        holes.push((offset, p.offset));
-                        offset = p.offset;
-                    }
-                    if n > 0 && p.offset < offset && p.offset + n <= offset {
-                        // Late data: keep it if it lands in a hole.
-                        if cut_hole(&mut holes, p.offset, p.offset + n) {
-                            part.write_at(p.offset as u64, &p.data)?;
-                        }
-                    } else if p.offset == offset && n > 0 {
-                        part.write_at(offset as u64, &p.data)?;
-                        offset += n;
-                        progressed = true;
-                        progress.report(
-                            Progress {
-                                bytes_transferred: offset,
-                                total_bytes: size.max(offset),
-                            },
-                            false,
-                        );
-                    }
-                    if p.offset <= offset
-                        && n < MAX_DATA as u32
-                        && p.offset + n == offset
-                        && size > 0
-                        && offset >= size
-                    {
-                        // Short/last packet at the advertised end: done even without EOF NAK.
-                        if p.burst_complete {
-                            break Some(true);
-                        }
-                    }
-                    if p.burst_complete {
-                        // Also MAVSDK's end: bc=1 on the last packet, no EOF NAK.
-                        break Some(false);
-                    }
-                }
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                Err(_) => return Err(FtpError::new(FtpResult::Cancelled, "link closed")),
-            }
-        };
-        if let Some(e) = fill_holes(conv, session, &mut holes, part)? {
-            // The file ends inside what we thought was data: confirm below.
-            offset = offset.min(e);
-            last_was_eof = true;
-            outcome = Some(false);
-        }
-        match outcome {
-            Some(true) => return Ok(()),
-            Some(false) => {
-                stalls = 0;
-                if size == 0 || offset >= size || last_was_eof {
-                    // Confirm the end with a plain read (handles growing files too).
-                    read_body(conv, session, size, part, progress, offset)?;
-                    return Ok(());
-                }
-                if !probed {
-                    probed = true;
-                    if reads_are_faster(conv, session, size, part, round_start, &mut offset)? {
-                        read_body(conv, session, size, part, progress, offset)?;
-                        return Ok(());
-                    }
-                }
-            }
-            None => {
-                if progressed {
-                    stalls = 0;
-                } else {
-                    stalls += 1;
-                }
-                if stalls > retries {
-                    return Err(conv.timeout_error(&req));
-                }
-                // Drain leftovers of the stalled burst before re-bursting.
-                while conv.replies.try_recv().is_ok() {}
-            }
-        }
-    }
-}
-
-/// After a burst round that ended early (bc=1 before the end), read as much
-/// again with the read window and compare rates (MAVSDK's server caps bursts
-/// near 115 KB/s while its reads go 20× faster). Advances `offset` past
-/// what was read; true when reads were clearly faster.
-fn reads_are_faster(
-    conv: &mut Conversation,
-    session: u8,
-    size: u32,
-    part: &mut PartFile,
-    (started, from): (Instant, u32),
-    offset: &mut u32,
-) -> FtpOutcome<bool> {
-    let burst_bytes = offset.saturating_sub(from);
-    let chunk = burst_bytes.min(size.saturating_sub(*offset) / 2);
-    if chunk < 8 * MAX_DATA as u32 {
-        return Ok(false);
-    }
-    let burst_rate = burst_bytes as f64 / started.elapsed().as_secs_f64().max(1e-6);
-    let t = Instant::now();
-    let mut holes = vec![(*offset, *offset + chunk)];
-    if let Some(e) = fill_holes(conv, session, &mut holes, part)? {
-        // The open size was advisory (ArduPilot @PARAM): the end is known now.
-        *offset = e;
-        return Ok(true);
-    }
-    *offset += chunk;
-    let read_rate = chunk as f64 / t.elapsed().as_secs_f64().max(1e-6);
-    Ok(read_rate > burst_rate * 1.2)
-}
-
 /// Remove `[start, end)` from the holes; true if it overlapped one.
-fn cut_hole(holes: &mut Vec<(u32, u32)>, start: u32, end: u32) -> bool {
+pub(super) fn cut_hole(holes: &mut Vec<(u32, u32)>, start: u32, end: u32) -> bool {
     let mut hit = false;
     let mut out = Vec::with_capacity(holes.len() + 1);
     for &(a, b) in holes.iter() {
@@ -475,69 +303,6 @@ fn cut_hole(holes: &mut Vec<(u32, u32)>, start: u32, end: u32) -> bool {
     }
     *holes = out;
     hit
-}
-
-/// Read every hole with a window of ReadFile requests (a short read just asks
-/// again for the rest). Returns the end of file when the server reports one
-/// inside the holes (NAK EOF or an empty read: the open size was advisory);
-/// nothing at or beyond it is read.
-fn fill_holes(
-    conv: &mut Conversation,
-    session: u8,
-    holes: &mut Vec<(u32, u32)>,
-    part: &mut PartFile,
-) -> FtpOutcome<Option<u32>> {
-    let mut eof: Option<u32> = None;
-    let mut todo: Vec<(u32, u32)> = Vec::new();
-    for &(a, b) in holes.iter() {
-        let mut o = a;
-        while o < b {
-            let n = (b - o).min(MAX_DATA as u32);
-            todo.push((o, n));
-            o += n;
-        }
-    }
-    holes.clear();
-    todo.reverse();
-    let mut win: Window<(u32, u32)> = Window::new(conv.settings().read_window);
-    loop {
-        conv.check_cancel()?;
-        while win.has_room() {
-            let Some((o, n)) = todo.pop() else { break };
-            if eof.is_some_and(|e| o >= e) {
-                continue;
-            }
-            let mut req = FtpPacket::request(Opcode::ReadFile, 0);
-            req.session = session;
-            req.offset = o;
-            req.data = vec![0u8; n as usize];
-            win.send(conv, req, (o, n))?;
-        }
-        if win.in_flight() == 0 {
-            return Ok(eof);
-        }
-        let ((o, want), reply) = win.next_reply(conv)?;
-        match reply {
-            Reply::Ack(p) if !p.data.is_empty() => {
-                let n = (p.data.len() as u32).min(want);
-                if eof.is_none_or(|e| o < e) {
-                    part.write_at(o as u64, &p.data[..n as usize])?;
-                }
-                if n < want {
-                    todo.push((o + n, want - n));
-                }
-            }
-            Reply::Nak(p) if !is_nak(&p, NakCode::Eof) => {
-                return Err(nak_to_error(&p, &format!("read at offset {o}")));
-            }
-            // NAK EOF or an empty read: the file ends here.
-            _ => {
-                let e = eof.map_or(o, |old| old.min(o));
-                eof = Some(e);
-                win.drop_where(|&(at, _)| at >= e);
-            }
-        }
-    }
 }
 
 /// Upload `local` into `remote_dir`.
@@ -604,7 +369,7 @@ fn write_body(
     progress: &mut ProgressGate,
 ) -> FtpOutcome<()> {
     let total = data.len() as u32;
-    let mut win: Window<usize> = Window::new(conv.settings().write_window);
+    let mut win: Window<usize> = Window::new(conv, conv.settings().write_window);
     let mut next = 0usize;
     let mut acked = 0u32;
     loop {

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine::{Conversation, Reply};
+use super::engine::{Conversation, Reply, trace};
 use crate::protocol::{FtpPacket, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -35,24 +35,29 @@ pub(crate) struct Window<T> {
     max_rate: f64,
     gain: f64,
     delivered: u64,
-    /// RFC 6298 back-off (a shift) kept until a fresh RTT sample arrives.
+    /// RFC 6298 back-off (a shift) kept until a fresh RTT sample arrives;
+    /// grows only while the link is silent.
     backoff: u32,
+    /// When the last reply to a first transmission arrived.
+    last_sample: Option<Instant>,
 }
 
 /// Window size before anything is measured.
 const INITIAL: usize = 3;
 
 impl<T> Window<T> {
-    /// An empty window that never holds more than `cap` requests.
-    pub fn new(cap: usize) -> Window<T> {
+    /// An empty window that never holds more than `cap` requests; its RTT
+    /// starts from the conversation's estimate (from small requests).
+    pub fn new(conv: &Conversation, cap: usize) -> Window<T> {
         Window {
             pending: Vec::new(),
             cap: cap.max(1),
-            min_rtt: None,
+            min_rtt: conv.srtt,
             max_rate: 0.0,
             gain: 2.0,
             delivered: 0,
             backoff: 0,
+            last_sample: None,
         }
     }
 
@@ -81,13 +86,17 @@ impl<T> Window<T> {
     pub fn send(&mut self, conv: &mut Conversation, mut req: FtpPacket, tag: T) -> FtpOutcome<()> {
         req.seq = conv.take_seq();
         conv.link.send_ftp(conv.target.0, conv.target.1, &req)?;
+        trace!(
+            "send {:?} seq {} offset {} ({} in flight, window {})",
+            req.opcode,
+            req.seq,
+            req.offset,
+            self.pending.len() + 1,
+            self.size()
+        );
         let now = Instant::now();
         // Serialization and queueing: replies to earlier requests come first.
-        let queue_ahead = if self.max_rate > 0.0 {
-            Duration::from_secs_f64(self.pending.len() as f64 / self.max_rate)
-        } else {
-            Duration::ZERO
-        };
+        let queue_ahead = queue_delay(self.pending.len(), self.max_rate);
         self.pending.push(Pending {
             req,
             tag,
@@ -105,6 +114,17 @@ impl<T> Window<T> {
         self.pending.iter().any(|p| f(&p.tag))
     }
 
+    /// Take `replies_per_second` as a delivery rate already seen (e.g. the
+    /// rate burst packets arrive at), so the window starts at the BDP.
+    pub fn assume_rate(&mut self, replies_per_second: f64) {
+        self.max_rate = self.max_rate.max(replies_per_second);
+    }
+
+    /// Tags of the requests in flight.
+    pub fn tags(&self) -> impl Iterator<Item = &T> {
+        self.pending.iter().map(|p| &p.tag)
+    }
+
     /// Forget every request whose tag matches (e.g. reads past a known end).
     pub fn drop_where(&mut self, mut f: impl FnMut(&T) -> bool) {
         self.pending.retain(|p| !f(&p.tag));
@@ -113,7 +133,6 @@ impl<T> Window<T> {
     /// Wait for the next reply to a request in flight, resending overdue ones.
     /// Fails with TIMEOUT/NO_SYSTEM when a request exhausts its retries.
     pub fn next_reply(&mut self, conv: &mut Conversation) -> FtpOutcome<(T, Reply)> {
-        let retries = conv.settings().retries.max(1);
         loop {
             conv.check_cancel()?;
             if self.pending.is_empty() {
@@ -122,39 +141,14 @@ impl<T> Window<T> {
                     "no request in flight",
                 ));
             }
-            let rto = conv.rto();
-            let now = Instant::now();
-            // Resend overdue requests with their own seq.
-            let mut next_due = now + Duration::from_millis(50);
-            let mut lost = false;
-            for p in &mut self.pending {
-                let due =
-                    p.sent_at + p.queue_ahead + rto * (1u32 << (p.tries + self.backoff).min(5));
-                if due <= now {
-                    if p.tries >= retries {
-                        return Err(conv.timeout_error(&p.req));
-                    }
-                    p.tries += 1;
-                    p.sent_at = now;
-                    lost = true;
-                    conv.link.send_ftp(conv.target.0, conv.target.1, &p.req)?;
-                    next_due = next_due
-                        .min(now + p.queue_ahead + rto * (1u32 << (p.tries + self.backoff).min(5)));
-                } else {
-                    next_due = next_due.min(due);
-                }
-            }
-            if lost {
-                self.backoff = (self.backoff + 1).min(3);
-                self.gain = (self.gain * 0.8).max(1.5);
-            }
+            let next_due = self.resend_overdue(conv)?;
             let wait = next_due.saturating_duration_since(Instant::now());
             match conv.replies.recv_timeout(wait) {
                 Ok(inc) => {
                     if (inc.source_system, inc.source_component) != conv.target {
                         continue;
                     }
-                    if let Some(hit) = self.match_reply(conv, inc.packet) {
+                    if let Some(hit) = self.accept(conv, inc.packet) {
                         return Ok(hit);
                     }
                 }
@@ -166,8 +160,63 @@ impl<T> Window<T> {
         }
     }
 
-    /// Match a reply to its request by seq and opcode; update the estimates.
-    fn match_reply(&mut self, conv: &mut Conversation, p: FtpPacket) -> Option<(T, Reply)> {
+    /// Resend every overdue request with its own seq; returns when the next
+    /// one falls due (at most 50 ms ahead). Fails with TIMEOUT/NO_SYSTEM when
+    /// a request exhausts its retries.
+    ///
+    /// While first transmissions keep getting answered (fresh RTT samples)
+    /// the RTO is right and a missing reply is a loss: the request is resent
+    /// after one RTO (plus its queueing delay). Otherwise (a dead link, or
+    /// replies slower than the RTO so that only resends get answered) its
+    /// wait doubles with each try, as in RFC 6298.
+    pub fn resend_overdue(&mut self, conv: &mut Conversation) -> FtpOutcome<Instant> {
+        let retries = conv.settings().retries.max(1);
+        let rto = conv.rto();
+        let now = Instant::now();
+        let mut next_due = now + Duration::from_millis(50);
+        let mut silent_loss = false;
+        let in_flight = self.pending.len();
+        for p in &mut self.pending {
+            let alive = self.last_sample.is_some_and(|t| t > p.sent_at);
+            let shift = if alive {
+                0
+            } else {
+                (p.tries + self.backoff).min(5)
+            };
+            let due = p.sent_at + p.queue_ahead + rto * (1u32 << shift);
+            if due > now {
+                next_due = next_due.min(due);
+                continue;
+            }
+            if p.tries >= retries {
+                return Err(conv.timeout_error(&p.req));
+            }
+            p.tries += 1;
+            p.sent_at = now;
+            p.queue_ahead = queue_delay(in_flight, self.max_rate);
+            silent_loss |= !alive;
+            conv.link.send_ftp(conv.target.0, conv.target.1, &p.req)?;
+            trace!(
+                "resend {:?} seq {} offset {} try {} (rto {:?}{})",
+                p.req.opcode,
+                p.req.seq,
+                p.req.offset,
+                p.tries,
+                rto,
+                if alive { "" } else { ", backing off" }
+            );
+            next_due = next_due.min(now + p.queue_ahead + rto);
+        }
+        if silent_loss {
+            self.backoff = (self.backoff + 1).min(3);
+            self.gain = (self.gain * 0.8).max(1.5);
+        }
+        Ok(next_due)
+    }
+
+    /// Match a reply to its request by seq and opcode and update the
+    /// estimates; `None` when it answers nothing in flight.
+    pub fn accept(&mut self, conv: &mut Conversation, p: FtpPacket) -> Option<(T, Reply)> {
         let idx = self
             .pending
             .iter()
@@ -182,10 +231,19 @@ impl<T> Window<T> {
         let q = self.pending.swap_remove(idx);
         conv.saw_seq(p.seq);
         let now = Instant::now();
+        trace!(
+            "reply {:?} to seq {} offset {} after {:.1} ms (try {})",
+            p.opcode,
+            q.req.seq,
+            q.req.offset,
+            (now - q.sent_at).as_secs_f64() * 1e3,
+            q.tries
+        );
         self.delivered += 1;
         if q.tries == 0 {
             let rtt = now - q.sent_at;
             conv.sample_rtt(rtt);
+            self.last_sample = Some(now);
             self.backoff = 0;
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
@@ -202,5 +260,14 @@ impl<T> Window<T> {
             Reply::Ack(p)
         };
         Some((q.tag, reply))
+    }
+}
+
+/// Expected wait for the replies to `ahead` requests at `rate` replies/s.
+fn queue_delay(ahead: usize, rate: f64) -> Duration {
+    if rate > 0.0 {
+        Duration::from_secs_f64(ahead as f64 / rate)
+    } else {
+        Duration::ZERO
     }
 }
