@@ -1,5 +1,6 @@
 //! BurstReadFile against our server: sizes × chunk sizes, endings, re-request
-//! after the packet cap, interleaving with other requests, pacing.
+//! after the packet cap, interleaving with other requests, pacing, the end of
+//! a paced burst after about a second of airtime (for pymavlink).
 
 #[path = "server_support.rs"]
 mod support;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use mavftp::Server;
 use mavftp::link::sim::{Impairment, QueueLimit, link_pair};
 use mavftp::protocol::{FtpPacket, NakCode, Opcode};
+use mavftp::server::burst::{BurstJob, MAX_BURST_AIRTIME};
 use support::*;
 
 /// Burst-download `path` (re-requesting after a capped burst); checks the
@@ -183,6 +185,46 @@ fn burst_is_paced_to_the_link_rate() {
         "{:?}",
         t.elapsed()
     );
+}
+
+#[test]
+fn a_paced_burst_ends_with_bc_after_about_a_second_of_airtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = pattern(40_000, 9);
+    fs::write(tmp.path().join("f"), &data).unwrap();
+    let rate = 30_000;
+    let down = Impairment::none().with_rate(rate);
+    let (client_link, server_link) = link_pair((231, 190), (1, 1), Impairment::none(), down);
+    let _server = Server::new(&server_link, tmp.path()).unwrap();
+    let mut r = Requester::new(client_link, 231);
+    let open = r.call(Opcode::OpenFileRO, 0, 0, b"f");
+    assert!(is_ack(&open));
+    for chunk in [239usize, 80] {
+        let p = r.req(Opcode::BurstReadFile, open.session, 0, &vec![0u8; chunk]);
+        r.send_raw(&p);
+        let t = Instant::now();
+        let mut n = 0u32;
+        loop {
+            let reply = r.recv(Duration::from_secs(5)).expect("burst stalled");
+            assert_eq!(reply.opcode, Opcode::Ack, "chunk {chunk}");
+            assert_eq!(reply.offset as usize, n as usize * chunk);
+            assert_eq!(reply.data, data[n as usize * chunk..][..chunk]);
+            n += 1;
+            if reply.burst_complete {
+                break;
+            }
+        }
+        // The burst ends on a full packet once its frames fill ~1 s of the
+        // link (short chunks: more, smaller frames), and nothing follows.
+        let per = BurstJob::wire_time(chunk, Some(rate));
+        assert!(per * n >= MAX_BURST_AIRTIME && per * (n - 1) < MAX_BURST_AIRTIME);
+        assert!(
+            t.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(r.recv(Duration::from_millis(150)).is_none());
+    }
 }
 
 #[test]

@@ -3,8 +3,7 @@
 //!
 //! A burst sends ACK packets with sequence numbers request+1, +2, ... and
 //! offsets advancing by the chunk size (the request's size field; 0 means
-//! 239). It ends with a short packet carrying burst_complete=1 — a
-//! zero-length one when the file length is a multiple of the chunk — followed
+//! 239). It ends with a short packet carrying burst_complete=1 followed
 //! by NAK EOF (req_opcode BurstReadFile, offset = file size), so that clients
 //! that wait for either ending all finish. When the remaining length is an
 //! exact multiple of the chunk (including an empty file), the last data packet
@@ -12,8 +11,12 @@
 //! and PX4 do: a zero-length bc=1 packet would make pymavlink re-request a
 //! burst at the end and then discard the EOF as stale (observed with
 //! pymavlink 2.4.50: an endless loop). A burst longer than
-//! [`MAX_BURST_PACKETS`] ends with burst_complete=1 at that point (no EOF):
-//! the client re-requests from there.
+//! [`MAX_BURST_PACKETS`], or than [`MAX_BURST_AIRTIME`] of paced frames on a
+//! link of known rate, ends with burst_complete=1 at that point (no EOF):
+//! the client re-requests from there. The airtime cap is for pymavlink,
+//! which abandons a download (RemoteReplyTimeout) when it has *sent*
+//! nothing for its idle time (3.7 s by default), however much burst data
+//! arrives: on a 5760 B/s radio one uncapped burst lasts minutes.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -26,11 +29,23 @@ use super::sessions::Peer;
 
 /// Packets in one burst before it ends with burst_complete=1.
 pub const MAX_BURST_PACKETS: u32 = 2000;
-/// Bytes one FTP frame takes on the wire (MAVLink 2 header + payload + CRC).
+/// Paced airtime after which a burst ends with burst_complete=1, so that
+/// the client sends a request (the next burst) at least this often.
+/// pymavlink gives up after its idle time without sending (≥ 1 s, 3.7 s by
+/// default); one more round trip per second costs a few % of a slow link.
+pub const MAX_BURST_AIRTIME: Duration = Duration::from_secs(1);
+/// Bytes one full FTP frame takes on the wire (MAVLink 2 header + payload + CRC).
 pub const FRAME_WIRE_BYTES: u32 = 12 + 254;
-/// Bursts leave this much of a known link rate unused (3 %), so a rate that
-/// is slightly off (a serial baud rate's framing) does not fill its buffer.
-const PACING_HEADROOM: f64 = 1.03;
+/// Wire bytes of an FTP frame besides its data: MAVLink 2 header and CRC
+/// (12), target network/system/component (3), FTP header (12). MAVLink 2
+/// trims trailing zeros, so a frame never takes more.
+const FRAME_OVERHEAD_BYTES: u32 = 12 + 3 + 12;
+/// Bursts leave this much of a known link rate unused (1 %), so a rate that
+/// is slightly off (a serial baud rate's framing) fills its buffer only
+/// slowly; the buffer drains at the end of every burst anyway (the client
+/// asks for the next one only after the last packet went through), which
+/// [`MAX_BURST_AIRTIME`] keeps short.
+const PACING_HEADROOM: f64 = 1.01;
 
 /// One running burst.
 #[derive(Debug, Clone)]
@@ -45,6 +60,9 @@ pub struct BurstJob {
     chunk: u32,
     next_seq: u16,
     sent: u32,
+    /// Paced airtime of the data packets sent so far (zero when unpaced).
+    airtime: Duration,
+    byte_rate: Option<u32>,
     finished: bool,
     /// When the next packet may be sent (pacing).
     pub next_due: Instant,
@@ -65,9 +83,17 @@ impl BurstJob {
             chunk,
             next_seq: request.seq.wrapping_add(1),
             sent: 0,
+            airtime: Duration::ZERO,
+            byte_rate: None,
             finished: false,
             next_due: Instant::now(),
         }
+    }
+
+    /// The link rate the burst is paced at (None = unpaced); with a rate, the
+    /// burst ends after [`MAX_BURST_AIRTIME`] of frames.
+    pub fn set_byte_rate(&mut self, byte_rate: Option<u32>) {
+        self.byte_rate = byte_rate.filter(|&r| r > 0);
     }
 
     /// Whether the burst has sent its last packet.
@@ -128,7 +154,9 @@ impl BurstJob {
             buf.truncate(got);
             let short = (got as u32) < self.chunk;
             self.sent += 1;
-            let cap = self.sent >= MAX_BURST_PACKETS;
+            self.airtime += Self::wire_time(got, self.byte_rate);
+            let cap = self.sent >= MAX_BURST_PACKETS
+                || (self.byte_rate.is_some() && self.airtime >= MAX_BURST_AIRTIME);
             let offset = self.offset;
             let pkt = self.packet(Opcode::Ack, offset, buf, short || cap);
             out.push(pkt);
@@ -152,11 +180,22 @@ impl BurstJob {
         p
     }
 
-    /// Pacing interval per packet for a link of `byte_rate` bytes/s (with [`PACING_HEADROOM`]).
+    /// Pacing interval per full packet for a link of `byte_rate` bytes/s (with [`PACING_HEADROOM`]).
     pub fn interval(byte_rate: Option<u32>) -> Duration {
+        Self::frame_time(FRAME_WIRE_BYTES, byte_rate)
+    }
+
+    /// Pacing interval of a packet carrying `data_len` bytes (its frame is
+    /// shorter than a full one: pymavlink asks for 80-byte chunks).
+    pub fn wire_time(data_len: usize, byte_rate: Option<u32>) -> Duration {
+        let bytes = (FRAME_OVERHEAD_BYTES as usize + data_len).min(FRAME_WIRE_BYTES as usize);
+        Self::frame_time(bytes as u32, byte_rate)
+    }
+
+    fn frame_time(bytes: u32, byte_rate: Option<u32>) -> Duration {
         match byte_rate {
             Some(rate) if rate > 0 => {
-                Duration::from_secs_f64(FRAME_WIRE_BYTES as f64 * PACING_HEADROOM / rate as f64)
+                Duration::from_secs_f64(bytes as f64 * PACING_HEADROOM / rate as f64)
             }
             _ => Duration::ZERO,
         }
@@ -230,5 +269,41 @@ mod tests {
                 );
             }
         }
+    }
+    #[test]
+    fn paced_bursts_end_after_max_airtime_with_a_full_bc_packet() {
+        let data: Vec<u8> = (0..20_011).map(|i| (i * 13 + 1) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        for chunk in [239usize, 80] {
+            let mut req = FtpPacket::request(Opcode::BurstReadFile, 40);
+            req.data = vec![0; chunk];
+            let mut job = BurstJob::new((1, 1), &req);
+            job.set_byte_rate(Some(5760));
+            let mut pkts = Vec::new();
+            while !job.is_finished() {
+                pkts.extend(job.next_packets(&f, 3));
+            }
+            let per = BurstJob::wire_time(chunk, Some(5760));
+            let n = pkts.len() as u32;
+            assert!(per * n >= MAX_BURST_AIRTIME, "chunk {chunk}: {n} packets");
+            assert!(
+                per * (n - 1) < MAX_BURST_AIRTIME,
+                "chunk {chunk}: {n} packets"
+            );
+            let last = pkts.last().unwrap();
+            assert!(last.burst_complete && last.opcode == Opcode::Ack);
+            assert_eq!(last.data.len(), chunk);
+            assert!(pkts[..pkts.len() - 1].iter().all(|p| !p.burst_complete));
+            assert_eq!(pkts[0].offset, 0);
+            assert_eq!(last.offset as usize, chunk * (pkts.len() - 1));
+        }
+        // Frames of short chunks are paced by their real size.
+        assert!(BurstJob::wire_time(80, Some(5760)) * 2 < BurstJob::interval(Some(5760)));
+        assert_eq!(
+            BurstJob::wire_time(239, Some(5760)),
+            BurstJob::interval(Some(5760))
+        );
+        assert_eq!(BurstJob::wire_time(239, None), Duration::ZERO);
     }
 }

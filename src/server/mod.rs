@@ -5,7 +5,8 @@
 //! stop channel. Each request is answered from the reply cache when it is a
 //! duplicate, otherwise by [`handlers`] (inside `catch_unwind`, so a bug in
 //! one handler cannot kill the thread). Bursts ([`burst`]) are streamed in
-//! slices between request handling, paced to the link's byte rate when known.
+//! slices between request handling, paced to the link's byte rate when known
+//! (by each frame's size), and end after about a second of paced airtime.
 //! The server stops when dropped and when the link closes.
 
 pub mod burst;
@@ -314,6 +315,7 @@ impl Worker {
             if job.next_due > now {
                 continue;
             }
+            job.set_byte_rate(rate);
             let packets = match handlers::session_file(&mut self.sessions, job.peer, job.session) {
                 Some(file) => job.next_packets(file, slice),
                 None => {
@@ -321,10 +323,12 @@ impl Worker {
                     continue;
                 }
             };
+            let mut airtime = Duration::ZERO;
             for p in &packets {
                 let _ = link.send_ftp(job.peer.0, job.peer.1, p);
+                airtime += BurstJob::wire_time(p.data.len(), rate);
             }
-            job.next_due = now.max(job.next_due) + interval * packets.len() as u32;
+            job.next_due = now.max(job.next_due) + airtime;
         }
         jobs.retain(|j| !j.is_finished() && self.sessions.contains(j.peer, j.session));
         self.bursts = jobs;
