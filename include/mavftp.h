@@ -33,6 +33,11 @@
 
 
 /**
+ * Requests a server is assumed to queue without dropping.
+ */
+#define QueueProbe_SAFE 5
+
+/**
  * Longest remote path the protocol carries (239-byte payload with its NUL).
  */
 #define MAX_REMOTE_PATH 238
@@ -91,7 +96,7 @@
 #define MAX_BURST_PACKETS 2000
 
 /**
- * Bytes one FTP frame takes on the wire (MAVLink 2 header + payload + CRC).
+ * Bytes one full FTP frame takes on the wire (MAVLink 2 header + payload + CRC).
  */
 #define FRAME_WIRE_BYTES (12 + 254)
 
@@ -378,10 +383,11 @@ mavftp_result mavftp_client_set_timeout(mavftp_client *client,
                                         uint32_t retries);
 
 /**
- * Most ReadFile and WriteFile requests kept in flight (defaults 64 and 5;
- * the window adapts below these caps; 0 keeps the current value). Raise
- * `write` only for servers that process every request in order (PX4, MAVSDK,
- * mavftp): ArduPilot queues 5 and drops the rest. INVALID_PARAMETER above 1024.
+ * Most ReadFile and WriteFile requests kept in flight (defaults 64 and 32;
+ * the window adapts below these caps; 0 keeps the current value). An upload
+ * window starts at 5 and grows past it only while the server does not drop
+ * the excess (ArduPilot queues 5 requests and drops the rest); a `write` cap
+ * of 5 or less never probes. INVALID_PARAMETER above 1024.
  */
 mavftp_result mavftp_client_set_window_caps(mavftp_client *client,
                                             uint32_t read,

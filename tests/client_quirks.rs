@@ -25,8 +25,12 @@ struct Rig {
 }
 
 fn rig(p: Personality) -> Rig {
-    let (client_link, server_link) =
-        link_pair((245, 190), (1, 1), Impairment::none(), Impairment::none());
+    rig_on(p, Impairment::none())
+}
+
+/// A rig whose link has `imp` in both directions.
+fn rig_on(p: Personality, imp: Impairment) -> Rig {
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), imp.clone(), imp);
     let fake = FakeServer::start(&server_link, p);
     let client = Client::new(&client_link, 1, 1).expect("client");
     client.set_timeout(Duration::from_millis(300), 6);
@@ -197,6 +201,81 @@ fn ardupilot_upload_survives_the_queue_of_five() {
 
 /// The same with a slow worker (2 ms per request), so a pipelining client
 /// overruns the queue unless it keeps at most 5 requests outstanding.
+#[test]
+fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
+    // 20 ms each way: the bandwidth-delay product wants far more than 5
+    // writes in flight.
+    let delayed = || Impairment::none().with_delay(Duration::from_millis(20));
+    let data = pattern(120_000, 77);
+    let blocks = data.len().div_ceil(MAX_DATA) as u64;
+
+    // PX4 handles every request in order: the window opens past 5.
+    let r = rig_on(Personality::Px4, delayed());
+    r.fake.mkdir("/up");
+    let local = r.local.path().join("big.bin");
+    std::fs::write(&local, &data).expect("write");
+    r.client.upload(&local, "/up", None).expect("px4 upload");
+    assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
+    let burst = most_writes_within(&r.fake.log(), Duration::from_millis(20));
+    println!("px4: up to {burst} writes arrived within 20 ms");
+    assert!(burst > 8, "window stayed at {burst} on a 40 ms round trip");
+
+    // ArduPilot drops what exceeds its queue of 5. With a slow worker (SD
+    // card writes) a wide window keeps more than 5 waiting: the probe sees
+    // the loss, holds the window at 5, and remembers it for the next upload.
+    let r = rig_on(Personality::ArduPilot, delayed());
+    r.fake.set_service_time(Duration::from_millis(2));
+    r.fake.mkdir("/up");
+    let local = r.local.path().join("big.bin");
+    std::fs::write(&local, &data).expect("write");
+    r.client
+        .upload(&local, "/up", None)
+        .expect("ardupilot upload");
+    assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
+    let first = r.fake.stats();
+    println!(
+        "ardupilot first upload: {} writes for {blocks} blocks, {} dropped",
+        first.count(Opcode::WriteFile),
+        first.writes_dropped
+    );
+    assert!(
+        first.writes_dropped < blocks / 2,
+        "{} of {blocks} writes dropped: the probe did not close the window",
+        first.writes_dropped
+    );
+    let seen = r.fake.log().len();
+    r.client.upload(&local, "/up", None).expect("second upload");
+    assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
+    let second = r.fake.stats();
+    assert_eq!(
+        second.writes_dropped, first.writes_dropped,
+        "the second upload went past the queue of 5 again"
+    );
+    let burst = most_writes_within(&r.fake.log()[seen..], Duration::from_millis(20));
+    assert!(
+        burst <= 6,
+        "{burst} writes within 20 ms: the window was not held at 5"
+    );
+}
+
+/// Most WriteFile requests that arrived within any `span`.
+fn most_writes_within(log: &[fake_server::RequestRecord], span: Duration) -> usize {
+    let times: Vec<Instant> = log
+        .iter()
+        .filter(|r| r.opcode == Opcode::WriteFile.to_u8())
+        .map(|r| r.at)
+        .collect();
+    let mut most = 0;
+    let mut first = 0;
+    for (i, &t) in times.iter().enumerate() {
+        while t - times[first] > span {
+            first += 1;
+        }
+        most = most.max(i + 1 - first);
+    }
+    most
+}
+
 #[test]
 fn ardupilot_upload_with_slow_worker_completes() {
     let r = rig(Personality::ArduPilot);

@@ -31,8 +31,9 @@ pub(crate) enum JobRun<'a> {
 
 /// Default cap on ReadFile requests in flight.
 pub(crate) const DEFAULT_READ_WINDOW: usize = 64;
-/// Default cap on WriteFile requests in flight.
-pub(crate) const DEFAULT_WRITE_WINDOW: usize = 5;
+/// Default cap on WriteFile requests in flight (the window starts at 5 and
+/// goes beyond only for servers that do not drop what exceeds that).
+pub(crate) const DEFAULT_WRITE_WINDOW: usize = 32;
 
 /// State shared between the client handle and its worker.
 pub(crate) struct Shared {
@@ -89,6 +90,9 @@ pub(crate) struct Conversation {
     pub sessions_reset: bool,
     /// Per target: whether ListDirectoryWithTime works.
     pub list_with_time: Option<bool>,
+    /// Per target: whether the server drops requests beyond a queue of 5
+    /// (learnt by the upload window's `QueueProbe`).
+    pub drops_beyond_queue: Option<bool>,
     pub target: (u8, u8),
 }
 
@@ -112,6 +116,7 @@ impl Conversation {
             rttvar: Duration::ZERO,
             sessions_reset: false,
             list_with_time: None,
+            drops_beyond_queue: None,
             target: (0, 0),
         }
     }
@@ -150,6 +155,7 @@ impl Conversation {
         };
         if (sys, comp) != self.target {
             self.list_with_time = None;
+            self.drops_beyond_queue = None;
             self.sessions_reset = false;
         }
         self.target = (sys, comp);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::engine::{Conversation, Reply, is_nak};
-use super::window::Window;
+use super::window::{QueueProbe, Window};
 use super::{DirEntry, EntryKind, Listing, Progress, ProgressFn};
 use crate::protocol::{
     FtpPacket, ListingEntry, MAX_DATA, MavCrc32, NakCode, Opcode, nak_to_error, parse_listing,
@@ -370,9 +370,11 @@ fn write_body(
 ) -> FtpOutcome<()> {
     let total = data.len() as u32;
     let mut win: Window<usize> = Window::new(conv, conv.settings().write_window);
+    let mut probe = QueueProbe::new(conv.drops_beyond_queue);
+    win.set_limit(probe.limit());
     let mut next = 0usize;
     let mut acked = 0u32;
-    loop {
+    let result = loop {
         conv.check_cancel()?;
         while win.has_room() && next < data.len() {
             let n = (data.len() - next).min(MAX_DATA);
@@ -384,9 +386,13 @@ fn write_body(
             next += n;
         }
         if win.in_flight() == 0 {
-            return Ok(());
+            break Ok(());
         }
-        let (offset, reply) = win.next_reply(conv)?;
+        let (offset, reply) = match win.next_reply(conv) {
+            Ok(r) => r,
+            Err(e) => break Err(e),
+        };
+        probe.update(&mut win);
         match reply {
             Reply::Ack(_) => {
                 acked += (data.len() - offset).min(MAX_DATA) as u32;
@@ -399,13 +405,17 @@ fn write_body(
                 );
             }
             Reply::Nak(p) => {
-                return Err(nak_to_error(
+                break Err(nak_to_error(
                     &p,
                     &format!("write {remote} at offset {offset}"),
                 ));
             }
         }
+    };
+    if let Some(v) = probe.verdict() {
+        conv.drops_beyond_queue = Some(v);
     }
+    result
 }
 
 /// List a directory (opcode 16 first, falling back to 3).

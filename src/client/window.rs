@@ -26,6 +26,14 @@ struct Pending<T> {
     first_sent: Instant,
 }
 
+/// Loss accounting of a window.
+#[derive(Clone, Copy)]
+pub(crate) struct Counts {
+    pub resends: u64,
+    pub repeats: u64,
+    pub replies: u64,
+}
+
 /// Requests in flight plus the estimates that size the window.
 pub(crate) struct Window<T> {
     pending: Vec<Pending<T>>,
@@ -40,6 +48,14 @@ pub(crate) struct Window<T> {
     backoff: u32,
     /// When the last reply to a first transmission arrived.
     last_sample: Option<Instant>,
+    /// A tighter cap while a server's queue depth is unknown.
+    limit: Option<usize>,
+    /// Requests resent so far.
+    resends: u64,
+    /// Resends of requests already resent before.
+    repeats: u64,
+    /// Replies matched so far.
+    replies: u64,
 }
 
 /// Window size before anything is measured.
@@ -58,6 +74,10 @@ impl<T> Window<T> {
             delivered: 0,
             backoff: 0,
             last_sample: None,
+            limit: None,
+            resends: 0,
+            repeats: 0,
+            replies: 0,
         }
     }
 
@@ -74,7 +94,21 @@ impl<T> Window<T> {
             }
             _ => INITIAL,
         };
-        want.clamp(2, self.cap)
+        want.clamp(2, self.limit.map_or(self.cap, |l| l.min(self.cap)))
+    }
+
+    /// Hold the window at `limit` requests at most (`None`: only the cap).
+    pub fn set_limit(&mut self, limit: Option<usize>) {
+        self.limit = limit.map(|l| l.max(1));
+    }
+
+    /// Resends and replies so far (loss accounting).
+    pub fn counts(&self) -> Counts {
+        Counts {
+            resends: self.resends,
+            repeats: self.repeats,
+            replies: self.replies,
+        }
     }
 
     /// Whether another request may be sent now.
@@ -192,6 +226,10 @@ impl<T> Window<T> {
                 return Err(conv.timeout_error(&p.req));
             }
             p.tries += 1;
+            self.resends += 1;
+            if p.tries >= 2 {
+                self.repeats += 1;
+            }
             p.sent_at = now;
             p.queue_ahead = queue_delay(in_flight, self.max_rate);
             silent_loss |= !alive;
@@ -240,6 +278,7 @@ impl<T> Window<T> {
             q.tries
         );
         self.delivered += 1;
+        self.replies += 1;
         if q.tries == 0 {
             let rtt = now - q.sent_at;
             conv.sample_rtt(rtt);
@@ -269,5 +308,110 @@ fn queue_delay(ahead: usize, rate: f64) -> Duration {
         Duration::from_secs_f64(ahead as f64 / rate)
     } else {
         Duration::ZERO
+    }
+}
+
+/// Finds out whether a server drops requests beyond a small queue
+/// (ArduPilot queues 5 and silently drops the rest) before an upload window
+/// grows past it: the window starts at [`QueueProbe::SAFE`] and measures
+/// the loss rate there, then opens up to its cap and keeps measuring in
+/// spans of replies. Much more loss than at the safe depth, or requests lost
+/// again and again, hold the window at the safe depth from then on.
+pub(crate) struct QueueProbe {
+    phase: ProbePhase,
+    /// Whether a whole span ran open without trouble.
+    clean_span: bool,
+    /// Window counts when the current span began (None: not counting yet).
+    from: Option<Counts>,
+}
+
+#[derive(Clone, Copy)]
+enum ProbePhase {
+    /// Held at the safe depth, measuring the base loss rate.
+    Safe,
+    /// Open, comparing each span's loss with `base`.
+    Open { base: f64 },
+    /// The server drops beyond the safe depth: held there.
+    Limited,
+}
+
+impl QueueProbe {
+    /// Requests a server is assumed to queue without dropping.
+    pub const SAFE: usize = 5;
+    /// Replies per measured span.
+    const SPAN: u64 = 64;
+    /// Requests resent twice or more within a span that mean drops, not
+    /// random loss (at 2 % loss each way that is ~0.2 % of requests).
+    const REPEATS: u64 = 3;
+
+    /// A probe that starts from an earlier verdict for the same server, if any.
+    pub fn new(known: Option<bool>) -> QueueProbe {
+        QueueProbe {
+            phase: match known {
+                None => ProbePhase::Safe,
+                Some(true) => ProbePhase::Limited,
+                Some(false) => ProbePhase::Open { base: 0.0 },
+            },
+            clean_span: known == Some(false),
+            from: None,
+        }
+    }
+
+    /// The window limit for the current phase.
+    pub fn limit(&self) -> Option<usize> {
+        match self.phase {
+            ProbePhase::Safe | ProbePhase::Limited => Some(Self::SAFE),
+            ProbePhase::Open { .. } => None,
+        }
+    }
+
+    /// The verdict, once there is one: true = drops beyond the safe depth.
+    pub fn verdict(&self) -> Option<bool> {
+        match self.phase {
+            ProbePhase::Limited => Some(true),
+            _ if self.clean_span => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Feed the window's counts after a reply; updates the window's limit.
+    pub fn update<T>(&mut self, win: &mut Window<T>) {
+        let now = win.counts();
+        let from = match (self.phase, self.from) {
+            (ProbePhase::Limited, _) => return,
+            (_, Some(from)) => from,
+            // Open spans count only once the window is past the safe depth.
+            (ProbePhase::Open { .. }, None) if win.in_flight() <= Self::SAFE + 1 => return,
+            (_, None) => {
+                self.from = Some(now);
+                return;
+            }
+        };
+        let replies = now.replies - from.replies;
+        let repeats = now.repeats - from.repeats;
+        let open = matches!(self.phase, ProbePhase::Open { .. });
+        if replies < Self::SPAN && !(open && repeats >= Self::REPEATS) {
+            return;
+        }
+        let loss = (now.resends - from.resends) as f64 / replies.max(1) as f64;
+        self.phase = match self.phase {
+            ProbePhase::Safe => ProbePhase::Open { base: loss },
+            ProbePhase::Open { base } if loss > 2.0 * base + 0.1 || repeats >= Self::REPEATS => {
+                ProbePhase::Limited
+            }
+            other => {
+                self.clean_span = true;
+                other
+            }
+        };
+        trace!(
+            "upload queue probe: loss {loss:.3}, {repeats} repeated over {replies} replies, limit {:?}",
+            self.limit()
+        );
+        self.from = match self.phase {
+            ProbePhase::Open { .. } if !open => None,
+            _ => Some(now),
+        };
+        win.set_limit(self.limit());
     }
 }

@@ -246,10 +246,11 @@ pub unsafe extern "C" fn mavftp_client_set_timeout(
     })
 }
 
-/// Most ReadFile and WriteFile requests kept in flight (defaults 64 and 5;
-/// the window adapts below these caps; 0 keeps the current value). Raise
-/// `write` only for servers that process every request in order (PX4, MAVSDK,
-/// mavftp): ArduPilot queues 5 and drops the rest. INVALID_PARAMETER above 1024.
+/// Most ReadFile and WriteFile requests kept in flight (defaults 64 and 32;
+/// the window adapts below these caps; 0 keeps the current value). An upload
+/// window starts at 5 and grows past it only while the server does not drop
+/// the excess (ArduPilot queues 5 requests and drops the rest); a `write` cap
+/// of 5 or less never probes. INVALID_PARAMETER above 1024.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_set_window_caps(
     client: *mut mavftp_client,
