@@ -46,8 +46,6 @@ use mavftp::{Client, FtpOutcome, Link, Server};
 
 use interop_support::{ChildGuard, DriverAnswer, free_udp_port, pattern, script};
 
-/// Upload window cap for our client (the library's default is 5, for ArduPilot).
-const UPLOAD_WINDOW_CAP: usize = 32;
 /// Best possible goodput fraction for MAVLink 2: 239 data bytes per 266-byte frame.
 const MAX_EFFICIENCY: f64 = 239.0 / 266.0;
 /// Time allowed for discovery / first heartbeat before a transfer starts.
@@ -794,9 +792,7 @@ fn run_ours(target: &str, op: Op, local_dir: &Path, up_file: &Path, cap: Duratio
             return RunOutcome::Failed(format!("client: {e:?}"));
         }
     };
-    // Both servers here handle requests in arrival order without a queue
-    // limit, so the write window may grow past the ArduPilot-safe default of 5.
-    client.set_window_caps(0, UPLOAD_WINDOW_CAP);
+    // Library defaults throughout (the upload window probes past 5 itself).
     let (tx, rx) = channel::<(FtpOutcome<()>, Instant)>();
     let done: Box<dyn FnOnce(FtpOutcome<()>) + Send> = Box::new(move |r| {
         let _ = tx.send((r, Instant::now()));

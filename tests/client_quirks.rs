@@ -206,7 +206,7 @@ fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
     // 20 ms each way: the bandwidth-delay product wants far more than 5
     // writes in flight.
     let delayed = || Impairment::none().with_delay(Duration::from_millis(20));
-    let data = pattern(120_000, 77);
+    let data = pattern(60_000, 77);
     let blocks = data.len().div_ceil(MAX_DATA) as u64;
 
     // PX4 handles every request in order: the window opens past 5.
@@ -220,11 +220,23 @@ fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
     println!("px4: up to {burst} writes arrived within 20 ms");
     assert!(burst > 8, "window stayed at {burst} on a 40 ms round trip");
 
+    // Random link loss is not a full queue: the window stays open to the end.
+    let r = rig_on(Personality::Px4, delayed().with_loss(0.05).with_seed(7));
+    r.fake.mkdir("/up");
+    let local = r.local.path().join("big.bin");
+    std::fs::write(&local, &data).expect("write");
+    r.client.upload(&local, "/up", None).expect("lossy px4 upload");
+    assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
+    let log = r.fake.log();
+    let late = most_writes_within(&log[log.len() * 2 / 3..], Duration::from_millis(20));
+    assert!(late > 8, "window closed to {late} on a 5 % lossy link");
+
     // ArduPilot drops what exceeds its queue of 5. With a slow worker (SD
-    // card writes) a wide window keeps more than 5 waiting: the probe sees
-    // the loss, holds the window at 5, and remembers it for the next upload.
+    // card writes) a wide window keeps more than 5 waiting and requests are
+    // dropped again and again: the probe sees it, holds the window at 5, and
+    // remembers it for the next upload.
     let r = rig_on(Personality::ArduPilot, delayed());
-    r.fake.set_service_time(Duration::from_millis(2));
+    r.fake.set_service_time(Duration::from_millis(4));
     r.fake.mkdir("/up");
     let local = r.local.path().join("big.bin");
     std::fs::write(&local, &data).expect("write");
@@ -279,7 +291,7 @@ fn most_writes_within(log: &[fake_server::RequestRecord], span: Duration) -> usi
 #[test]
 fn ardupilot_upload_with_slow_worker_completes() {
     let r = rig(Personality::ArduPilot);
-    r.fake.set_service_time(Duration::from_millis(2));
+    r.fake.set_service_time(Duration::from_millis(4));
     let data = pattern(30_000, 77);
     let local = r.local.path().join("slow.bin");
     std::fs::write(&local, &data).expect("write");

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::window::QueueProbe;
 use crate::link::{FtpSubscription, IncomingFtp, Link};
 use crate::protocol::{FtpPacket, NakCode, Opcode, nak_to_error};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
@@ -90,9 +91,8 @@ pub(crate) struct Conversation {
     pub sessions_reset: bool,
     /// Per target: whether ListDirectoryWithTime works.
     pub list_with_time: Option<bool>,
-    /// Per target: whether the server drops requests beyond a queue of 5
-    /// (learnt by the upload window's `QueueProbe`).
-    pub drops_beyond_queue: Option<bool>,
+    /// Per target: what uploads learnt about the server's request queue.
+    pub upload_probe: Option<QueueProbe>,
     pub target: (u8, u8),
 }
 
@@ -116,7 +116,7 @@ impl Conversation {
             rttvar: Duration::ZERO,
             sessions_reset: false,
             list_with_time: None,
-            drops_beyond_queue: None,
+            upload_probe: None,
             target: (0, 0),
         }
     }
@@ -155,7 +155,7 @@ impl Conversation {
         };
         if (sys, comp) != self.target {
             self.list_with_time = None;
-            self.drops_beyond_queue = None;
+            self.upload_probe = None;
             self.sessions_reset = false;
         }
         self.target = (sys, comp);

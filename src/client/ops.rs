@@ -370,7 +370,7 @@ fn write_body(
 ) -> FtpOutcome<()> {
     let total = data.len() as u32;
     let mut win: Window<usize> = Window::new(conv, conv.settings().write_window);
-    let mut probe = QueueProbe::new(conv.drops_beyond_queue);
+    let mut probe = QueueProbe::resume(conv.upload_probe);
     win.set_limit(probe.limit());
     let mut next = 0usize;
     let mut acked = 0u32;
@@ -412,9 +412,7 @@ fn write_body(
             }
         }
     };
-    if let Some(v) = probe.verdict() {
-        conv.drops_beyond_queue = Some(v);
-    }
+    conv.upload_probe = Some(probe);
     result
 }
 

@@ -24,11 +24,15 @@ struct Pending<T> {
     /// Replies delivered when this request was first sent (rate sampling).
     delivered_at_send: u64,
     first_sent: Instant,
+    /// Number of this request among all sent (0-based).
+    serial: u64,
 }
 
 /// Loss accounting of a window.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Counts {
+    /// Requests sent (first transmissions).
+    pub sent: u64,
     pub resends: u64,
     pub repeats: u64,
     pub replies: u64,
@@ -50,6 +54,8 @@ pub(crate) struct Window<T> {
     last_sample: Option<Instant>,
     /// A tighter cap while a server's queue depth is unknown.
     limit: Option<usize>,
+    /// Requests sent so far (first transmissions).
+    sent: u64,
     /// Requests resent so far.
     resends: u64,
     /// Resends of requests already resent before.
@@ -75,6 +81,7 @@ impl<T> Window<T> {
             backoff: 0,
             last_sample: None,
             limit: None,
+            sent: 0,
             resends: 0,
             repeats: 0,
             replies: 0,
@@ -105,6 +112,7 @@ impl<T> Window<T> {
     /// Resends and replies so far (loss accounting).
     pub fn counts(&self) -> Counts {
         Counts {
+            sent: self.sent,
             resends: self.resends,
             repeats: self.repeats,
             replies: self.replies,
@@ -139,13 +147,20 @@ impl<T> Window<T> {
             queue_ahead,
             delivered_at_send: self.delivered,
             first_sent: now,
+            serial: self.sent,
         });
+        self.sent += 1;
         Ok(())
     }
 
     /// Whether any request in flight has a matching tag.
     pub fn any(&self, mut f: impl FnMut(&T) -> bool) -> bool {
         self.pending.iter().any(|p| f(&p.tag))
+    }
+
+    /// Serial of the oldest request still in flight (see [`Counts::sent`]).
+    pub fn oldest_in_flight(&self) -> Option<u64> {
+        self.pending.iter().map(|p| p.serial).min()
     }
 
     /// Take `replies_per_second` as a delivery rate already seen (e.g. the
@@ -211,7 +226,9 @@ impl<T> Window<T> {
         let mut silent_loss = false;
         let in_flight = self.pending.len();
         for p in &mut self.pending {
-            let alive = self.last_sample.is_some_and(|t| t > p.sent_at);
+            // Alive: a first transmission was answered since (or just
+            // before) this request's last send.
+            let alive = self.last_sample.is_some_and(|t| t + rto > p.sent_at);
             let shift = if alive {
                 0
             } else {
@@ -312,25 +329,28 @@ fn queue_delay(ahead: usize, rate: f64) -> Duration {
 }
 
 /// Finds out whether a server drops requests beyond a small queue
-/// (ArduPilot queues 5 and silently drops the rest) before an upload window
-/// grows past it: the window starts at [`QueueProbe::SAFE`] and measures
-/// the loss rate there, then opens up to its cap and keeps measuring in
-/// spans of replies. Much more loss than at the safe depth, or requests lost
-/// again and again, hold the window at the safe depth from then on.
+/// (ArduPilot queues 5 and silently drops the rest) once an upload window
+/// grows past it. The window opens to its cap and the loss is measured in
+/// spans of replies; a span with severe loss, or requests lost again and
+/// again, triggers a check at the safe depth: if the loss
+/// vanishes there, the server drops what exceeds its queue and the window
+/// stays at [`QueueProbe::SAFE`]; if not, the link itself is lossy and the
+/// window reopens with that loss as the new baseline.
+#[derive(Clone, Copy)]
 pub(crate) struct QueueProbe {
     phase: ProbePhase,
-    /// Whether a whole span ran open without trouble.
-    clean_span: bool,
     /// Window counts when the current span began (None: not counting yet).
     from: Option<Counts>,
 }
 
 #[derive(Clone, Copy)]
 enum ProbePhase {
-    /// Held at the safe depth, measuring the base loss rate.
-    Safe,
-    /// Open, comparing each span's loss with `base`.
+    /// Open, comparing each span's loss with `base` (the link's own loss).
     Open { base: f64 },
+    /// Held at the safe depth after an open span lost `loss` with
+    /// `repeats` requests lost more than once; measures once every request
+    /// sent before (`after`, a serial) is answered.
+    Check { loss: f64, repeats: u64, after: u64 },
     /// The server drops beyond the safe depth: held there.
     Limited,
 }
@@ -338,39 +358,36 @@ enum ProbePhase {
 impl QueueProbe {
     /// Requests a server is assumed to queue without dropping.
     pub const SAFE: usize = 5;
-    /// Replies per measured span.
+    /// Replies per measured open span.
     const SPAN: u64 = 64;
+    /// Replies measured at the safe depth in a check.
+    const CHECK_SPAN: u64 = 32;
     /// Requests resent twice or more within a span that mean drops, not
     /// random loss (at 2 % loss each way that is ~0.2 % of requests).
     const REPEATS: u64 = 3;
+    /// Loss rate above the link's own that counts as severe.
+    const SEVERE_LOSS: f64 = 0.2;
 
-    /// A probe that starts from an earlier verdict for the same server, if any.
-    pub fn new(known: Option<bool>) -> QueueProbe {
-        QueueProbe {
-            phase: match known {
-                None => ProbePhase::Safe,
-                Some(true) => ProbePhase::Limited,
-                Some(false) => ProbePhase::Open { base: 0.0 },
-            },
-            clean_span: known == Some(false),
+    /// A probe that goes on from where the last upload to the same server
+    /// left it, if any.
+    pub fn resume(saved: Option<QueueProbe>) -> QueueProbe {
+        let mut probe = saved.unwrap_or(QueueProbe {
+            phase: ProbePhase::Open { base: 0.0 },
             from: None,
+        });
+        // Counts and serials belong to the last upload's window.
+        probe.from = None;
+        if let ProbePhase::Check { after, .. } = &mut probe.phase {
+            *after = 0;
         }
+        probe
     }
 
     /// The window limit for the current phase.
     pub fn limit(&self) -> Option<usize> {
         match self.phase {
-            ProbePhase::Safe | ProbePhase::Limited => Some(Self::SAFE),
+            ProbePhase::Check { .. } | ProbePhase::Limited => Some(Self::SAFE),
             ProbePhase::Open { .. } => None,
-        }
-    }
-
-    /// The verdict, once there is one: true = drops beyond the safe depth.
-    pub fn verdict(&self) -> Option<bool> {
-        match self.phase {
-            ProbePhase::Limited => Some(true),
-            _ if self.clean_span => Some(false),
-            _ => None,
         }
     }
 
@@ -380,8 +397,14 @@ impl QueueProbe {
         let from = match (self.phase, self.from) {
             (ProbePhase::Limited, _) => return,
             (_, Some(from)) => from,
-            // Open spans count only once the window is past the safe depth.
+            // Open spans count only once the window is past the safe depth,
+            // checks once the open window's requests are all answered.
             (ProbePhase::Open { .. }, None) if win.in_flight() <= Self::SAFE + 1 => return,
+            (ProbePhase::Check { after, .. }, None)
+                if win.oldest_in_flight().is_some_and(|o| o < after) =>
+            {
+                return;
+            }
             (_, None) => {
                 self.from = Some(now);
                 return;
@@ -389,28 +412,46 @@ impl QueueProbe {
         };
         let replies = now.replies - from.replies;
         let repeats = now.repeats - from.repeats;
-        let open = matches!(self.phase, ProbePhase::Open { .. });
-        if replies < Self::SPAN && !(open && repeats >= Self::REPEATS) {
-            return;
-        }
         let loss = (now.resends - from.resends) as f64 / replies.max(1) as f64;
-        self.phase = match self.phase {
-            ProbePhase::Safe => ProbePhase::Open { base: loss },
-            ProbePhase::Open { base } if loss > 2.0 * base + 0.1 || repeats >= Self::REPEATS => {
-                ProbePhase::Limited
-            }
-            other => {
-                self.clean_span = true;
-                other
-            }
+        // Severe loss only: a few percent (random link loss, or a mild
+        // overflow the resends absorb) is not worth a narrower window.
+        let severe = |loss: f64, repeats: u64, base: f64| {
+            loss > 2.0 * base + Self::SEVERE_LOSS || repeats >= Self::REPEATS
         };
+        let next = match self.phase {
+            ProbePhase::Open { base }
+                if repeats >= Self::REPEATS
+                    || (replies >= Self::SPAN && severe(loss, repeats, base)) =>
+            {
+                ProbePhase::Check {
+                    loss,
+                    repeats,
+                    after: now.sent,
+                }
+            }
+            ProbePhase::Open { .. } if replies >= Self::SPAN => self.phase,
+            ProbePhase::Check {
+                loss: open_loss,
+                repeats: open_repeats,
+                ..
+            } if replies >= Self::CHECK_SPAN => {
+                let safe_is_clean = repeats == 0 && loss <= Self::SEVERE_LOSS / 2.0;
+                if safe_is_clean && severe(open_loss, open_repeats, loss) {
+                    ProbePhase::Limited
+                } else {
+                    ProbePhase::Open { base: loss }
+                }
+            }
+            _ => return,
+        };
+        self.phase = next;
         trace!(
             "upload queue probe: loss {loss:.3}, {repeats} repeated over {replies} replies, limit {:?}",
             self.limit()
         );
         self.from = match self.phase {
-            ProbePhase::Open { .. } if !open => None,
-            _ => Some(now),
+            ProbePhase::Open { .. } | ProbePhase::Check { .. } => None,
+            ProbePhase::Limited => Some(now),
         };
         win.set_limit(self.limit());
     }
