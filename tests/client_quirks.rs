@@ -225,7 +225,9 @@ fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
     r.fake.mkdir("/up");
     let local = r.local.path().join("big.bin");
     std::fs::write(&local, &data).expect("write");
-    r.client.upload(&local, "/up", None).expect("lossy px4 upload");
+    r.client
+        .upload(&local, "/up", None)
+        .expect("lossy px4 upload");
     assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
     let log = r.fake.log();
     let late = most_writes_within(&log[log.len() * 2 / 3..], Duration::from_millis(20));

@@ -2,7 +2,7 @@
 //! after the packet cap, interleaving with other requests, pacing, the end of
 //! a paced burst after about a second of airtime (for pymavlink).
 
-#[path = "server_support.rs"]
+#[path = "server_support/mod.rs"]
 mod support;
 
 use std::fs;

@@ -1,7 +1,7 @@
 //! The server's jail: hostile paths are refused for every opcode that takes a
 //! path, and nothing inside or outside the root changes.
 
-#[path = "server_support.rs"]
+#[path = "server_support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

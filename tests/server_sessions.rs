@@ -1,6 +1,6 @@
 //! Server sessions, reply cache, concurrent peers and robustness.
 
-#[path = "server_support.rs"]
+#[path = "server_support/mod.rs"]
 mod support;
 
 use std::fs;

@@ -1,9 +1,10 @@
 //! The worker thread and the request/reply machinery shared by every operation.
 //!
 //! Each client owns one worker thread that runs queued operations in
-//! submission order. Single requests (open, list, cleanup) go one at a time
-//! through `transact`; file data moves through `window::Window`. Both resend
-//! with the same seq and match replies by seq; both share the RTT estimate.
+//! submission order. Every request goes through a `window::Window` (single
+//! requests such as open or list through `transact`, a window of one), which
+//! resends with the same seq, matches replies by seq and feeds the shared RTT
+//! estimate. Best-effort cleanup (reset, terminate) uses `transact_quick`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::window::QueueProbe;
+use super::window::{QueueProbe, Window};
 use crate::link::{FtpSubscription, IncomingFtp, Link};
 use crate::protocol::{FtpPacket, NakCode, Opcode, nak_to_error};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
@@ -220,61 +221,12 @@ impl Conversation {
     }
 
     /// Send `req` (seq is assigned here) and wait for its reply, retrying
-    /// with the same seq. A NAK is returned as Reply::Nak.
-    pub fn transact(&mut self, mut req: FtpPacket) -> FtpOutcome<Reply> {
-        req.seq = self.take_seq();
-        let settings = self.settings();
-        let retries = settings.retries.max(1);
-        let mut attempt = 0u32;
-        loop {
-            self.check_cancel()?;
-            let sent_at = Instant::now();
-            self.link.send_ftp(self.target.0, self.target.1, &req)?;
-            let deadline = sent_at
-                + if attempt == 0 {
-                    self.rto()
-                } else {
-                    self.rto() * (1 << attempt.min(4))
-                };
-            loop {
-                self.check_cancel()?;
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                let wait = (deadline - now).min(Duration::from_millis(50));
-                match self.replies.recv_timeout(wait) {
-                    Ok(inc) => {
-                        if (inc.source_system, inc.source_component) != self.target {
-                            continue;
-                        }
-                        let p = inc.packet;
-                        if p.seq != req.seq.wrapping_add(1) || p.req_opcode != req.opcode {
-                            if p.seq.wrapping_sub(req.seq) < 0x8000 {
-                                self.saw_seq(p.seq);
-                            }
-                            continue;
-                        }
-                        if attempt == 0 {
-                            self.sample_rtt(sent_at.elapsed());
-                        }
-                        self.saw_seq(p.seq);
-                        return Ok(match p.opcode {
-                            Opcode::Nak => Reply::Nak(p),
-                            _ => Reply::Ack(p),
-                        });
-                    }
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                        return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
-                    }
-                }
-            }
-            attempt += 1;
-            if attempt > retries {
-                return Err(self.timeout_error(&req));
-            }
-        }
+    /// with the same seq: a window of one request. A NAK is returned as
+    /// Reply::Nak.
+    pub fn transact(&mut self, req: FtpPacket) -> FtpOutcome<Reply> {
+        let mut win: Window<()> = Window::new(self, 1);
+        win.send(self, req, ())?;
+        win.next_reply(self).map(|((), reply)| reply)
     }
 
     pub fn timeout_error(&self, req: &FtpPacket) -> FtpError {

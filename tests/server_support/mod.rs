@@ -172,5 +172,5 @@ pub fn read_whole(r: &mut Requester, path: &str) -> Vec<u8> {
 #[allow(unused_imports)] // not every test file uses it
 pub use interop_support::pattern;
 
-#[path = "interop_support/mod.rs"]
+#[path = "../interop_support/mod.rs"]
 mod interop_support;
