@@ -632,6 +632,15 @@ mavftp_result mavftp_server_set_read_only(mavftp_server *server,
                                           bool read_only);
 
 /**
+ * Pace bursts at `bytes_per_second` of frames on links that do not know
+ * their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge);
+ * 0 sends as fast as possible. Serial links are always paced at their baud
+ * rate. The default is 3 000 000.
+ */
+mavftp_result mavftp_server_set_link_rate(mavftp_server *server,
+                                          uint32_t bytes_per_second);
+
+/**
  * Stop serving, close all sessions and files, and free the server.
  * NULL does nothing.
  */

@@ -14,8 +14,10 @@ fn lib_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>")
         .to_path_buf();
-    if !dir.join("libmavftp.so").exists() {
-        // Build the cdylib into the same target dir when cargo test did not.
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        // (Re)build the cdylib into the same target dir: cargo test builds
+        // only the rlib, so the .so could be missing or stale.
         let mut args = vec!["build", "--lib", "-j2"];
         if dir.file_name().is_some_and(|name| name == "release") {
             args.push("--release");
@@ -27,7 +29,7 @@ fn lib_dir() -> PathBuf {
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the cdylib failed");
-    }
+    });
     assert!(
         dir.join("libmavftp.so").exists(),
         "no libmavftp.so in {}",

@@ -57,6 +57,25 @@ pub unsafe extern "C" fn mavftp_server_set_read_only(
     )
 }
 
+/// Pace bursts at `bytes_per_second` of frames on links that do not know
+/// their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge);
+/// 0 sends as fast as possible. Serial links are always paced at their baud
+/// rate. The default is 3 000 000.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_server_set_link_rate(
+    server: *mut mavftp_server,
+    bytes_per_second: u32,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            let server = non_null(server.cast_const(), "server")?;
+            server.inner.set_unknown_link_rate(bytes_per_second);
+            Ok(())
+        },
+    )
+}
+
 /// Stop serving, close all sessions and files, and free the server.
 /// NULL does nothing.
 #[unsafe(no_mangle)]

@@ -492,6 +492,26 @@ static void test_read_only(mavftp_server *s, mavftp_client *c, const char *root,
     CHECK_RES(mavftp_server_set_read_only(s, false), MAVFTP_RESULT_SUCCESS);
 }
 
+/* Burst pacing: at 100 000 B/s of frames a 60 000-byte burst cannot take
+ * less than ~0.67 s (a lower bound only: a slow machine just takes longer). */
+static void test_paced_burst(mavftp_server *s, mavftp_client *c, const char *root, const char *work) {
+    char a[1024], b[1024], dl[512];
+    snprintf(a, sizeof a, "%s/paced.bin", root);
+    write_file(a, 60000, 9);
+    snprintf(dl, sizeof dl, "%s/dl", work);
+    snprintf(b, sizeof b, "%s/paced.bin", dl);
+    CHECK_RES(mavftp_server_set_link_rate(NULL, 1000), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_server_set_link_rate(s, 100000), MAVFTP_RESULT_SUCCESS);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_RES(mavftp_client_download(c, "/paced.bin", dl, true, NULL, NULL), MAVFTP_RESULT_SUCCESS);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(same_bytes(a, b));
+    CHECK(took >= 0.5);
+    CHECK_RES(mavftp_server_set_link_rate(s, 3000000), MAVFTP_RESULT_SUCCESS);
+}
+
 /* Cancel: queued work ends with CANCELLED (or finished before), callbacks once each. */
 static void test_cancel_and_free_in_flight(mavftp_link *link, const char *work) {
     char dl[1024];
@@ -563,6 +583,7 @@ static void test_custom_links(const char *work) {
     test_client_argument_refusals(c);
     run_operations(c, root, work, 1);
     test_read_only(server, c, root, work);
+    test_paced_burst(server, c, root, work);
     test_cancel_and_free_in_flight(client_link, work);
     test_no_system(client_link);
     g_client = NULL;

@@ -44,6 +44,7 @@ for name, args in {
     "mavftp_link_feed": [P, C.c_char_p, C.c_size_t],
     "mavftp_server_new": [P, S, C.POINTER(P)],
     "mavftp_server_set_read_only": [P, C.c_bool],
+    "mavftp_server_set_link_rate": [P, C.c_uint32],
     "mavftp_client_new": [P, C.c_uint8, C.c_uint8, C.POINTER(P)],
     "mavftp_client_set_target_compid": [P, C.c_uint32],
     "mavftp_client_set_timeout": [P, C.c_uint32, C.c_uint32],
@@ -275,6 +276,8 @@ class AgainstOurServer(unittest.TestCase):
         self.assertEqual(LIB.mavftp_client_create_directory(c, b"/bad\xc3\x28"), INVALID_PARAMETER)
         self.assertEqual(LIB.mavftp_client_cancel(c), SUCCESS)
         self.assertEqual(LIB.mavftp_server_set_read_only(self.server, True), SUCCESS)
+        self.assertEqual(LIB.mavftp_server_set_link_rate(None, 1000), INVALID_PARAMETER)
+        self.assertEqual(LIB.mavftp_server_set_link_rate(self.server, 3000000), SUCCESS)
 
 
 if __name__ == "__main__":
