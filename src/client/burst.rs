@@ -28,7 +28,8 @@ use crate::result::{FtpError, FtpOutcome, FtpResult};
 /// Reads must beat the burst by this factor before the download switches.
 const READS_FASTER_FACTOR: f64 = 1.02;
 /// A streaming burst is stalled after this many typical packet intervals of
-/// silence (a burst that has not started yet waits one RTO).
+/// silence (a burst that has not started yet waits one RTO, backed off
+/// after silent rounds).
 const STALL_INTERVALS: u32 = 6;
 /// Shortest silence taken for a stall (scheduling jitter on a busy host).
 const MIN_STALL: Duration = Duration::from_millis(25);
@@ -106,7 +107,7 @@ impl BurstDownload<'_> {
         let mut probed = false;
         loop {
             let (started, from) = (Instant::now(), self.high);
-            let end = self.burst_round()?;
+            let end = self.burst_round(stalls)?;
             let progressed = self.high > from;
             match end {
                 RoundEnd::AtEnd => return self.finish(false),
@@ -137,8 +138,9 @@ impl BurstDownload<'_> {
         }
     }
 
-    /// One BurstReadFile from `high`, followed until it ends or stalls.
-    fn burst_round(&mut self) -> FtpOutcome<RoundEnd> {
+    /// One BurstReadFile from `high`, followed until it ends or stalls
+    /// (the wait for its first packet backs off after `stalls` silent rounds).
+    fn burst_round(&mut self, stalls: u32) -> FtpOutcome<RoundEnd> {
         let mut req = FtpPacket::request(Opcode::BurstReadFile, self.conv.take_seq());
         req.session = self.session;
         req.offset = self.high;
@@ -160,7 +162,7 @@ impl BurstDownload<'_> {
         loop {
             let quiet_limit = match (last_packet, interval) {
                 (Some(_), Some(i)) => (i * STALL_INTERVALS).max(MIN_STALL),
-                _ => self.conv.rto(),
+                _ => self.conv.backed_off(self.conv.rto(), stalls),
             };
             let stall_at = last_packet.unwrap_or(sent) + quiet_limit;
             if Instant::now() >= stall_at {

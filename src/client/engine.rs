@@ -178,6 +178,14 @@ impl Conversation {
         }
     }
 
+    /// The wait before try `shift + 1` of a request: the RTO doubled per
+    /// `shift`, but never beyond twice the configured timeout (or the RTO,
+    /// if that is longer), so that retries × timeout bounds a silence.
+    pub fn backed_off(&self, rto: Duration, shift: u32) -> Duration {
+        let cap = rto.max(self.settings().timeout * 2);
+        (rto * (1u32 << shift.min(5))).min(cap)
+    }
+
     /// Feed one RTT sample (first transmissions only: Karn's rule).
     pub fn sample_rtt(&mut self, rtt: Duration) {
         match self.srtt {

@@ -350,13 +350,41 @@ pub(crate) fn upload(
             }
         }
     }
-    let result = write_body(conv, session, &data, &remote, progress);
-    conv.terminate(session);
+    let result = match write_body(conv, session, &data, &remote, progress) {
+        // The data is final only once the close is acknowledged (MAVSDK's
+        // server buffers writes until TerminateSession).
+        Ok(()) => close_upload(conv, session, &remote),
+        Err(e) => {
+            conv.terminate(session);
+            Err(e)
+        }
+    };
     match result {
         Ok(()) => progress.finish(data.len() as u32),
         Err(_) => conv.reset_sessions(),
     }
     result
+}
+
+/// TerminateSession after an upload, retried like any request. A NAK
+/// InvalidSession or Fail to a *resent* close means the first one closed the
+/// session and only its ACK was lost.
+fn close_upload(conv: &mut Conversation, session: u8, remote: &str) -> FtpOutcome<()> {
+    let mut req = FtpPacket::request(Opcode::TerminateSession, 0);
+    req.session = session;
+    let mut win: Window<()> = Window::new(conv, 1);
+    win.send(conv, req, ())?;
+    let ((), reply) = win.next_reply(conv)?;
+    match reply {
+        Reply::Ack(_) => Ok(()),
+        Reply::Nak(p)
+            if win.counts().resends > 0
+                && (is_nak(&p, NakCode::InvalidSession) || is_nak(&p, NakCode::Fail)) =>
+        {
+            Ok(())
+        }
+        Reply::Nak(p) => Err(nak_to_error(&p, &format!("close {remote}"))),
+    }
 }
 
 /// Write `data` with a window of WriteFile requests; only unacknowledged

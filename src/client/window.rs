@@ -234,7 +234,7 @@ impl<T> Window<T> {
             } else {
                 (p.tries + self.backoff).min(5)
             };
-            let due = p.sent_at + p.queue_ahead + rto * (1u32 << shift);
+            let due = p.sent_at + p.queue_ahead + conv.backed_off(rto, shift);
             if due > now {
                 next_due = next_due.min(due);
                 continue;
