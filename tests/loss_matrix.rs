@@ -6,13 +6,14 @@
 //! Prints a summary table.
 
 mod fake_server;
+mod matrix_support;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_server::{FakeServer, Personality, dir_names, has_part_file, pattern};
+use fake_server::{FakeServer, Personality, pattern};
+use matrix_support::{Budget, Mode, Verdict, check_local};
 use mavftp::FtpResult;
 use mavftp::client::Client;
 use mavftp::link::sim::{Impairment, link_pair};
@@ -24,36 +25,11 @@ const RETRIES: u32 = 8;
 /// Worker threads running cases.
 const THREADS: usize = 4;
 
-/// Longest the client may go without progress: each request may be retried
-/// RETRIES times after TIMEOUT, with adaptive timeouts and backoff allowed to
-/// stretch a try up to 6×.
-fn stall_budget() -> Duration {
-    TIMEOUT * (RETRIES + 1) * 6
-}
-
-/// Upper bound for a whole transfer of `len` bytes: every request of a
-/// stop-and-wait transfer (open, one per block, close) costing a full stall.
-fn total_budget(len: usize) -> Duration {
-    let requests = len.div_ceil(239) as u32 + 4;
-    stall_budget() * requests
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Mode {
-    Burst,
-    Plain,
-    Upload,
-}
-
-impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Burst => "burst",
-            Mode::Plain => "plain",
-            Mode::Upload => "upload",
-        }
-    }
-}
+/// The client settings every case runs with.
+const BUDGET: Budget = Budget {
+    timeout: TIMEOUT,
+    retries: RETRIES,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Peer {
@@ -129,13 +105,6 @@ struct Case {
     seed: u64,
 }
 
-#[derive(Debug)]
-enum Verdict {
-    Ok,
-    Timeout(String),
-    Bad(String),
-}
-
 struct Row {
     profile: usize,
     peer: Peer,
@@ -166,32 +135,6 @@ impl Remote {
         match self {
             Remote::Ours { root, .. } => std::fs::read(root.path().join(name)).ok(),
             Remote::Fake(f) => f.file(&format!("/{name}")),
-        }
-    }
-}
-
-fn check_local(dir: &Path, want: Option<&[u8]>) -> Result<(), String> {
-    if has_part_file(dir) {
-        return Err(format!("temp file left: {:?}", dir_names(dir)));
-    }
-    let names = dir_names(dir);
-    match want {
-        None if names.is_empty() => Ok(()),
-        None => Err(format!("failed download left {names:?}")),
-        Some(data) => {
-            if names != ["f.bin"] {
-                return Err(format!("local dir holds {names:?}"));
-            }
-            let got = std::fs::read(dir.join("f.bin")).map_err(|e| e.to_string())?;
-            if got != data {
-                return Err(format!(
-                    "WRONG FILE: {} bytes, expected {}, first difference at {:?}",
-                    got.len(),
-                    data.len(),
-                    got.iter().zip(data).position(|(a, b)| a != b)
-                ));
-            }
-            Ok(())
         }
     }
 }
@@ -251,28 +194,8 @@ fn run_case(c: &Case) -> Row {
     let elapsed = end - start;
     drop(client);
     let mut problems: Vec<String> = Vec::new();
-    // Budget: no silence longer than the stall budget (the tail includes the
-    // close, so it gets two), and the whole transfer within its bound.
-    let mut points = vec![start];
-    points.extend(marks.lock().map(|v| v.clone()).unwrap_or_default());
-    let max_gap = points
-        .windows(2)
-        .map(|w| w[1].saturating_duration_since(w[0]))
-        .max()
-        .unwrap_or_default();
-    let tail = end.saturating_duration_since(*points.last().unwrap_or(&start));
-    if max_gap > stall_budget() || tail > stall_budget() * 2 {
-        problems.push(format!(
-            "stalled: longest silence {max_gap:?}, tail {tail:?} (budget {:?})",
-            stall_budget()
-        ));
-    }
-    if elapsed > total_budget(c.size) {
-        problems.push(format!(
-            "took {elapsed:?} > budget {:?}",
-            total_budget(c.size)
-        ));
-    }
+    let marks = marks.lock().map(|v| v.clone()).unwrap_or_default();
+    problems.extend(BUDGET.problems(start, &marks, end, c.size));
     let verdict_ok = match (&outcome, c.mode) {
         (Ok(()), Mode::Upload) => match remote.get("f.bin") {
             Some(got) if got == data => Ok(()),
@@ -283,9 +206,9 @@ fn run_case(c: &Case) -> Row {
             )),
             None => Err("upload reported success, remote file missing".to_string()),
         },
-        (Ok(()), _) => check_local(local.path(), Some(&data)),
+        (Ok(()), _) => check_local(local.path(), "f.bin", Some(&data)),
         (Err(_), Mode::Upload) => Ok(()),
-        (Err(_), _) => check_local(local.path(), None),
+        (Err(_), _) => check_local(local.path(), "f.bin", None),
     };
     if let Err(e) = verdict_ok {
         problems.push(e);

@@ -26,14 +26,15 @@
 //! matching cases only. `-- --nocapture` shows the tables.
 
 mod interop_support;
+mod matrix_support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use interop_support::{ChildGuard, free_udp_port, pattern, start_mavsdk_server};
+use matrix_support::{Budget, Mode, Verdict, check_local, differences};
 use mavftp::link::Link;
 use mavftp::link::sim::{Impairment, PipeStats, UdpProxy};
 use mavftp::{Client, FtpError, FtpResult};
@@ -47,36 +48,11 @@ const SIZES: [usize; 6] = [0, 1, 239, 240, 150 * 239, 50_000];
 /// Smallest size run by a `cut` profile (it needs progress before the end).
 const CUT_MIN_SIZE: usize = 10_000;
 
-/// Longest the client may go without progress: each request may be retried
-/// RETRIES times after TIMEOUT, with adaptive timeouts and backoff allowed to
-/// stretch a try up to 6×.
-fn stall_budget() -> Duration {
-    TIMEOUT * (RETRIES + 1) * 6
-}
-
-/// Upper bound for a whole transfer of `len` bytes: every request of a
-/// stop-and-wait transfer (open, one per block, close) costing a full stall.
-fn total_budget(len: usize) -> Duration {
-    let requests = len.div_ceil(239) as u32 + 4;
-    stall_budget() * requests
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Mode {
-    Burst,
-    Plain,
-    Upload,
-}
-
-impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Burst => "burst",
-            Mode::Plain => "plain",
-            Mode::Upload => "upload",
-        }
-    }
-}
+/// The client settings every case runs with.
+const BUDGET: Budget = Budget {
+    timeout: TIMEOUT,
+    retries: RETRIES,
+};
 
 struct Profile {
     name: &'static str,
@@ -191,13 +167,6 @@ impl Case {
             self.seed
         )
     }
-}
-
-#[derive(Debug)]
-enum Verdict {
-    Ok,
-    Timeout(String),
-    Bad(String),
 }
 
 struct Row {
@@ -365,65 +334,6 @@ impl MavsdkServer {
     }
 }
 
-fn dir_names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-/// Where `got` differs from `want`: lengths, the first 239-byte blocks that
-/// differ (as offsets) and whether `got` holds only zeros or nothing there
-/// (never written).
-fn differences(got: &[u8], want: &[u8]) -> String {
-    let blocks: Vec<usize> = (0..got.len().max(want.len()))
-        .step_by(239)
-        .filter(|&o| {
-            let g = got.get(o..(o + 239).min(got.len())).unwrap_or(&[]);
-            let w = want.get(o..(o + 239).min(want.len())).unwrap_or(&[]);
-            g != w
-        })
-        .collect();
-    let zeros = blocks.iter().all(|&o| {
-        got.get(o..(o + 239).min(got.len()))
-            .unwrap_or(&[])
-            .iter()
-            .all(|&b| b == 0)
-    });
-    format!(
-        "{} bytes, expected {}, {} differing 239-byte blocks, at {:?} (zero or missing: {zeros})",
-        got.len(),
-        want.len(),
-        blocks.len(),
-        &blocks[..blocks.len().min(8)]
-    )
-}
-
-/// Checks a download's local directory: exactly `name` holding `want`, or
-/// nothing at all when `want` is None (failed transfer).
-fn check_local(dir: &Path, name: &str, want: Option<&[u8]>) -> Result<(), String> {
-    let names = dir_names(dir);
-    if names.iter().any(|n| n.contains(".mavftp-part-")) {
-        return Err(format!("temp file left: {names:?}"));
-    }
-    match want {
-        None if names.is_empty() => Ok(()),
-        None => Err(format!("failed download left {names:?}")),
-        Some(data) => {
-            if names != [name] {
-                return Err(format!("local dir holds {names:?}"));
-            }
-            let got = std::fs::read(dir.join(name)).map_err(|e| e.to_string())?;
-            if got != data {
-                return Err(format!("WRONG FILE: {}", differences(&got, data)));
-            }
-            Ok(())
-        }
-    }
-}
-
 /// The proxy of a case, or what it counted before it was dropped.
 enum Relay {
     Running(UdpProxy),
@@ -504,7 +414,7 @@ fn run_case(server: &MavsdkServer, c: &Case) -> Row {
     };
     submitted.expect("operation accepted");
     // A hang must fail the case, not the CI job: wait well past the budget.
-    let watchdog = total_budget(c.size) + Duration::from_secs(10);
+    let watchdog = BUDGET.total(c.size) + Duration::from_secs(10);
     let (outcome, hung) = match rx.recv_timeout(watchdog) {
         Ok(r) => (r, false),
         Err(_) => {
@@ -529,28 +439,8 @@ fn run_case(server: &MavsdkServer, c: &Case) -> Row {
     if hung {
         problems.push(format!("HANG: no completion within {watchdog:?}"));
     }
-    // Budget: no silence longer than the stall budget (the tail includes the
-    // close, so it gets two), and the whole transfer within its bound.
-    let mut points = vec![start];
-    points.extend(marks.lock().map(|v| v.clone()).unwrap_or_default());
-    let max_gap = points
-        .windows(2)
-        .map(|w| w[1].saturating_duration_since(w[0]))
-        .max()
-        .unwrap_or_default();
-    let tail = end.saturating_duration_since(*points.last().unwrap_or(&start));
-    if max_gap > stall_budget() || tail > stall_budget() * 2 {
-        problems.push(format!(
-            "stalled: longest silence {max_gap:?}, tail {tail:?} (budget {:?})",
-            stall_budget()
-        ));
-    }
-    if elapsed > total_budget(c.size) {
-        problems.push(format!(
-            "took {elapsed:?} > budget {:?}",
-            total_budget(c.size)
-        ));
-    }
+    let marks = marks.lock().map(|v| v.clone()).unwrap_or_default();
+    problems.extend(BUDGET.problems(start, &marks, end, c.size));
     let content = match (&outcome, c.mode) {
         (Ok(()), Mode::Upload) => match std::fs::read(server.root.path().join(&name)) {
             Ok(got) if got == data => Ok(()),

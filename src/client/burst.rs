@@ -260,6 +260,7 @@ impl BurstDownload<'_> {
         if confirm || self.eof.is_some() {
             read_body(
                 self.conv,
+                &mut self.reads,
                 self.session,
                 self.size,
                 self.part,

@@ -190,7 +190,8 @@ pub(crate) fn download(
     let result = if use_burst {
         super::burst::burst_body(conv, session, size, &mut part, progress)
     } else {
-        read_body(conv, session, size, &mut part, progress, 0).map(|_| ())
+        let mut win = Window::new(conv, conv.settings().read_window);
+        read_body(conv, &mut win, session, size, &mut part, progress, 0).map(|_| ())
     };
     match result {
         Ok(()) => {
@@ -208,18 +209,19 @@ pub(crate) fn download(
     }
 }
 
-/// Read with a window of ReadFile requests from `start` until EOF.
-/// Returns the file length. The open size only shapes the requests: the end
-/// is a short read, an empty ACK or NAK EOF (NAK Fail past the size, MAVSDK).
+/// Read with the window `win` of ReadFile requests (empty; its estimates
+/// may come from earlier reads) from `start` until EOF. Returns the file
+/// length. The open size only shapes the requests: the end is a short read,
+/// an empty ACK or NAK EOF (NAK Fail past the size, MAVSDK).
 pub(super) fn read_body(
     conv: &mut Conversation,
+    win: &mut Window<(u32, u32)>,
     session: u8,
     size: u32,
     part: &mut PartFile,
     progress: &mut ProgressGate,
     start: u32,
 ) -> FtpOutcome<u32> {
-    let mut win: Window<(u32, u32)> = Window::new(conv, conv.settings().read_window);
     let mut next = start; // next offset to request
     let mut end: Option<u32> = None; // known end of file
     let mut done_bytes = 0u32;
