@@ -274,9 +274,14 @@ fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
 
 /// Most WriteFile requests that arrived within any `span`.
 fn most_writes_within(log: &[fake_server::RequestRecord], span: Duration) -> usize {
+    most_within(log, Opcode::WriteFile, span)
+}
+
+/// Most `op` requests that arrived within any `span`.
+fn most_within(log: &[fake_server::RequestRecord], op: Opcode, span: Duration) -> usize {
     let times: Vec<Instant> = log
         .iter()
-        .filter(|r| r.opcode == Opcode::WriteFile.to_u8())
+        .filter(|r| r.opcode == op.to_u8())
         .map(|r| r.at)
         .collect();
     let mut most = 0;
@@ -288,6 +293,58 @@ fn most_writes_within(log: &[fake_server::RequestRecord], span: Duration) -> usi
         most = most.max(i + 1 - first);
     }
     most
+}
+
+/// Reads face the same queue: a plain download opens its window past 5 on
+/// a server that keeps up, and on ArduPilot with a slow worker the probe
+/// holds it at 5 and remembers that for the next download.
+#[test]
+fn read_window_grows_past_five_only_for_servers_that_keep_up() {
+    let delayed = || Impairment::none().with_delay(Duration::from_millis(20));
+    let data = pattern(60_000, 78);
+    let blocks = data.len().div_ceil(MAX_DATA) as u64;
+
+    let r = rig_on(Personality::Px4, delayed());
+    r.fake.put_file("/logs/big.bin", &data);
+    fetch(&r, "/logs/big.bin", false, &data);
+    let most = most_within(&r.fake.log(), Opcode::ReadFile, Duration::from_millis(20));
+    println!("px4: up to {most} reads arrived within 20 ms");
+    assert!(
+        most > 8,
+        "read window stayed at {most} on a 40 ms round trip"
+    );
+
+    let r = rig_on(Personality::ArduPilot, delayed());
+    r.fake.set_service_time(Duration::from_millis(4));
+    r.fake.put_file("/logs/big.bin", &data);
+    fetch(&r, "/logs/big.bin", false, &data);
+    let first = r.fake.stats();
+    println!(
+        "ardupilot first download: {} reads for {blocks} blocks, {} dropped",
+        first.count(Opcode::ReadFile),
+        first.requests_dropped
+    );
+    assert!(
+        first.requests_dropped < blocks / 2,
+        "{} requests dropped for {blocks} blocks: the probe did not close the window",
+        first.requests_dropped
+    );
+    let seen = r.fake.log().len();
+    fetch(&r, "/logs/big.bin", false, &data);
+    let second = r.fake.stats();
+    assert_eq!(
+        second.requests_dropped, first.requests_dropped,
+        "the second download went past the queue of 5 again"
+    );
+    let most = most_within(
+        &r.fake.log()[seen..],
+        Opcode::ReadFile,
+        Duration::from_millis(20),
+    );
+    assert!(
+        most <= 6,
+        "{most} reads within 20 ms: the window was not held at 5"
+    );
 }
 
 #[test]

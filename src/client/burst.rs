@@ -42,8 +42,8 @@ pub(crate) fn burst_body(
     part: &mut PartFile,
     progress: &mut ProgressGate,
 ) -> FtpOutcome<()> {
-    let reads = Window::new(conv, conv.settings().read_window);
-    BurstDownload {
+    let reads = Window::for_data(conv, conv.settings().read_window);
+    let mut download = BurstDownload {
         conv,
         session,
         size,
@@ -53,8 +53,10 @@ pub(crate) fn burst_body(
         holes: Vec::new(),
         reads,
         eof: None,
-    }
-    .run()
+    };
+    let result = download.run();
+    download.reads.save_probe(download.conv);
+    result
 }
 
 /// How a burst round ended.
@@ -101,7 +103,7 @@ struct BurstDownload<'a> {
 }
 
 impl BurstDownload<'_> {
-    fn run(mut self) -> FtpOutcome<()> {
+    fn run(&mut self) -> FtpOutcome<()> {
         let retries = self.conv.settings().retries.max(1);
         let mut stalls = 0u32;
         let mut probed = false;
@@ -254,7 +256,7 @@ impl BurstDownload<'_> {
 
     /// Fill every hole, then confirm the end with a plain read from `high`
     /// (which also fetches whatever a growing file gained) if asked to.
-    fn finish(mut self, confirm: bool) -> FtpOutcome<()> {
+    fn finish(&mut self, confirm: bool) -> FtpOutcome<()> {
         self.fill_all_holes()?;
         let end = self.eof.map_or(self.high, |e| e.min(self.high));
         if confirm || self.eof.is_some() {

@@ -92,8 +92,8 @@ pub(crate) struct Conversation {
     pub sessions_reset: bool,
     /// Per target: whether ListDirectoryWithTime works.
     pub list_with_time: Option<bool>,
-    /// Per target: what uploads learnt about the server's request queue.
-    pub upload_probe: Option<QueueProbe>,
+    /// Per target: what transfers learnt about the server's request queue.
+    pub queue_probe: Option<QueueProbe>,
     pub target: (u8, u8),
 }
 
@@ -117,7 +117,7 @@ impl Conversation {
             rttvar: Duration::ZERO,
             sessions_reset: false,
             list_with_time: None,
-            upload_probe: None,
+            queue_probe: None,
             target: (0, 0),
         }
     }
@@ -156,7 +156,7 @@ impl Conversation {
         };
         if (sys, comp) != self.target {
             self.list_with_time = None;
-            self.upload_probe = None;
+            self.queue_probe = None;
             self.sessions_reset = false;
         }
         self.target = (sys, comp);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::engine::{Conversation, Reply, is_nak};
-use super::window::{QueueProbe, Window};
+use super::window::Window;
 use super::{DirEntry, EntryKind, Listing, Progress, ProgressFn};
 use crate::protocol::{
     FtpPacket, ListingEntry, MAX_DATA, MavCrc32, NakCode, Opcode, nak_to_error, parse_listing,
@@ -190,8 +190,10 @@ pub(crate) fn download(
     let result = if use_burst {
         super::burst::burst_body(conv, session, size, &mut part, progress)
     } else {
-        let mut win = Window::new(conv, conv.settings().read_window);
-        read_body(conv, &mut win, session, size, &mut part, progress, 0).map(|_| ())
+        let mut win = Window::for_data(conv, conv.settings().read_window);
+        let read = read_body(conv, &mut win, session, size, &mut part, progress, 0);
+        win.save_probe(conv);
+        read.map(|_| ())
     };
     match result {
         Ok(()) => {
@@ -399,9 +401,7 @@ fn write_body(
     progress: &mut ProgressGate,
 ) -> FtpOutcome<()> {
     let total = data.len() as u32;
-    let mut win: Window<usize> = Window::new(conv, conv.settings().write_window);
-    let mut probe = QueueProbe::resume(conv.upload_probe);
-    win.set_limit(probe.limit());
+    let mut win: Window<usize> = Window::for_data(conv, conv.settings().write_window);
     let mut next = 0usize;
     let mut acked = 0u32;
     let result = loop {
@@ -422,7 +422,6 @@ fn write_body(
             Ok(r) => r,
             Err(e) => break Err(e),
         };
-        probe.update(&mut win);
         match reply {
             Reply::Ack(_) => {
                 acked += (data.len() - offset).min(MAX_DATA) as u32;
@@ -442,7 +441,7 @@ fn write_body(
             }
         }
     };
-    conv.upload_probe = Some(probe);
+    win.save_probe(conv);
     result
 }
 

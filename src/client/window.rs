@@ -54,6 +54,8 @@ pub(crate) struct Window<T> {
     last_sample: Option<Instant>,
     /// A tighter cap while a server's queue depth is unknown.
     limit: Option<usize>,
+    /// Watches for a server that drops what exceeds a small queue.
+    probe: Option<QueueProbe>,
     /// Requests sent so far (first transmissions).
     sent: u64,
     /// Requests resent so far.
@@ -81,6 +83,7 @@ impl<T> Window<T> {
             backoff: 0,
             last_sample: None,
             limit: None,
+            probe: None,
             sent: 0,
             resends: 0,
             repeats: 0,
@@ -104,9 +107,22 @@ impl<T> Window<T> {
         want.clamp(2, self.limit.map_or(self.cap, |l| l.min(self.cap)))
     }
 
-    /// Hold the window at `limit` requests at most (`None`: only the cap).
-    pub fn set_limit(&mut self, limit: Option<usize>) {
-        self.limit = limit.map(|l| l.max(1));
+    /// A window for file data: like [`Window::new`], and it watches the
+    /// server's request queue with a [`QueueProbe`] that goes on from what
+    /// earlier transfers to the same server learnt (see [`Window::save_probe`]).
+    pub fn for_data(conv: &Conversation, cap: usize) -> Window<T> {
+        let mut win = Window::new(conv, cap);
+        let probe = QueueProbe::resume(conv.queue_probe);
+        win.limit = probe.limit();
+        win.probe = Some(probe);
+        win
+    }
+
+    /// Keep what the queue probe learnt for the next transfer.
+    pub fn save_probe(&self, conv: &mut Conversation) {
+        if self.probe.is_some() {
+            conv.queue_probe = self.probe;
+        }
     }
 
     /// Resends and replies so far (loss accounting).
@@ -310,6 +326,11 @@ impl<T> Window<T> {
             self.max_rate = (self.max_rate * 0.999).max(rate);
         }
         self.gain = (self.gain + 0.02).min(2.0);
+        if let Some(mut probe) = self.probe {
+            probe.update(self.counts(), self.pending.len(), self.oldest_in_flight());
+            self.limit = probe.limit();
+            self.probe = Some(probe);
+        }
         let reply = if p.opcode == Opcode::Nak {
             Reply::Nak(p)
         } else {
@@ -329,8 +350,8 @@ fn queue_delay(ahead: usize, rate: f64) -> Duration {
 }
 
 /// Finds out whether a server drops requests beyond a small queue
-/// (ArduPilot queues 5 and silently drops the rest) once an upload window
-/// grows past it. The window opens to its cap and the loss is measured in
+/// (ArduPilot queues 5 and silently drops the rest) once a read or write
+/// window grows past it. The window opens to its cap and the loss is measured in
 /// spans of replies; a span with severe loss, or requests lost again and
 /// again, triggers a check at the safe depth: if the loss
 /// vanishes there, the server drops what exceeds its queue and the window
@@ -391,18 +412,16 @@ impl QueueProbe {
         }
     }
 
-    /// Feed the window's counts after a reply; updates the window's limit.
-    pub fn update<T>(&mut self, win: &mut Window<T>) {
-        let now = win.counts();
+    /// Feed the window's state after a reply (its counts, requests in
+    /// flight and the serial of the oldest); the caller applies [`Self::limit`].
+    fn update(&mut self, now: Counts, in_flight: usize, oldest: Option<u64>) {
         let from = match (self.phase, self.from) {
             (ProbePhase::Limited, _) => return,
             (_, Some(from)) => from,
             // Open spans count only once the window is past the safe depth,
             // checks once the open window's requests are all answered.
-            (ProbePhase::Open { .. }, None) if win.in_flight() <= Self::SAFE + 1 => return,
-            (ProbePhase::Check { after, .. }, None)
-                if win.oldest_in_flight().is_some_and(|o| o < after) =>
-            {
+            (ProbePhase::Open { .. }, None) if in_flight <= Self::SAFE + 1 => return,
+            (ProbePhase::Check { after, .. }, None) if oldest.is_some_and(|o| o < after) => {
                 return;
             }
             (_, None) => {
@@ -453,6 +472,5 @@ impl QueueProbe {
             ProbePhase::Open { .. } | ProbePhase::Check { .. } => None,
             ProbePhase::Limited => Some(now),
         };
-        win.set_limit(self.limit());
     }
 }
