@@ -162,9 +162,10 @@ impl Client {
     }
 
     /// Most ReadFile and WriteFile requests kept in flight (defaults 64 and 32;
-    /// the window adapts below these caps; 0 keeps the current value). An
-    /// upload window starts at 5 and grows past it only if the server does
-    /// not drop the excess (ArduPilot queues 5 requests and drops the rest).
+    /// the window adapts below these caps; 0 keeps the current value). A
+    /// window that grows past 5 and sees requests dropped again and again
+    /// is held at 5 for every later transfer to that server if the drops
+    /// vanish there (ArduPilot queues 5 requests and drops the rest).
     pub fn set_window_caps(&self, read: usize, write: usize) {
         if let Ok(mut s) = self.shared.settings.lock() {
             if read > 0 {

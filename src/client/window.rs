@@ -389,14 +389,14 @@ impl QueueProbe {
     /// Loss rate above the link's own that counts as severe.
     const SEVERE_LOSS: f64 = 0.2;
 
-    /// A probe that goes on from where the last upload to the same server
+    /// A probe that goes on from where the last transfer to the same server
     /// left it, if any.
     pub fn resume(saved: Option<QueueProbe>) -> QueueProbe {
         let mut probe = saved.unwrap_or(QueueProbe {
             phase: ProbePhase::Open { base: 0.0 },
             from: None,
         });
-        // Counts and serials belong to the last upload's window.
+        // Counts and serials belong to the last transfer's window.
         probe.from = None;
         if let ProbePhase::Check { after, .. } = &mut probe.phase {
             *after = 0;
@@ -465,7 +465,7 @@ impl QueueProbe {
         };
         self.phase = next;
         trace!(
-            "upload queue probe: loss {loss:.3}, {repeats} repeated over {replies} replies, limit {:?}",
+            "queue probe: loss {loss:.3}, {repeats} repeated over {replies} replies, limit {:?}",
             self.limit()
         );
         self.from = match self.phase {

@@ -247,10 +247,11 @@ pub unsafe extern "C" fn mavftp_client_set_timeout(
 }
 
 /// Most ReadFile and WriteFile requests kept in flight (defaults 64 and 32;
-/// the window adapts below these caps; 0 keeps the current value). An upload
-/// window starts at 5 and grows past it only while the server does not drop
-/// the excess (ArduPilot queues 5 requests and drops the rest); a `write` cap
-/// of 5 or less never probes. INVALID_PARAMETER above 1024.
+/// the window adapts below these caps; 0 keeps the current value). A window
+/// that grows past 5 and sees requests dropped again and again is held at 5
+/// for every later transfer to that server if the drops vanish there
+/// (ArduPilot queues 5 requests and drops the rest); a cap of 5 or less
+/// never probes. INVALID_PARAMETER above 1024.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_set_window_caps(
     client: *mut mavftp_client,
