@@ -142,6 +142,40 @@ fn uploads_small_sizes_byte_for_byte() {
     }
 }
 
+/// Every window cap a user may set works, down to stop-and-wait (1).
+#[test]
+fn small_window_caps_transfer_byte_for_byte() {
+    let data = pattern(20_000, 9);
+    for caps in [1usize, 2, 5] {
+        let r = rig_with(
+            Impairment::none().with_loss(0.05).with_seed(caps as u64),
+            Impairment::none()
+                .with_loss(0.05)
+                .with_seed(100 + caps as u64),
+        );
+        r.client.set_window_caps(caps, caps);
+        std::fs::write(r.root.path().join("f.bin"), &data).expect("write");
+        for burst in [false, true] {
+            let out = r.local.path().join("f.bin");
+            let _ = std::fs::remove_file(&out);
+            r.client
+                .download("/f.bin", r.local.path(), burst, None)
+                .unwrap_or_else(|e| panic!("caps {caps} download burst={burst}: {e}"));
+            assert_eq!(std::fs::read(&out).expect("read"), data, "caps {caps}");
+        }
+        let local = r.local.path().join("up.bin");
+        std::fs::write(&local, &data).expect("write");
+        r.client
+            .upload(&local, "/", None)
+            .unwrap_or_else(|e| panic!("caps {caps} upload: {e}"));
+        assert_eq!(
+            std::fs::read(r.root.path().join("up.bin")).expect("read"),
+            data,
+            "caps {caps} upload"
+        );
+    }
+}
+
 #[test]
 fn directory_commands_and_listing() {
     let r = rig();

@@ -96,7 +96,8 @@ impl<T> Window<T> {
         self.pending.len()
     }
 
-    /// Current window: gain × BDP + 3 (gain 1.5–2), at least 2, at most the cap.
+    /// Current window: gain × BDP + 3 (gain 1.5–2), at least 2, at most the
+    /// cap (and the probe's limit), which may be 1.
     pub fn size(&self) -> usize {
         let want = match self.min_rtt {
             Some(rtt) if self.max_rate > 0.0 => {
@@ -104,7 +105,8 @@ impl<T> Window<T> {
             }
             _ => INITIAL,
         };
-        want.clamp(2, self.limit.map_or(self.cap, |l| l.min(self.cap)))
+        let most = self.limit.map_or(self.cap, |l| l.min(self.cap));
+        want.max(2).min(most)
     }
 
     /// A window for file data: like [`Window::new`], and it watches the
