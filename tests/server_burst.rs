@@ -227,6 +227,56 @@ fn a_paced_burst_ends_with_bc_after_about_a_second_of_airtime() {
     }
 }
 
+/// A peer that keeps sending (gap-fill reads) is not idle: its burst runs
+/// past the airtime cap to the end of the file.
+#[test]
+fn a_paced_burst_goes_on_while_its_peer_keeps_sending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = pattern(40_000, 11);
+    fs::write(tmp.path().join("f"), &data).unwrap();
+    let rate = 30_000;
+    let down = Impairment::none().with_rate(rate);
+    let (client_link, server_link) = link_pair((232, 190), (1, 1), Impairment::none(), down);
+    let _server = Server::new(&server_link, tmp.path()).unwrap();
+    let mut r = Requester::new(client_link, 232);
+    let open = r.call(Opcode::OpenFileRO, 0, 0, b"f");
+    assert!(is_ack(&open));
+    let p = r.req(Opcode::BurstReadFile, open.session, 0, &[]);
+    r.send_raw(&p);
+    let (t, mut last_request) = (Instant::now(), Instant::now());
+    let (mut got, mut reads_answered) = (Vec::new(), 0);
+    loop {
+        if last_request.elapsed() >= Duration::from_millis(400) {
+            let read = r.req(Opcode::ReadFile, open.session, 0, &[0; 239]);
+            r.send_raw(&read);
+            last_request = Instant::now();
+        }
+        let reply = r.recv(Duration::from_secs(5)).expect("burst stalled");
+        if reply.req_opcode == Opcode::ReadFile {
+            assert_eq!(reply.data, data[..239]);
+            reads_answered += 1;
+            continue;
+        }
+        if reply.opcode == Opcode::Nak {
+            assert_eq!(reply.nak_code(), Some(NakCode::Eof));
+            break;
+        }
+        assert_eq!(reply.offset as usize, got.len());
+        got.extend_from_slice(&reply.data);
+        if reply.burst_complete {
+            assert!(reply.data.len() < 239, "burst capped at {} B", got.len());
+        }
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    assert!(reads_answered >= 2, "{reads_answered} reads answered");
+    // 168 frames at 30 kB/s: about 1.5 s of airtime in one burst.
+    assert!(
+        t.elapsed() >= Duration::from_millis(1300),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
 #[test]
 fn a_burst_on_a_closed_or_unknown_session_is_refused() {
     let tmp = tempfile::tempdir().unwrap();

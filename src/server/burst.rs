@@ -12,11 +12,13 @@
 //! burst at the end and then discard the EOF as stale (observed with
 //! pymavlink 2.4.50: an endless loop). A burst longer than
 //! [`MAX_BURST_PACKETS`], or than [`MAX_BURST_AIRTIME`] of paced frames on a
-//! link of known rate, ends with burst_complete=1 at that point (no EOF):
-//! the client re-requests from there. The airtime cap is for pymavlink,
-//! which abandons a download (RemoteReplyTimeout) when it has *sent*
-//! nothing for its idle time (3.7 s by default), however much burst data
-//! arrives: on a 5760 B/s radio one uncapped burst lasts minutes.
+//! link of known rate sent since the peer's last request, ends with
+//! burst_complete=1 at that point (no EOF): the client re-requests from
+//! there. The airtime cap is for pymavlink, which abandons a download
+//! (RemoteReplyTimeout) when it has *sent* nothing for its idle time (3.7 s
+//! by default), however much burst data arrives: on a 5760 B/s radio one
+//! uncapped burst lasts minutes. A client that keeps sending (gap-fill
+//! reads on a lossy link) is not idle, so its burst goes on.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -29,8 +31,9 @@ use super::sessions::Peer;
 
 /// Packets in one burst before it ends with burst_complete=1.
 pub const MAX_BURST_PACKETS: u32 = 2000;
-/// Paced airtime after which a burst ends with burst_complete=1, so that
-/// the client sends a request (the next burst) at least this often.
+/// Paced airtime without a request from the peer after which a burst ends
+/// with burst_complete=1, so that the client sends a request (the next
+/// burst) at least this often.
 /// pymavlink gives up after its idle time without sending (≥ 1 s, 3.7 s by
 /// default); one more round trip per second costs a few % of a slow link.
 pub const MAX_BURST_AIRTIME: Duration = Duration::from_secs(1);
@@ -44,7 +47,7 @@ const FRAME_OVERHEAD_BYTES: u32 = 12 + 3 + 12;
 /// is slightly off (a serial baud rate's framing) fills its buffer only
 /// slowly; the buffer drains at the end of every burst anyway (the client
 /// asks for the next one only after the last packet went through), which
-/// [`MAX_BURST_AIRTIME`] keeps short.
+/// [`MAX_BURST_AIRTIME`] keeps short while the client is silent.
 const PACING_HEADROOM: f64 = 1.01;
 
 /// One running burst.
@@ -60,7 +63,8 @@ pub struct BurstJob {
     chunk: u32,
     next_seq: u16,
     sent: u32,
-    /// Paced airtime of the data packets sent so far (zero when unpaced).
+    /// Paced airtime of the data packets sent since the burst began or its
+    /// peer last sent a request (zero when unpaced).
     airtime: Duration,
     byte_rate: Option<u32>,
     finished: bool,
@@ -94,6 +98,12 @@ impl BurstJob {
     /// burst ends after [`MAX_BURST_AIRTIME`] of frames.
     pub fn set_byte_rate(&mut self, byte_rate: Option<u32>) {
         self.byte_rate = byte_rate.filter(|&r| r > 0);
+    }
+
+    /// The peer sent a request: it is not idle, so the airtime cap starts
+    /// over.
+    pub fn peer_spoke(&mut self) {
+        self.airtime = Duration::ZERO;
     }
 
     /// Whether the burst has sent its last packet.

@@ -6,7 +6,8 @@
 //! duplicate, otherwise by [`handlers`] (inside `catch_unwind`, so a bug in
 //! one handler cannot kill the thread). Bursts ([`burst`]) are streamed in
 //! slices between request handling, paced to the link's byte rate when known
-//! (by each frame's size), and end after about a second of paced airtime.
+//! (by each frame's size), and end after about a second of paced airtime
+//! in which the requesting peer sent nothing.
 //! The server stops when dropped and when the link closes.
 
 pub mod burst;
@@ -223,6 +224,9 @@ impl Worker {
     fn on_request(&mut self, m: IncomingFtp) {
         let peer = (m.source_system, m.source_component);
         let req = m.packet;
+        for burst in self.bursts.iter_mut().filter(|b| b.peer == peer) {
+            burst.peer_spoke();
+        }
         if let Some(replies) = self.cache.lookup(peer, &req) {
             for r in replies {
                 self.send(peer, r);
