@@ -33,6 +33,9 @@ const READS_FASTER_FACTOR: f64 = 1.02;
 const STALL_INTERVALS: u32 = 6;
 /// Shortest silence taken for a stall (scheduling jitter on a busy host).
 const MIN_STALL: Duration = Duration::from_millis(25);
+/// Reads are timed against the burst only when the rest of the file would
+/// take bursts at least this long.
+const MIN_REST_TO_PROBE: Duration = Duration::from_secs(1);
 
 /// Download the open file `session` (advertised `size`) into `part` with bursts.
 pub(crate) fn burst_body(
@@ -133,7 +136,12 @@ impl BurstDownload<'_> {
                 probed = true;
                 let arrived = (self.high - from).saturating_sub(self.missing());
                 let burst_rate = arrived as f64 / started.elapsed().as_secs_f64();
-                if self.reads_are_faster(burst_rate)? {
+                // Timing reads costs a drained window (a round trip or
+                // two): not worth it for what bursts bring in under a second.
+                let rest = self.size.saturating_sub(self.high) as f64;
+                if rest >= burst_rate * MIN_REST_TO_PROBE.as_secs_f64()
+                    && self.reads_are_faster(burst_rate)?
+                {
                     return self.finish(true);
                 }
             }
