@@ -34,8 +34,8 @@ const STALL_INTERVALS: u32 = 6;
 /// Shortest silence taken for a stall (scheduling jitter on a busy host).
 const MIN_STALL: Duration = Duration::from_millis(25);
 /// Reads are timed against the burst only when the rest of the file would
-/// take bursts at least this long.
-const MIN_REST_TO_PROBE: Duration = Duration::from_secs(1);
+/// take bursts at least this many RTOs (timing them costs one or two).
+const PROBE_WORTH_RTOS: u32 = 8;
 
 /// Download the open file `session` (advertised `size`) into `part` with bursts.
 pub(crate) fn burst_body(
@@ -136,12 +136,11 @@ impl BurstDownload<'_> {
                 probed = true;
                 let arrived = (self.high - from).saturating_sub(self.missing());
                 let burst_rate = arrived as f64 / started.elapsed().as_secs_f64();
-                // Timing reads costs a drained window (a round trip or
-                // two): not worth it for what bursts bring in under a second.
+                // Timing reads drains the window (a round trip or two):
+                // not worth it for a rest that bursts bring in quickly.
                 let rest = self.size.saturating_sub(self.high) as f64;
-                if rest >= burst_rate * MIN_REST_TO_PROBE.as_secs_f64()
-                    && self.reads_are_faster(burst_rate)?
-                {
+                let worth = (self.conv.rto() * PROBE_WORTH_RTOS).as_secs_f64();
+                if rest >= burst_rate * worth && self.reads_are_faster(burst_rate)? {
                     return self.finish(true);
                 }
             }
