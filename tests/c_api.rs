@@ -6,37 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// target/<profile>, where cargo put libmavftp.so (this binary is in deps/).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf();
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        // (Re)build the cdylib into the same target dir: cargo test builds
-        // only the rlib, so the .so could be missing or stale.
-        let mut args = vec!["build", "--lib", "-j2"];
-        if dir.file_name().is_some_and(|name| name == "release") {
-            args.push("--release");
-        }
-        let status = Command::new(env!("CARGO"))
-            .args(&args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("CARGO_TARGET_DIR", dir.parent().expect("target dir"))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build of the cdylib failed");
-    });
-    assert!(
-        dir.join("libmavftp.so").exists(),
-        "no libmavftp.so in {}",
-        dir.display()
-    );
-    dir
-}
+mod cdylib_support;
+use cdylib_support::lib_dir;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

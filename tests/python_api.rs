@@ -4,27 +4,12 @@
 use std::path::Path;
 use std::process::Command;
 
+mod cdylib_support;
+use cdylib_support::lib_dir;
+
 #[test]
 fn python_ctypes_every_operation() {
-    let exe = std::env::current_exe().expect("current_exe");
-    let lib_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let lib = lib_dir.join("libmavftp.so");
-    // (Re)build the cdylib into this target dir: cargo test builds only the
-    // rlib, so the .so could be missing or stale.
-    let mut args = vec!["build", "--lib", "-j2"];
-    if lib_dir.file_name().is_some_and(|name| name == "release") {
-        args.push("--release");
-    }
-    let status = Command::new(env!("CARGO"))
-        .args(&args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CARGO_TARGET_DIR", lib_dir.parent().expect("target dir"))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "cargo build of the cdylib failed");
+    let lib = lib_dir().join("libmavftp.so");
     assert!(
         Command::new("python3").arg("--version").output().is_ok(),
         "python3 is required for the ctypes test (.ci/run installs it)"
