@@ -242,33 +242,51 @@ fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
     r.fake.mkdir("/up");
     let local = r.local.path().join("big.bin");
     std::fs::write(&local, &data).expect("write");
-    r.client
-        .upload(&local, "/up", None)
-        .expect("ardupilot upload");
-    assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
-    let first = r.fake.stats();
+    probe_holds_window_at_five(
+        &r,
+        Opcode::WriteFile,
+        blocks,
+        |st| st.writes_dropped,
+        || {
+            r.client
+                .upload(&local, "/up", None)
+                .expect("ardupilot upload");
+            assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
+        },
+    );
+}
+
+/// Against a slow ArduPilot (`r`): the first `transfer` closes the window to
+/// 5 before half of its `blocks` requests are dropped, and the second stays
+/// at 5 (no further drops, at most 6 `op` requests within 20 ms).
+fn probe_holds_window_at_five(
+    r: &Rig,
+    op: Opcode,
+    blocks: u64,
+    dropped: fn(&fake_server::Stats) -> u64,
+    transfer: impl Fn(),
+) {
+    transfer();
+    let first = dropped(&r.fake.stats());
     println!(
-        "ardupilot first upload: {} writes for {blocks} blocks, {} dropped",
-        first.count(Opcode::WriteFile),
-        first.writes_dropped
+        "ardupilot first {op:?} transfer: {} requests for {blocks} blocks, {first} dropped",
+        r.fake.stats().count(op)
     );
     assert!(
-        first.writes_dropped < blocks / 2,
-        "{} of {blocks} writes dropped: the probe did not close the window",
-        first.writes_dropped
+        first < blocks / 2,
+        "{first} of {blocks} {op:?} dropped: the probe did not close the window"
     );
     let seen = r.fake.log().len();
-    r.client.upload(&local, "/up", None).expect("second upload");
-    assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
-    let second = r.fake.stats();
+    transfer();
     assert_eq!(
-        second.writes_dropped, first.writes_dropped,
-        "the second upload went past the queue of 5 again"
+        dropped(&r.fake.stats()),
+        first,
+        "the second {op:?} transfer went past the queue of 5 again"
     );
-    let burst = most_writes_within(&r.fake.log()[seen..], Duration::from_millis(20));
+    let most = most_within(&r.fake.log()[seen..], op, Duration::from_millis(20));
     assert!(
-        burst <= 6,
-        "{burst} writes within 20 ms: the window was not held at 5"
+        most <= 6,
+        "{most} {op:?} within 20 ms: the window was not held at 5"
     );
 }
 
@@ -317,33 +335,14 @@ fn read_window_grows_past_five_only_for_servers_that_keep_up() {
     let r = rig_on(Personality::ArduPilot, delayed());
     r.fake.set_service_time(Duration::from_millis(4));
     r.fake.put_file("/logs/big.bin", &data);
-    fetch(&r, "/logs/big.bin", false, &data);
-    let first = r.fake.stats();
-    println!(
-        "ardupilot first download: {} reads for {blocks} blocks, {} dropped",
-        first.count(Opcode::ReadFile),
-        first.requests_dropped
-    );
-    assert!(
-        first.requests_dropped < blocks / 2,
-        "{} requests dropped for {blocks} blocks: the probe did not close the window",
-        first.requests_dropped
-    );
-    let seen = r.fake.log().len();
-    fetch(&r, "/logs/big.bin", false, &data);
-    let second = r.fake.stats();
-    assert_eq!(
-        second.requests_dropped, first.requests_dropped,
-        "the second download went past the queue of 5 again"
-    );
-    let most = most_within(
-        &r.fake.log()[seen..],
+    probe_holds_window_at_five(
+        &r,
         Opcode::ReadFile,
-        Duration::from_millis(20),
-    );
-    assert!(
-        most <= 6,
-        "{most} reads within 20 ms: the window was not held at 5"
+        blocks,
+        |st| st.requests_dropped,
+        || {
+            fetch(&r, "/logs/big.bin", false, &data);
+        },
     );
 }
 
