@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fake_server::{FakeServer, Personality, pattern};
-use matrix_support::{Budget, Mode, Verdict, check_local};
+use matrix_support::{Budget, IMPAIRMENTS, Impaired, Mode, Verdict, check_local};
 use mavftp::FtpResult;
 use mavftp::client::Client;
-use mavftp::link::sim::{Impairment, link_pair};
+use mavftp::link::sim::link_pair;
 use mavftp::server::Server;
 
 /// Client settings for every case.
@@ -46,47 +46,8 @@ impl Peer {
     }
 }
 
-struct Profile {
-    name: &'static str,
-    make: fn() -> Impairment,
-}
-
-const PROFILES: &[Profile] = &[
-    Profile {
-        name: "clean",
-        make: Impairment::none,
-    },
-    Profile {
-        name: "loss5",
-        make: || Impairment::none().with_loss(0.05),
-    },
-    Profile {
-        name: "loss20",
-        make: || Impairment::none().with_loss(0.20),
-    },
-    Profile {
-        name: "dup10",
-        make: || Impairment::none().with_duplicate(0.10),
-    },
-    Profile {
-        name: "reord20",
-        make: || Impairment::none().with_reorder(0.20, Duration::from_millis(3)),
-    },
-    Profile {
-        name: "corrupt5",
-        make: || Impairment::none().with_corrupt(0.05),
-    },
-    Profile {
-        name: "mix",
-        make: || {
-            Impairment::none()
-                .with_loss(0.10)
-                .with_duplicate(0.05)
-                .with_reorder(0.10, Duration::from_millis(3))
-                .with_corrupt(0.02)
-        },
-    },
-];
+/// Impairments of the case links.
+const PROFILES: [Impaired; 7] = IMPAIRMENTS;
 
 const PEERS: [Peer; 4] = [
     Peer::Ours,

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use interop_support::{ChildGuard, free_udp_port, pattern, start_mavsdk_server};
-use matrix_support::{Budget, Mode, Verdict, check_local, differences};
+use matrix_support::{Budget, IMPAIRMENTS, Mode, Verdict, check_local, differences};
 use mavftp::link::Link;
 use mavftp::link::sim::{Impairment, PipeStats, UdpProxy};
 use mavftp::{Client, FtpError, FtpResult};
@@ -67,55 +67,15 @@ struct Profile {
     no_close: bool,
 }
 
+/// Every shared impairment, then what only a real server's run adds.
 const PROFILES: &[Profile] = &[
-    Profile {
-        name: "clean",
-        make: Impairment::none,
-        cut: false,
-        no_close: false,
-    },
-    Profile {
-        name: "loss5",
-        make: || Impairment::none().with_loss(0.05),
-        cut: false,
-        no_close: false,
-    },
-    Profile {
-        name: "loss20",
-        make: || Impairment::none().with_loss(0.20),
-        cut: false,
-        no_close: false,
-    },
-    Profile {
-        name: "dup10",
-        make: || Impairment::none().with_duplicate(0.10),
-        cut: false,
-        no_close: false,
-    },
-    Profile {
-        name: "reord20",
-        make: || Impairment::none().with_reorder(0.20, Duration::from_millis(3)),
-        cut: false,
-        no_close: false,
-    },
-    Profile {
-        name: "corrupt5",
-        make: || Impairment::none().with_corrupt(0.05),
-        cut: false,
-        no_close: false,
-    },
-    Profile {
-        name: "mix",
-        make: || {
-            Impairment::none()
-                .with_loss(0.10)
-                .with_duplicate(0.05)
-                .with_reorder(0.10, Duration::from_millis(3))
-                .with_corrupt(0.02)
-        },
-        cut: false,
-        no_close: false,
-    },
+    Profile::common(0),
+    Profile::common(1),
+    Profile::common(2),
+    Profile::common(3),
+    Profile::common(4),
+    Profile::common(5),
+    Profile::common(6),
     Profile {
         name: "harsh",
         make: || {
@@ -143,6 +103,16 @@ const PROFILES: &[Profile] = &[
 ];
 
 impl Profile {
+    /// Shared impairment `i` of [`IMPAIRMENTS`], nothing else.
+    const fn common(i: usize) -> Profile {
+        Profile {
+            name: IMPAIRMENTS[i].name,
+            make: IMPAIRMENTS[i].make,
+            cut: false,
+            no_close: false,
+        }
+    }
+
     /// Cut and no-close cases time out by design; they do not count against
     /// the share of timeouts allowed for the random impairments.
     fn expects_timeouts(&self) -> bool {

@@ -1,11 +1,60 @@
 //! What the loss matrices (tests/loss_matrix.rs against in-process servers,
 //! tests/loss_matrix_mavsdk.rs against MAVSDK's real server) share: the
-//! transfer modes, the time budgets and the check of a download's directory.
+//! link impairments, the transfer modes, the time budgets and the check of a
+//! download's directory.
 
 #![allow(dead_code)] // each matrix uses a part
 
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use mavftp::link::sim::Impairment;
+
+/// A named impairment, applied to both directions of a case's link.
+#[derive(Clone, Copy)]
+pub struct Impaired {
+    pub name: &'static str,
+    pub make: fn() -> Impairment,
+}
+
+/// The impairments both matrices run: none, loss up to 20 %, duplication,
+/// reordering, corruption and a mix of them.
+pub const IMPAIRMENTS: [Impaired; 7] = [
+    Impaired {
+        name: "clean",
+        make: Impairment::none,
+    },
+    Impaired {
+        name: "loss5",
+        make: || Impairment::none().with_loss(0.05),
+    },
+    Impaired {
+        name: "loss20",
+        make: || Impairment::none().with_loss(0.20),
+    },
+    Impaired {
+        name: "dup10",
+        make: || Impairment::none().with_duplicate(0.10),
+    },
+    Impaired {
+        name: "reord20",
+        make: || Impairment::none().with_reorder(0.20, Duration::from_millis(3)),
+    },
+    Impaired {
+        name: "corrupt5",
+        make: || Impairment::none().with_corrupt(0.05),
+    },
+    Impaired {
+        name: "mix",
+        make: || {
+            Impairment::none()
+                .with_loss(0.10)
+                .with_duplicate(0.05)
+                .with_reorder(0.10, Duration::from_millis(3))
+                .with_corrupt(0.02)
+        },
+    },
+];
 
 /// What a case transfers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
