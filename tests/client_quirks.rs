@@ -447,6 +447,46 @@ fn px4_burst_across_several_bursts_sends_each_byte_once() {
     assert_eq!(offsets.len(), bursts.len(), "a burst was re-requested");
 }
 
+/// MAVSDK 4.1 paces bursts at ~115 KB/s, below this link's rate: after
+/// its first round the client times reads, finds them faster and reads the
+/// rest of the file with the same window (the rest becomes one hole). Every
+/// chunk is asked for once, the end is confirmed once, no second burst.
+#[test]
+fn mavsdk41_slow_burst_hands_over_to_reads() {
+    // 200 kB/s with a 60 ms round trip: reads (~180 kB/s of data) beat the burst.
+    let r = rig_on(
+        Personality::Mavsdk41,
+        Impairment::none()
+            .with_delay(Duration::from_millis(30))
+            .with_rate(200_000),
+    );
+    let len = 300_000;
+    let data = pattern(len, 21);
+    r.fake.put_file("/big.bin", &data);
+    fetch(&r, "/big.bin", true, &data);
+    let bursts = r.fake.bursts();
+    assert_eq!(bursts.len(), 1, "the client went on bursting: {bursts:?}");
+    let mut offsets: Vec<u32> = r
+        .fake
+        .log()
+        .iter()
+        .filter(|q| q.opcode == Opcode::ReadFile.to_u8())
+        .map(|q| q.offset)
+        .collect();
+    let reads = offsets.len();
+    offsets.sort_unstable();
+    offsets.dedup();
+    assert_eq!(
+        offsets.len(),
+        reads,
+        "a chunk was read twice on a clean link"
+    );
+    let from = bursts[0].packets as usize * MAX_DATA;
+    let chunks = (len - from).div_ceil(MAX_DATA);
+    assert_eq!(reads, chunks + 1, "reads of the rest plus one end check");
+    assert_eq!(*offsets.last().expect("reads"), len as u32, "no end check");
+}
+
 /// ArduPilot ends a burst with bc=1 on its 2000th packet (a full one): the
 /// client re-bursts from there and every data byte is sent once.
 #[test]

@@ -227,9 +227,10 @@ impl BurstDownload<'_> {
     }
 
     /// Time a plain read of about as much as the last burst round brought;
-    /// true when reads are clearly faster (the download then continues with
-    /// reads). Both rates leave out loss recovery: the burst counts what
-    /// arrived in its round, the reads the time to 90 % of their chunk.
+    /// true when reads are clearly faster: the rest of the file is then a
+    /// hole that the read window goes on filling. Both rates leave out loss
+    /// recovery: the burst counts what arrived in its round, the reads the
+    /// time to 90 % of their chunk.
     fn reads_are_faster(&mut self, burst_rate: f64) -> FtpOutcome<bool> {
         self.fill_all_holes()?;
         let chunk = (self.high.min(self.size.saturating_sub(self.high) / 2) / MAX_DATA as u32)
@@ -253,12 +254,18 @@ impl BurstDownload<'_> {
             m.saturating_sub(self.missing()) as f64 / t.elapsed().as_secs_f64().max(1e-6)
         });
         trace!("probe: reads {read_rate:.0} B/s, burst {burst_rate:.0} B/s");
-        self.fill_all_holes()?;
-        if self.eof.is_some() {
-            // The open size was advisory (ArduPilot @PARAM): reads found the end.
-            return Ok(true);
+        // The open size was advisory (ArduPilot @PARAM): reads found the end.
+        let faster = self.eof.is_some() || read_rate > burst_rate * READS_FASTER_FACTOR;
+        if faster && self.eof.is_none() && self.size > self.high {
+            // The rest of the file becomes one hole, read by the same window
+            // without draining it first (a drain costs a round trip or two).
+            self.holes.push((self.high, self.size));
+            self.high = self.size;
         }
-        Ok(read_rate > burst_rate * READS_FASTER_FACTOR)
+        if !faster {
+            self.fill_all_holes()?;
+        }
+        Ok(faster)
     }
 
     /// Fill every hole, then confirm the end with a plain read from `high`
