@@ -216,7 +216,7 @@ fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
     std::fs::write(&local, &data).expect("write");
     r.client.upload(&local, "/up", None).expect("px4 upload");
     assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
-    let burst = most_writes_within(&r.fake.log(), Duration::from_millis(20));
+    let burst = most_within(&r.fake.log(), Opcode::WriteFile, Duration::from_millis(20));
     println!("px4: up to {burst} writes arrived within 20 ms");
     assert!(burst > 8, "window stayed at {burst} on a 40 ms round trip");
 
@@ -230,7 +230,11 @@ fn upload_window_grows_past_five_only_for_servers_that_keep_up() {
         .expect("lossy px4 upload");
     assert_eq!(r.fake.file("/up/big.bin").as_deref(), Some(&data[..]));
     let log = r.fake.log();
-    let late = most_writes_within(&log[log.len() * 2 / 3..], Duration::from_millis(20));
+    let late = most_within(
+        &log[log.len() * 2 / 3..],
+        Opcode::WriteFile,
+        Duration::from_millis(20),
+    );
     assert!(late > 8, "window closed to {late} on a 5 % lossy link");
 
     // ArduPilot drops what exceeds its queue of 5. With a slow worker (SD
@@ -288,11 +292,6 @@ fn probe_holds_window_at_five(
         most <= 6,
         "{most} {op:?} within 20 ms: the window was not held at 5"
     );
-}
-
-/// Most WriteFile requests that arrived within any `span`.
-fn most_writes_within(log: &[fake_server::RequestRecord], span: Duration) -> usize {
-    most_within(log, Opcode::WriteFile, span)
 }
 
 /// Most `op` requests that arrived within any `span`.

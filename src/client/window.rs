@@ -52,9 +52,8 @@ pub(crate) struct Window<T> {
     backoff: u32,
     /// When the last reply to a first transmission arrived.
     last_sample: Option<Instant>,
-    /// A tighter cap while a server's queue depth is unknown.
-    limit: Option<usize>,
-    /// Watches for a server that drops what exceeds a small queue.
+    /// Watches for a server that drops what exceeds a small queue (its
+    /// limit tightens the cap while that is checked or known).
     probe: Option<QueueProbe>,
     /// Requests sent so far (first transmissions).
     sent: u64,
@@ -82,7 +81,6 @@ impl<T> Window<T> {
             delivered: 0,
             backoff: 0,
             last_sample: None,
-            limit: None,
             probe: None,
             sent: 0,
             resends: 0,
@@ -105,7 +103,8 @@ impl<T> Window<T> {
             }
             _ => INITIAL,
         };
-        let most = self.limit.map_or(self.cap, |l| l.min(self.cap));
+        let limit = self.probe.and_then(|p| p.limit());
+        let most = limit.map_or(self.cap, |l| l.min(self.cap));
         want.max(2).min(most)
     }
 
@@ -114,9 +113,7 @@ impl<T> Window<T> {
     /// earlier transfers to the same server learnt (see [`Window::save_probe`]).
     pub fn for_data(conv: &Conversation, cap: usize) -> Window<T> {
         let mut win = Window::new(conv, cap);
-        let probe = QueueProbe::resume(conv.queue_probe);
-        win.limit = probe.limit();
-        win.probe = Some(probe);
+        win.probe = Some(QueueProbe::resume(conv.queue_probe));
         win
     }
 
@@ -329,8 +326,7 @@ impl<T> Window<T> {
         }
         self.gain = (self.gain + 0.02).min(2.0);
         if let Some(mut probe) = self.probe {
-            probe.update(self.counts(), self.pending.len(), self.oldest_in_flight());
-            self.limit = probe.limit();
+            probe.update(self);
             self.probe = Some(probe);
         }
         let reply = if p.opcode == Opcode::Nak {
@@ -414,16 +410,19 @@ impl QueueProbe {
         }
     }
 
-    /// Feed the window's state after a reply (its counts, requests in
-    /// flight and the serial of the oldest); the caller applies [`Self::limit`].
-    fn update(&mut self, now: Counts, in_flight: usize, oldest: Option<u64>) {
+    /// Feed the window's state after a reply; the window applies
+    /// [`Self::limit`].
+    fn update<T>(&mut self, win: &Window<T>) {
+        let now = win.counts();
         let from = match (self.phase, self.from) {
             (ProbePhase::Limited, _) => return,
             (_, Some(from)) => from,
             // Open spans count only once the window is past the safe depth,
             // checks once the open window's requests are all answered.
-            (ProbePhase::Open { .. }, None) if in_flight <= Self::SAFE + 1 => return,
-            (ProbePhase::Check { after, .. }, None) if oldest.is_some_and(|o| o < after) => {
+            (ProbePhase::Open { .. }, None) if win.in_flight() <= Self::SAFE + 1 => return,
+            (ProbePhase::Check { after, .. }, None)
+                if win.oldest_in_flight().is_some_and(|o| o < after) =>
+            {
                 return;
             }
             (_, None) => {
