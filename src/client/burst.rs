@@ -18,12 +18,16 @@
 
 use std::time::{Duration, Instant};
 
-use super::Progress;
-use super::engine::{Conversation, Reply, is_nak, trace};
-use super::ops::{PartFile, ProgressGate, cut_hole, read_body};
-use super::window::Window;
+use super::conversation::Conversation;
+use super::holes::HoleList;
+use super::part_file::PartFile;
+use super::progress::ProgressGate;
+use super::read::read_body;
+use super::trace::trace;
+use super::types::Progress;
+use super::window::{Reply, Window, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
-use crate::result::{FtpError, FtpOutcome, FtpResult};
+use crate::result::FtpOutcome;
 
 /// Reads must beat the burst by this factor before the download switches.
 const READS_FASTER_FACTOR: f64 = 1.02;
@@ -53,7 +57,7 @@ pub(crate) fn burst_body(
         part,
         progress,
         high: 0,
-        holes: Vec::new(),
+        holes: HoleList::new(),
         reads,
         eof: None,
     };
@@ -97,8 +101,8 @@ struct BurstDownload<'a> {
     progress: &'a mut ProgressGate,
     /// Every byte below is written, in a hole, or asked for by a read in flight.
     high: u32,
-    /// Missing ranges below `high` not yet asked for, sorted.
-    holes: Vec<(u32, u32)>,
+    /// Missing ranges below `high` not yet asked for.
+    holes: HoleList,
     /// Gap-fill ReadFile requests in flight: (offset, length).
     reads: Window<(u32, u32)>,
     /// End of file, once a read ran into it.
@@ -156,7 +160,7 @@ impl BurstDownload<'_> {
         req.data = vec![0u8; MAX_DATA];
         let burst_seq = req.seq;
         let conv = &mut *self.conv;
-        conv.link.send_ftp(conv.target.0, conv.target.1, &req)?;
+        conv.send(&req)?;
         trace!(
             "burst seq {} from {} ({} holes)",
             burst_seq,
@@ -238,7 +242,8 @@ impl BurstDownload<'_> {
         if chunk < 8 * MAX_DATA as u32 {
             return Ok(false);
         }
-        self.holes.push((self.high, self.high + chunk));
+        self.holes
+            .insert(self.high as u64, (self.high + chunk) as u64);
         self.high += chunk;
         // Steady-state rate: from the first reply to 90 % of the chunk (the
         // first round trip is paid once by reads, by bursts every round).
@@ -259,7 +264,7 @@ impl BurstDownload<'_> {
         if faster && self.eof.is_none() && self.size > self.high {
             // The rest of the file becomes one hole, read by the same window
             // without draining it first (a drain costs a round trip or two).
-            self.holes.push((self.high, self.size));
+            self.holes.insert(self.high as u64, self.size as u64);
             self.high = self.size;
         }
         if !faster {
@@ -284,7 +289,7 @@ impl BurstDownload<'_> {
                 end,
             )?;
         } else {
-            self.part.truncate(end)?;
+            self.part.truncate(end as u64)?;
         }
         Ok(())
     }
@@ -306,20 +311,12 @@ impl BurstDownload<'_> {
         if self.reads.in_flight() > 0 {
             wake = wake.min(self.reads.resend_overdue(self.conv)?);
         }
-        let wait = wake
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(50));
-        let inc = match self.conv.replies.recv_timeout(wait) {
-            Ok(inc) => inc,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Ok(Event::Other),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
-            }
-        };
-        if (inc.source_system, inc.source_component) != self.conv.target {
+        let Some(p) = self
+            .conv
+            .recv(wake.min(Instant::now() + Duration::from_millis(50)), true)?
+        else {
             return Ok(Event::Other);
-        }
-        let p = inc.packet;
+        };
         if p.req_opcode == Opcode::BurstReadFile {
             return self.on_burst_packet(p, burst_seq);
         }
@@ -376,7 +373,7 @@ impl BurstDownload<'_> {
         }
         let mut fresh = false;
         if a < self.high {
-            fresh |= cut_hole(&mut self.holes, a, b.min(self.high));
+            fresh |= self.holes.cut(a as u64, b.min(self.high) as u64);
             if self.reads.any(|&(o, n)| o >= a && o + n <= b) {
                 self.reads.drop_where(|&(o, n)| o >= a && o + n <= b);
                 fresh = true;
@@ -385,7 +382,7 @@ impl BurstDownload<'_> {
         if b > self.high && (current || a <= self.high) {
             if a > self.high {
                 trace!("hole {}..{}", self.high, a);
-                self.holes.push((self.high, a));
+                self.holes.insert(self.high as u64, a as u64);
             }
             self.high = b;
             fresh = true;
@@ -407,7 +404,8 @@ impl BurstDownload<'_> {
                 }
                 if n < want {
                     // A short read inside the file: ask again for the rest.
-                    insert_hole(&mut self.holes, (offset + n, offset + want));
+                    self.holes
+                        .insert((offset + n) as u64, (offset + want) as u64);
                 }
                 self.report_progress();
                 Ok(())
@@ -420,7 +418,7 @@ impl BurstDownload<'_> {
                 let e = self.eof.map_or(offset, |old| old.min(offset));
                 self.eof = Some(e);
                 self.reads.drop_where(|&(o, _)| o >= e);
-                cut_hole(&mut self.holes, e, u32::MAX);
+                self.holes.cut(e as u64, u64::MAX);
                 Ok(())
             }
         }
@@ -429,11 +427,10 @@ impl BurstDownload<'_> {
     /// Send ReadFile requests for the first holes while the window has room.
     fn request_holes(&mut self) -> FtpOutcome<()> {
         while self.reads.has_room() {
-            let Some(&(a, b)) = self.holes.first() else {
+            let Some((a, b)) = self.holes.take_front(MAX_DATA as u64) else {
                 break;
             };
-            let n = (b - a).min(MAX_DATA as u32);
-            cut_hole(&mut self.holes, a, a + n);
+            let (a, n) = (a as u32, (b - a) as u32);
             if self.eof.is_some_and(|e| a >= e) {
                 continue;
             }
@@ -448,8 +445,7 @@ impl BurstDownload<'_> {
 
     /// Bytes below `high` not received yet (in holes or asked for).
     fn missing(&self) -> u32 {
-        self.holes.iter().map(|&(a, b)| b - a).sum::<u32>()
-            + self.reads.tags().map(|&(_, n)| n).sum::<u32>()
+        self.holes.total() as u32 + self.reads.tags().map(|&(_, n)| n).sum::<u32>()
     }
 
     fn report_progress(&mut self) {
@@ -462,10 +458,4 @@ impl BurstDownload<'_> {
             false,
         );
     }
-}
-
-/// Insert `hole` into the sorted hole list.
-fn insert_hole(holes: &mut Vec<(u32, u32)>, hole: (u32, u32)) {
-    let at = holes.partition_point(|&(a, _)| a < hole.0);
-    holes.insert(at, hole);
 }
