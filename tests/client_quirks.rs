@@ -826,7 +826,7 @@ fn fake_session_rules_match_the_real_servers() {
     drop(ap);
     drop((l0, l1));
 
-    let (l0, l1) = link_pair((245, 190), (1, 1), Impairment::none(), Impairment::none());
+    let (_l0, l1) = link_pair((245, 190), (1, 1), Impairment::none(), Impairment::none());
     let px4 = FakeServer::start(&l1, Personality::Px4);
     px4.put_file("/f", &pattern(100_000, 1));
     let (mut a, _a_link) = RawPeer::new(&px4, (245, 190));
