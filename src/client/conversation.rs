@@ -1,7 +1,19 @@
 //! The request/reply channel of one client to its target: sending packets,
 //! the one receive path every operation uses, sequence numbers, the RTT
 //! estimate and what was learnt about the target.
+//!
+//! Sequence numbers come from the link (one counter for every client of the
+//! link, following the highest seq the servers used), so two clients of one
+//! link never send the same seq and each can tell its replies by seq.
+//!
+//! While a transfer holds a session, the receive path watches for signs
+//! that another client took it over: an ACK to an Open, Create, Reset or
+//! Terminate for that session id that answers none of our requests
+//! (a single-session server such as MAVSDK's or PX4's then serves the other
+//! client's file, or nothing, on it). The transfer discards whatever it
+//! receives after such a sign.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,9 +22,33 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::probe::QueueProbe;
 use super::rtt::RttEstimator;
 use super::shared::{Control, Settings};
+use super::trace::trace;
 use crate::link::{FtpSubscription, IncomingFtp, Link};
-use crate::protocol::FtpPacket;
+use crate::protocol::{FtpPacket, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
+
+/// Session-changing requests of ours remembered to tell their ACKs from
+/// another client's.
+const OWN_SESSION_REQUESTS: usize = 64;
+
+/// Why a transfer stopped before its end.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// A final failure.
+    Failed(FtpError),
+    /// The server no longer serves our session (another client took it
+    /// over, or it was closed under us): re-open and go on.
+    SessionLost(String),
+}
+
+impl From<FtpError> for Halt {
+    fn from(e: FtpError) -> Halt {
+        Halt::Failed(e)
+    }
+}
+
+/// Result of a transfer step.
+pub(crate) type Step<T> = Result<T, Halt>;
 
 /// What a client learnt about its current target (forgotten when the
 /// target changes).
@@ -22,8 +58,6 @@ pub(crate) struct TargetMemory {
     pub list_with_time: Option<bool>,
     /// What transfers learnt about the server's request queue.
     pub queue_probe: Option<QueueProbe>,
-    /// Whether ResetSessions was sent to this target.
-    pub sessions_reset: bool,
 }
 
 /// The request/reply state of one client: seq numbers, the reply stream, timing.
@@ -32,7 +66,12 @@ pub(crate) struct Conversation {
     pub control: Arc<Control>,
     replies: Receiver<IncomingFtp>,
     _subscription: FtpSubscription,
-    next_seq: u16,
+    /// Seqs of our recent Open/Create/Terminate/Reset requests.
+    own_session_requests: VecDeque<u16>,
+    /// The session id a transfer holds (watched for a takeover).
+    watched: Option<u8>,
+    /// The sign of a takeover seen for the watched session.
+    taken: Option<String>,
     /// Cancel generation of the running operation.
     pub generation: u64,
     /// Round-trip estimate (from every request to this client's targets).
@@ -51,7 +90,9 @@ impl Conversation {
             control,
             replies,
             _subscription: sub,
-            next_seq: rand_u16(),
+            own_session_requests: VecDeque::new(),
+            watched: None,
+            taken: None,
             generation: 0,
             rtt: RttEstimator::new(),
             memory: TargetMemory::default(),
@@ -64,19 +105,15 @@ impl Conversation {
         self.control.settings()
     }
 
-    /// Resolve the target: system 0 means the first heard.
-    pub fn resolve_target(&mut self) -> FtpOutcome<()> {
+    /// Prepare for an operation: forget the last one's session watch and
+    /// resolve the target. System 0 means the first system heard; if none
+    /// was heard yet, wait for one for up to timeout × retries.
+    pub fn begin_operation(&mut self) -> FtpOutcome<()> {
+        self.watched = None;
+        self.taken = None;
         let s = self.settings();
         let sys = if s.target_system == 0 {
-            match self.link.first_heard_system() {
-                Some(x) => x,
-                None => {
-                    return Err(FtpError::new(
-                        FtpResult::NoSystem,
-                        "no system heard on the link",
-                    ));
-                }
-            }
+            self.wait_for_a_system(s.timeout * s.retries.max(1))?
         } else {
             s.target_system
         };
@@ -90,6 +127,27 @@ impl Conversation {
         }
         self.target = (sys, comp);
         Ok(())
+    }
+
+    /// The first system heard on the link, waiting up to `budget` for one.
+    fn wait_for_a_system(&mut self, budget: Duration) -> FtpOutcome<u8> {
+        let deadline = Instant::now() + budget;
+        loop {
+            if let Some(sys) = self.link.first_heard_system() {
+                return Ok(sys);
+            }
+            if Instant::now() >= deadline {
+                return Err(FtpError::new(
+                    FtpResult::NoSystem,
+                    format!(
+                        "no system heard on the link within {:.1} s (timeout × retries)",
+                        budget.as_secs_f64()
+                    ),
+                ));
+            }
+            // The heard table has no wake-up: look again every 10 ms.
+            self.pause(Duration::from_millis(10), true)?;
+        }
     }
 
     /// Retransmission timeout from the RTT estimate.
@@ -109,20 +167,41 @@ impl Conversation {
         Ok(())
     }
 
-    /// The seq for a new request.
+    /// The seq for a new request (from the link's counter).
     pub fn take_seq(&mut self) -> u16 {
-        let s = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
-        s
+        self.link.next_seq()
     }
 
-    /// Note a seq received from the server (next request seq follows it).
+    /// Note a seq received from the server (later requests on the link use
+    /// higher seqs).
     pub fn saw_seq(&mut self, seq: u16) {
-        let next = seq.wrapping_add(1);
-        // "max" in mod-2^16 terms: move forward if next is ahead within half the space.
-        if next.wrapping_sub(self.next_seq) < 0x8000 {
-            self.next_seq = next;
+        self.link.saw_seq(seq)
+    }
+
+    /// Note that we sent a session-changing request with `seq` (its ACK is
+    /// then ours, not a sign of a takeover).
+    pub fn note_session_request(&mut self, seq: u16) {
+        if self.own_session_requests.len() >= OWN_SESSION_REQUESTS {
+            self.own_session_requests.pop_front();
         }
+        self.own_session_requests.push_back(seq);
+    }
+
+    /// Watch `session` for a takeover (None: stop watching); clears the
+    /// last sign.
+    pub fn watch_session(&mut self, session: Option<u8>) {
+        self.watched = session;
+        self.taken = None;
+    }
+
+    /// The session id watched for a takeover (the one a transfer holds).
+    pub fn watched_session(&self) -> Option<u8> {
+        self.watched
+    }
+
+    /// The sign of a takeover of the watched session, if one was seen.
+    pub fn session_taken(&self) -> Option<&str> {
+        self.taken.as_deref()
     }
 
     /// Send one packet to the target.
@@ -132,8 +211,9 @@ impl Conversation {
 
     /// The one receive path: the next reply from the target, or None when
     /// `deadline` passes first. Replies from other systems or components are
-    /// skipped. A closed link is `Cancelled`; so is a cancelled operation
-    /// when `cancellable`.
+    /// skipped; signs of a takeover of the watched session are noted (see
+    /// [`Conversation::session_taken`]). A closed link is `Cancelled`; so is
+    /// a cancelled operation when `cancellable`.
     pub fn recv(&mut self, deadline: Instant, cancellable: bool) -> FtpOutcome<Option<FtpPacket>> {
         loop {
             if cancellable {
@@ -143,6 +223,7 @@ impl Conversation {
             match self.replies.recv_timeout(wait) {
                 Ok(inc) => {
                     if (inc.source_system, inc.source_component) == self.target {
+                        self.look_for_takeover(&inc.packet);
                         return Ok(Some(inc.packet));
                     }
                 }
@@ -151,6 +232,45 @@ impl Conversation {
                     return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
                 }
             }
+        }
+    }
+
+    /// Wait `span`, dropping what arrives (a cancel ends the wait within
+    /// 50 ms when `cancellable`).
+    pub fn pause(&mut self, span: Duration, cancellable: bool) -> FtpOutcome<()> {
+        let end = Instant::now() + span;
+        while Instant::now() < end {
+            let tick = end.min(Instant::now() + Duration::from_millis(50));
+            let _ = self.recv(tick, cancellable)?;
+        }
+        Ok(())
+    }
+
+    fn look_for_takeover(&mut self, p: &FtpPacket) {
+        let Some(watched) = self.watched else { return };
+        let changes_sessions = matches!(
+            p.req_opcode,
+            Opcode::OpenFileRO
+                | Opcode::OpenFileWO
+                | Opcode::CreateFile
+                | Opcode::TerminateSession
+                | Opcode::ResetSessions
+        );
+        if p.opcode != Opcode::Ack || !changes_sessions || p.session != watched {
+            return;
+        }
+        if self.own_session_requests.contains(&p.seq.wrapping_sub(1)) {
+            return;
+        }
+        trace!(
+            "session {watched} taken over: another client's {:?} ACK (seq {})",
+            p.req_opcode, p.seq
+        );
+        if self.taken.is_none() {
+            self.taken = Some(format!(
+                "another client's {:?} was acknowledged for session {watched}",
+                p.req_opcode
+            ));
         }
     }
 
@@ -172,16 +292,4 @@ impl Conversation {
             )
         }
     }
-}
-
-/// A small pseudo-random number (no extra dependency).
-pub(crate) fn rand_u16() -> u16 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    static CTR: AtomicU64 = AtomicU64::new(0);
-    let c = CTR.fetch_add(0x9E37, Ordering::Relaxed);
-    ((t as u64 ^ c ^ (std::process::id() as u64) << 7) as u16).wrapping_mul(31)
 }

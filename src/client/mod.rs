@@ -4,8 +4,9 @@
 //! Parts, each depending only on the ones listed after it:
 //! - `ops`: the operations (download, upload, list, commands, CRC) and
 //!   `session` (opening and closing file sessions);
-//! - the transfers: `burst` (burst download with gap fill), `read` (plain
-//!   download), `write` (upload body), with `part_file`, `progress` and the
+//! - the transfers: `burst` (burst download with gap fill) over `fetch`
+//!   (what a download has and lacks, plain reads; kept across a re-opened
+//!   session), `write` (upload body), with `part_file`, `progress` and the
 //!   hole list `holes`;
 //! - `window`: requests in flight, matched to replies, resent with one
 //!   retry policy chosen per call; every request goes through it;
@@ -21,12 +22,12 @@
 
 mod burst;
 mod conversation;
+mod fetch;
 mod holes;
 mod ops;
 mod part_file;
 mod probe;
 mod progress;
-mod read;
 mod rtt;
 mod session;
 mod shared;
@@ -172,10 +173,23 @@ impl Client {
                 JobRun::Cancelled => {
                     Err(FtpError::new(FtpResult::Cancelled, "operation cancelled"))
                 }
-                JobRun::Run(conv) => match conv.resolve_target() {
-                    Ok(()) => run(conv),
-                    Err(e) => Err(e),
-                },
+                // A panic inside the operation still ends it with a result
+                // (UNKNOWN and the panic's text), so the callback runs.
+                JobRun::Run(conv) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    conv.begin_operation()?;
+                    run(conv)
+                }))
+                .unwrap_or_else(|panic| {
+                    // A session the operation held is not left open.
+                    session::close_abandoned(conv);
+                    Err(FtpError::new(
+                        FtpResult::Unknown,
+                        format!(
+                            "internal error: the operation panicked: {}",
+                            panic_text(&*panic)
+                        ),
+                    ))
+                }),
             };
             if let Err(e) = &outcome {
                 control.set_error(e);
@@ -399,6 +413,17 @@ impl Client {
         remote_file_path: &str,
     ) -> FtpOutcome<bool> {
         self.blocking(|d| self.are_files_identical_async(local_file_path, remote_file_path, d))
+    }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
     }
 }
 

@@ -2,22 +2,29 @@
 //! conversation. Downloads go to a temp file renamed into place on success.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::burst::burst_body;
-use super::conversation::Conversation;
+use super::conversation::{Conversation, Halt};
+use super::fetch::{Fetch, MAX_FILE_LEN};
 use super::part_file::PartFile;
 use super::progress::ProgressGate;
-use super::read::read_body;
-use super::session::{ensure_reset, fresh_session, reset_sessions, terminate};
+use super::session::{
+    BusyWait, close, close_quietly, is_busy, open, request_ok_when_free, transact_when_free,
+};
+use super::trace::trace;
 use super::types::{DirEntry, EntryKind, Listing};
-use super::window::{Reply, RetryPolicy, Window, is_nak, request_ok, transact};
+use super::window::{Reply, RetryPolicy, is_nak, transact};
 use super::write::{close_upload, write_body};
 use crate::protocol::{
     FtpPacket, ListingEntry, MAX_DATA, MavCrc32, NakCode, Opcode, nak_to_error, parse_listing,
 };
 use crate::result::{FtpError, FtpOutcome, FtpResult};
+
+/// Most entries (placeholders included) a listing may have: a server whose
+/// listing never ends cannot grow the client without bound.
+pub(crate) const MAX_LISTING_ENTRIES: u32 = 100_000;
 
 fn file_name(path: &str) -> FtpOutcome<&str> {
     let name = path.rsplit('/').next().unwrap_or("");
@@ -33,31 +40,13 @@ fn path_packet(op: Opcode, path: &str) -> FtpPacket {
     p
 }
 
-/// Open a file read-only, handling NoSessionsAvailable with one reset.
-fn open_ro(conv: &mut Conversation, remote: &str) -> FtpOutcome<(u8, u32)> {
-    for attempt in 0..2 {
-        let mut req = path_packet(Opcode::OpenFileRO, remote);
-        req.session = fresh_session();
-        match transact(conv, req, RetryPolicy::standard(&conv.settings()))? {
-            Reply::Ack(p) => return Ok((p.session, p.data_u32().unwrap_or(0))),
-            Reply::Nak(p) => {
-                let retryable =
-                    is_nak(&p, NakCode::NoSessionsAvailable) || is_nak(&p, NakCode::Fail);
-                if attempt == 0 && retryable {
-                    reset_sessions(conv);
-                    continue;
-                }
-                return Err(nak_to_error(&p, &format!("open {remote}")));
-            }
-        }
-    }
-    Err(FtpError::new(
-        FtpResult::ProtocolError,
-        format!("open {remote} failed"),
-    ))
-}
-
 /// Download `remote` into `local_dir`.
+///
+/// A session lost mid-transfer (closed by the server, or taken over by
+/// another client) is re-opened and the download goes on from the bytes
+/// received so far, after a wait (the other client may be in the middle of
+/// its own transfer) within timeout × retries; such a download is then
+/// verified with CalcFileCRC32 before it is reported complete.
 pub(crate) fn download(
     conv: &mut Conversation,
     remote: &str,
@@ -67,34 +56,111 @@ pub(crate) fn download(
 ) -> FtpOutcome<()> {
     let name = file_name(remote)?;
     let dest = local_dir.join(name);
-    ensure_reset(conv);
     let mut part = PartFile::create(local_dir, name)?;
-    let (session, size) = open_ro(conv, remote)?;
-    let result = if use_burst {
-        burst_body(conv, session, size, &mut part, progress)
-    } else {
-        let mut win = Window::for_data(conv, conv.settings().read_window);
-        let read = read_body(conv, &mut win, session, size, &mut part, progress, 0);
-        win.save_probe(conv);
-        read.map(|_| ())
+    let first = open(conv, Opcode::OpenFileRO, remote)?;
+    let mut held = Some(first);
+    let mut fetch = Fetch::new(
+        conv,
+        &mut part,
+        progress,
+        remote,
+        held.as_ref().expect("open"),
+    );
+    let mut losses = 0u32;
+    let mut lost_wait = BusyWait::new(format!("re-open {remote}"));
+    let result = loop {
+        let step = if use_burst {
+            burst_body(&mut fetch)
+        } else {
+            let step = fetch.read_until_end().map(|_| ());
+            fetch.reads.save_probe(fetch.conv);
+            step
+        };
+        match step {
+            Ok(()) => break Ok(()),
+            Err(Halt::Failed(e)) => break Err(e),
+            Err(Halt::SessionLost(why)) => {
+                losses += 1;
+                trace!("download {remote}: session lost ({why}); re-opening");
+                // Not ours any more: never terminated.
+                held = None;
+                fetch.conv.watch_session(None);
+                fetch.lose_session();
+                if let Err(e) = lost_wait.wait(fetch.conv, &why, false) {
+                    break Err(FtpError::new(
+                        FtpResult::Busy,
+                        format!(
+                            "download {remote}: session lost {losses} times ({})",
+                            e.message
+                        ),
+                    ));
+                }
+                match open(fetch.conv, Opcode::OpenFileRO, remote) {
+                    Ok(s) => {
+                        fetch.reopened(&s);
+                        held = Some(s);
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
+        }
     };
-    match result {
-        Ok(()) => {
-            terminate(conv, session);
-            part.commit(&dest)?;
-            let len = std::fs::metadata(&dest).map_or(0, |m| m.len()) as u32;
-            progress.finish(len);
-            Ok(())
+    let len = fetch.eof.unwrap_or(fetch.frontier).min(fetch.frontier);
+    drop(fetch);
+    let session = held.take();
+    if let Err(e) = result {
+        if let Some(s) = &session {
+            close_quietly(conv, s);
         }
-        Err(e) => {
-            terminate(conv, session);
-            reset_sessions(conv);
-            Err(e)
-        }
+        return Err(e);
     }
+    if let Some(s) = &session {
+        // The data is complete: the close is worth its retries, but its
+        // answer changes nothing (PX4 may have closed an idle session).
+        let policy = RetryPolicy {
+            cancellable: false,
+            ..RetryPolicy::standard(&conv.settings())
+        };
+        let _ = close(conv, s, policy);
+    }
+    if losses > 0 {
+        verify_crc(conv, &mut part, remote)?;
+    }
+    part.commit(&dest)?;
+    progress.finish(len.min(MAX_FILE_LEN) as u32);
+    Ok(())
 }
 
-/// Upload `local` into `remote_dir`.
+/// Compare the MAVLink CRC32 of the downloaded bytes with the server's for
+/// `remote`; FILE_IO_ERROR when they differ.
+fn verify_crc(conv: &mut Conversation, part: &mut PartFile, remote: &str) -> FtpOutcome<()> {
+    let local = part.crc()?;
+    let p = request_ok_when_free(
+        conv,
+        path_packet(Opcode::CalcFileCRC32, remote),
+        &format!("verify {remote} (CRC32)"),
+    )?;
+    let remote_crc = crc_of(&p)?;
+    trace!("verify {remote}: local CRC {local:08x}, server {remote_crc:08x}");
+    if remote_crc != local {
+        return Err(FtpError::new(
+            FtpResult::FileIoError,
+            format!(
+                "download {remote}: the session was lost during the transfer and the bytes \
+                 received do not match the server's file (CRC32 {local:08x}, server \
+                 {remote_crc:08x})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn crc_of(p: &FtpPacket) -> FtpOutcome<u32> {
+    p.data_u32()
+        .ok_or_else(|| FtpError::new(FtpResult::ProtocolError, "CRC32 reply without a value"))
+}
+
+/// Upload `local` into `remote_dir`, read from disk as it is sent.
 pub(crate) fn upload(
     conv: &mut Conversation,
     local: &Path,
@@ -111,55 +177,61 @@ pub(crate) fn upload(
         format!("{remote_dir}/{name}")
     };
     crate::protocol::validate_remote_path(&remote)?;
-    let mut data = Vec::new();
-    File::open(local)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| FtpError::io(format!("read {}", local.display()), &e))?;
-    if data.len() > u32::MAX as usize {
-        return Err(FtpError::invalid("file too large"));
+    let file =
+        File::open(local).map_err(|e| FtpError::io(format!("open {}", local.display()), &e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| FtpError::io(format!("stat {}", local.display()), &e))?
+        .len();
+    if len > MAX_FILE_LEN {
+        return Err(FtpError::new(
+            FtpResult::FileIoError,
+            format!(
+                "{} is {len} bytes: MAVLink FTP offsets are 32-bit, files up to 4 GiB - 1 \
+                 byte can be transferred",
+                local.display()
+            ),
+        ));
     }
-    ensure_reset(conv);
-    let mut session = 0;
-    for attempt in 0..2 {
-        let mut req = path_packet(Opcode::CreateFile, &remote);
-        req.session = fresh_session();
-        match transact(conv, req, RetryPolicy::standard(&conv.settings()))? {
-            Reply::Ack(p) => {
-                session = p.session;
-                break;
-            }
-            Reply::Nak(p) => {
-                if attempt == 0
-                    && (is_nak(&p, NakCode::NoSessionsAvailable) || is_nak(&p, NakCode::Fail))
-                {
-                    reset_sessions(conv);
-                    continue;
-                }
-                return Err(nak_to_error(&p, &format!("create {remote}")));
-            }
-        }
-    }
-    let result = match write_body(conv, session, &data, &remote, progress) {
+    let len = len as u32;
+    let session = open(conv, Opcode::CreateFile, &remote)?;
+    let mut source = BufReader::with_capacity(64 * 1024, file);
+    let result = match write_body(conv, &session, &mut source, len, &remote, progress) {
         // The data is final only once the close is acknowledged (MAVSDK's
         // server buffers writes until TerminateSession).
-        Ok(()) => close_upload(conv, session, &remote),
+        Ok(()) => close_upload(conv, &session, &remote),
         Err(e) => {
-            terminate(conv, session);
+            if conv.session_taken().is_none() {
+                close_quietly(conv, &session);
+            }
             Err(e)
         }
     };
-    match result {
-        Ok(()) => progress.finish(data.len() as u32),
-        Err(_) => reset_sessions(conv),
+    if result.is_ok() {
+        progress.finish(len);
     }
     result
 }
 
-/// List a directory (opcode 16 first, falling back to 3).
+/// Whether a listed name can be handed to the application: a single path
+/// component of printable characters.
+fn acceptable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
+/// List a directory (opcode 16 first, falling back to 3). Entries whose
+/// name is empty, `.`/`..`, contains `/` or a control character, or whose
+/// size field is malformed, are left out; a listing longer than
+/// [`MAX_LISTING_ENTRIES`] is PROTOCOL_ERROR.
 pub(crate) fn list(conv: &mut Conversation, dir: &str) -> FtpOutcome<Listing> {
     let mut with_time = conv.memory.list_with_time != Some(false);
     let mut entries: Vec<DirEntry> = Vec::new();
     let mut offset = 0u32;
+    let mut busy = BusyWait::new(format!("list {dir}"));
     loop {
         conv.check_cancel()?;
         let op = if with_time {
@@ -177,10 +249,15 @@ pub(crate) fn list(conv: &mut Conversation, dir: &str) -> FtpOutcome<Listing> {
                     with_time = false;
                     continue;
                 }
+                Ok(Reply::Nak(p)) if is_busy(&p) => {
+                    let quiet = is_nak(&p, NakCode::InvalidSession);
+                    busy.wait(conv, "NAK to the listing", quiet)?;
+                    continue;
+                }
                 other => other?,
             }
         } else {
-            transact(conv, req, RetryPolicy::standard(&conv.settings()))?
+            transact_when_free(conv, req, &format!("list {dir}"))?
         };
         match reply {
             Reply::Ack(p) => {
@@ -192,30 +269,40 @@ pub(crate) fn list(conv: &mut Conversation, dir: &str) -> FtpOutcome<Listing> {
                 }
                 let (parsed, counted) = parse_listing(&p.data);
                 for e in parsed {
-                    match e {
-                        ListingEntry::File { name, size, mtime } => entries.push(DirEntry {
+                    let entry = match e {
+                        ListingEntry::File { name, size, mtime } => DirEntry {
                             name,
                             kind: EntryKind::File,
                             size_bytes: size,
                             modification_time_s: mtime.unwrap_or(0),
-                        }),
-                        ListingEntry::Directory { name, mtime } => {
-                            if name != "." && name != ".." {
-                                entries.push(DirEntry {
-                                    name,
-                                    kind: EntryKind::Directory,
-                                    size_bytes: 0,
-                                    modification_time_s: mtime.unwrap_or(0),
-                                })
-                            }
-                        }
-                        ListingEntry::Skip => {}
+                        },
+                        ListingEntry::Directory { name, mtime } => DirEntry {
+                            name,
+                            kind: EntryKind::Directory,
+                            size_bytes: 0,
+                            modification_time_s: mtime.unwrap_or(0),
+                        },
+                        ListingEntry::Skip => continue,
+                    };
+                    if acceptable_name(&entry.name) {
+                        entries.push(entry);
+                    } else if entry.name != "." && entry.name != ".." {
+                        trace!("list {dir}: entry {:?} left out", entry.name);
                     }
                 }
                 if counted == 0 {
                     break;
                 }
-                offset += counted;
+                offset = offset.saturating_add(counted);
+                if offset > MAX_LISTING_ENTRIES {
+                    return Err(FtpError::new(
+                        FtpResult::ProtocolError,
+                        format!(
+                            "list {dir}: the server listed more than {MAX_LISTING_ENTRIES} \
+                             entries"
+                        ),
+                    ));
+                }
             }
             Reply::Nak(p) => {
                 if is_nak(&p, NakCode::Eof) {
@@ -239,7 +326,7 @@ pub(crate) fn list(conv: &mut Conversation, dir: &str) -> FtpOutcome<Listing> {
 
 /// A simple path command (mkdir, rmdir, rm).
 pub(crate) fn simple(conv: &mut Conversation, op: Opcode, path: &str) -> FtpOutcome<()> {
-    request_ok(conv, path_packet(op, path), &format!("{op:?} {path}")).map(|_| ())
+    request_ok_when_free(conv, path_packet(op, path), &format!("{op:?} {path}")).map(|_| ())
 }
 
 /// Rename.
@@ -251,7 +338,7 @@ pub(crate) fn rename(conv: &mut Conversation, from: &str, to: &str) -> FtpOutcom
     if req.data.len() > MAX_DATA {
         return Err(FtpError::invalid("rename paths too long together"));
     }
-    request_ok(conv, req, &format!("rename {from} to {to}")).map(|_| ())
+    request_ok_when_free(conv, req, &format!("rename {from} to {to}")).map(|_| ())
 }
 
 /// CRC comparison.
@@ -269,13 +356,10 @@ pub(crate) fn crc_compare(conv: &mut Conversation, local: &Path, remote: &str) -
         }
         crc.update(&buf[..n]);
     }
-    let p = request_ok(
+    let p = request_ok_when_free(
         conv,
         path_packet(Opcode::CalcFileCRC32, remote),
         &format!("CRC32 of {remote}"),
     )?;
-    let remote_crc = p
-        .data_u32()
-        .ok_or_else(|| FtpError::new(FtpResult::ProtocolError, "CRC32 reply without a value"))?;
-    Ok(remote_crc == crc.value())
+    Ok(crc_of(&p)? == crc.value())
 }

@@ -5,7 +5,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::conversation::rand_u16;
+use crate::link::random_u64;
+use crate::protocol::MavCrc32;
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// Temp file in `dir`, deleted on drop unless kept.
@@ -18,12 +19,9 @@ pub(crate) struct PartFile {
 impl PartFile {
     pub fn create(dir: &Path, name: &str) -> FtpOutcome<PartFile> {
         for _ in 0..8 {
-            let path = dir.join(format!(
-                ".{name}.mavftp-part-{:04x}{:04x}",
-                rand_u16(),
-                rand_u16()
-            ));
+            let path = dir.join(format!(".{name}.mavftp-part-{:08x}", random_u64() as u32));
             match std::fs::OpenOptions::new()
+                .read(true)
                 .write(true)
                 .create_new(true)
                 .open(&path)
@@ -55,6 +53,33 @@ impl PartFile {
         f.write_all(data)
             .map_err(|e| FtpError::io("write temp file", &e))
     }
+    /// MAVLink CRC32 of what was written so far.
+    pub fn crc(&mut self) -> FtpOutcome<u32> {
+        use std::io::{Read, Seek};
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| FtpError::new(FtpResult::FileIoError, "temp file closed"))?;
+        f.flush().map_err(|e| FtpError::io("flush temp file", &e))?;
+        let mut file = f
+            .get_ref()
+            .try_clone()
+            .map_err(|e| FtpError::io("reopen temp file", &e))?;
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| FtpError::io("seek temp file", &e))?;
+        let mut crc = MavCrc32::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| FtpError::io("read temp file", &e))?;
+            if n == 0 {
+                return Ok(crc.value());
+            }
+            crc.update(&buf[..n]);
+        }
+    }
+
     /// Cut the file at `len` (reads past the end may have landed beyond it).
     pub fn truncate(&mut self, len: u64) -> FtpOutcome<()> {
         let f = self

@@ -1,7 +1,11 @@
 //! A window of requests in flight.
 //!
 //! Each request gets its own seq and is matched by its reply's seq (`seq+1`)
-//! and request opcode, never by offset (MAVSDK's server leaves it at 0).
+//! and request opcode; before its bytes are used the reply is checked
+//! against what was asked (session, a ReadFile's offset and size, at most
+//! 239 data bytes). A reply that fails the checks is ignored like a lost
+//! one; a request that only ever got such replies ends in PROTOCOL_ERROR.
+//! Write offsets are not checked (MAVSDK's server leaves them at 0).
 //! A request unanswered for one RTO is resent with the same seq (backing off
 //! per request); only first transmissions give RTT samples (Karn's rule).
 //! The window follows the bandwidth-delay product: the lowest RTT seen times
@@ -18,7 +22,7 @@ use super::conversation::Conversation;
 use super::probe::{Counts, QueueProbe, WindowView};
 use super::shared::Settings;
 use super::trace::trace;
-use crate::protocol::{FtpPacket, NakCode, Opcode, nak_to_error};
+use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// What happened to one request.
@@ -87,19 +91,6 @@ pub(crate) fn transact(
     win.next_reply(conv).map(|((), reply)| reply)
 }
 
-/// Like [`transact`] with the standard policy, but a NAK becomes an error.
-pub(crate) fn request_ok(
-    conv: &mut Conversation,
-    req: FtpPacket,
-    what: &str,
-) -> FtpOutcome<FtpPacket> {
-    let policy = RetryPolicy::standard(&conv.settings());
-    match transact(conv, req, policy)? {
-        Reply::Ack(p) => Ok(p),
-        Reply::Nak(p) => Err(nak_to_error(&p, what)),
-    }
-}
-
 /// One request in flight.
 struct Pending<T> {
     req: FtpPacket,
@@ -113,6 +104,8 @@ struct Pending<T> {
     first_sent: Instant,
     /// Number of this request among all sent (0-based).
     serial: u64,
+    /// Why the last reply with this request's seq was refused, if one was.
+    refused: Option<String>,
 }
 
 /// Requests in flight plus the estimates that size the window.
@@ -227,6 +220,9 @@ impl<T> Window<T> {
     /// Assign a seq to `req`, send it and track it under `tag`.
     pub fn send(&mut self, conv: &mut Conversation, mut req: FtpPacket, tag: T) -> FtpOutcome<()> {
         req.seq = conv.take_seq();
+        if changes_sessions(req.opcode) {
+            conv.note_session_request(req.seq);
+        }
         conv.send(&req)?;
         trace!(
             "send {:?} seq {} offset {} ({} in flight, window {})",
@@ -248,6 +244,7 @@ impl<T> Window<T> {
             delivered_at_send: self.delivered,
             first_sent: now,
             serial: self.sent,
+            refused: None,
         });
         self.sent += 1;
         Ok(())
@@ -330,6 +327,15 @@ impl<T> Window<T> {
                 continue;
             }
             if p.tries >= retries {
+                if let Some(why) = &p.refused {
+                    return Err(FtpError::new(
+                        FtpResult::ProtocolError,
+                        format!(
+                            "{:?} at offset {}: every reply was refused ({why})",
+                            p.req.opcode, p.req.offset
+                        ),
+                    ));
+                }
                 return Err(conv.timeout_error(&p.req));
             }
             p.tries += 1;
@@ -373,8 +379,16 @@ impl<T> Window<T> {
             }
             return None;
         };
-        let q = self.pending.swap_remove(idx);
         conv.saw_seq(p.seq);
+        if let Some(why) = reply_problem(&self.pending[idx].req, &p) {
+            trace!(
+                "refused {:?} to seq {}: {why}",
+                p.opcode, self.pending[idx].req.seq
+            );
+            self.pending[idx].refused = Some(why);
+            return None;
+        }
+        let q = self.pending.swap_remove(idx);
         let now = Instant::now();
         trace!(
             "reply {:?} to seq {} offset {} after {:.1} ms (try {})",
@@ -414,6 +428,49 @@ impl<T> Window<T> {
         };
         Some((q.tag, reply))
     }
+}
+
+/// Whether a request opens, creates or closes sessions (its ACK changes
+/// which client a session belongs to).
+pub(crate) fn changes_sessions(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::OpenFileRO
+            | Opcode::OpenFileWO
+            | Opcode::CreateFile
+            | Opcode::TerminateSession
+            | Opcode::ResetSessions
+    )
+}
+
+/// Why `p`, whose seq and opcode match `req`, cannot be its answer.
+fn reply_problem(req: &FtpPacket, p: &FtpPacket) -> Option<String> {
+    if p.data.len() > MAX_DATA {
+        return Some(format!("{} data bytes", p.data.len()));
+    }
+    if p.opcode != Opcode::Ack {
+        return None;
+    }
+    let session_bound = matches!(
+        req.opcode,
+        Opcode::ReadFile | Opcode::WriteFile | Opcode::TerminateSession
+    );
+    if session_bound && p.session != req.session {
+        return Some(format!("session {} instead of {}", p.session, req.session));
+    }
+    if req.opcode == Opcode::ReadFile {
+        if p.offset != req.offset {
+            return Some(format!("offset {} instead of {}", p.offset, req.offset));
+        }
+        if p.data.len() > req.data.len() {
+            return Some(format!(
+                "{} bytes for {} asked",
+                p.data.len(),
+                req.data.len()
+            ));
+        }
+    }
+    None
 }
 
 /// Expected wait for the replies to `ahead` requests at `rate` replies/s.

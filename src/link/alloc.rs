@@ -99,7 +99,6 @@ impl Drop for SessionIdClaim {
 
 /// A pseudo-random number (splitmix64 over the clock, the process id and a
 /// counter; no extra dependency, not for cryptography).
-#[allow(dead_code)] // used by the client from the next commit on
 pub(crate) fn random_u64() -> u64 {
     static CTR: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

@@ -32,6 +32,7 @@ use crate::protocol::FtpPacket;
 use crate::result::FtpOutcome;
 
 pub use self::alloc::SessionIdClaim;
+pub(crate) use self::alloc::random_u64;
 pub use self::url::{Endpoint, parse_url};
 
 /// Ground-station defaults used when an own id of 0 is given.
