@@ -383,13 +383,13 @@ impl BurstDownload<'_, '_> {
     /// kept if its (seq, offset) fit that round; only the current round
     /// (seq after `burst_seq`) drives the round.
     fn on_burst_packet(&mut self, p: FtpPacket, burst_seq: Option<u16>) -> Step<Event> {
+        if p.session != self.f.session || p.data.len() > MAX_DATA {
+            return Ok(Event::Other);
+        }
         let current = burst_seq.is_some_and(|s| {
             let d = p.seq.wrapping_sub(s);
             d != 0 && d < 0x8000
         });
-        if current {
-            self.f.conv.saw_seq(p.seq);
-        }
         if current && (p.burst_complete || p.opcode == Opcode::Nak) {
             // bc=1 ends a round; so does its NAK (PX4 leaves bc undefined there).
             if let Some(r) = self.rounds.back_mut() {
@@ -406,6 +406,8 @@ impl BurstDownload<'_, '_> {
             if !current {
                 return Ok(Event::Other);
             }
+            // The server used this seq: later requests go above it.
+            self.f.conv.saw_seq(p.seq);
             if is_nak(&p, NakCode::Eof) {
                 return Ok(Event::BurstEof { offset: p.offset });
             }
@@ -417,9 +419,6 @@ impl BurstDownload<'_, '_> {
             }
             let what = format!("burst read at offset {}", self.f.frontier);
             return Err(nak_to_error(&p, &what).into());
-        }
-        if p.session != self.f.session || p.data.len() > MAX_DATA {
-            return Ok(Event::Other);
         }
         let (offset, len) = (u64::from(p.offset), p.data.len() as u64);
         if len > 0
@@ -435,6 +434,9 @@ impl BurstDownload<'_, '_> {
             );
             return Ok(Event::Other);
         }
+        // Ours (it fits a round, or is the current round's): later requests
+        // go above its seq. Other packets are not followed (see the window).
+        self.f.conv.saw_seq(p.seq);
         let end = offset + len;
         if len > 0 {
             self.store_burst_data(offset, &p.data, current)?;

@@ -372,14 +372,10 @@ impl<T> Window<T> {
             .pending
             .iter()
             .position(|q| q.req.seq.wrapping_add(1) == p.seq && q.req.opcode == p.req_opcode);
-        let Some(idx) = idx else {
-            // A stray reply: still keep our next seq above the server's.
-            if p.req_opcode != Opcode::None {
-                conv.saw_seq(p.seq);
-            }
-            return None;
-        };
-        conv.saw_seq(p.seq);
+        // A stray reply is not followed: it may answer another process with
+        // our ids on another link, and following its seqs would make our
+        // seqs collide with that process's.
+        let idx = idx?;
         if let Some(why) = reply_problem(&self.pending[idx].req, &p) {
             trace!(
                 "refused {:?} to seq {}: {why}",
@@ -448,17 +444,15 @@ fn reply_problem(req: &FtpPacket, p: &FtpPacket) -> Option<String> {
     if p.data.len() > MAX_DATA {
         return Some(format!("{} data bytes", p.data.len()));
     }
-    if p.opcode != Opcode::Ack {
-        return None;
-    }
     let session_bound = matches!(
         req.opcode,
         Opcode::ReadFile | Opcode::WriteFile | Opcode::TerminateSession
     );
+    // NAKs echo the session too (PX4, ArduPilot, ours; MAVSDK's is always 0).
     if session_bound && p.session != req.session {
         return Some(format!("session {} instead of {}", p.session, req.session));
     }
-    if req.opcode == Opcode::ReadFile {
+    if req.opcode == Opcode::ReadFile && p.opcode == Opcode::Ack {
         if p.offset != req.offset {
             return Some(format!("offset {} instead of {}", p.offset, req.offset));
         }
