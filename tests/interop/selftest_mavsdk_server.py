@@ -12,7 +12,7 @@ rename, cmp, error cases, a non-default sysid/compid, a listening (udpin) server
 and finally ListDirectory on a regular file (which aborts MAVSDK's 4.1.0 server).
 
 Every case has an expected result. Cases that fail because of a *known* quirk of a
-third-party peer (PROTOCOL.md §6, §10 6a, and the pymavlink 0-byte upload race) are
+third-party peer (docs/PROTOCOL_NOTES.md) are
 expected to fail the way they do, with bounded timeouts. Prints a table, then
 "N passed, N failed"; exits 1 if any case did not behave as expected.
 Uses UDP ports picked at random from 15000-15999 on 127.0.0.1 only.
