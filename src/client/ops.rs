@@ -68,6 +68,10 @@ pub(crate) fn download(
     );
     let mut losses = 0u32;
     let mut lost_wait = BusyWait::new(format!("re-open {remote}"));
+    // Where the last loss happened: a loss after progress gets a fresh
+    // budget (a long download on a slow link may lose PX4's idle session
+    // now and then).
+    let mut lost_at: Option<u64> = None;
     let result = loop {
         let step = if use_burst {
             burst_body(&mut fetch)
@@ -86,6 +90,11 @@ pub(crate) fn download(
                 held = None;
                 fetch.conv.watch_session(None);
                 fetch.lose_session();
+                let have = fetch.frontier.saturating_sub(fetch.missing());
+                if lost_at.is_some_and(|at| have > at) {
+                    lost_wait = BusyWait::new(format!("re-open {remote}"));
+                }
+                lost_at = Some(have);
                 if let Err(e) = lost_wait.wait(fetch.conv, &why, false) {
                     break Err(FtpError::new(
                         FtpResult::Busy,
