@@ -58,14 +58,8 @@ pub(crate) fn download(
     let dest = local_dir.join(name);
     let mut part = PartFile::create(local_dir, name)?;
     let first = open(conv, Opcode::OpenFileRO, remote)?;
+    let mut fetch = Fetch::new(conv, &mut part, progress, remote, &first);
     let mut held = Some(first);
-    let mut fetch = Fetch::new(
-        conv,
-        &mut part,
-        progress,
-        remote,
-        held.as_ref().expect("open"),
-    );
     let mut losses = 0u32;
     let mut lost_wait = BusyWait::new(format!("re-open {remote}"));
     // Where the last loss happened: a loss after progress gets a fresh
