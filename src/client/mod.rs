@@ -2,19 +2,21 @@
 //! in submission order, and one state machine per operation kind.
 //!
 //! Parts, each depending only on the ones listed after it:
-//! - `ops`: the operations (download, upload, list, commands, CRC) and
-//!   `session` (opening and closing file sessions);
+//! - `worker`: the thread that runs queued operations;
+//! - `ops`: the operations (download with re-open after a lost session,
+//!   upload, list, commands, CRC);
 //! - the transfers: `burst` (burst download with gap fill) over `fetch`
 //!   (what a download has and lacks, plain reads; kept across a re-opened
-//!   session), `write` (upload body), with `part_file`, `progress` and the
-//!   hole list `holes`;
+//!   session), `write` (upload body fed from disk), with `part_file` and
+//!   `progress`;
+//! - `session`: opening (claimed ids, busy waits) and closing sessions;
 //! - `window`: requests in flight, matched to replies, resent with one
 //!   retry policy chosen per call; every request goes through it;
-//! - `rtt` (RTT/RTO estimate, Karn's rule, back-off) and `probe` (the
-//!   server-queue probe): pure logic;
 //! - `conversation`: the one receive path, sending, seq numbers, the target;
-//! - `worker` (the thread and its queue), `shared` (settings, cancellation,
-//!   last error), `types` (the public data types), `trace` (`MAVFTP_TRACE`).
+//! - pure logic: `rtt` (RTT/RTO estimate, Karn's rule, back-off), `probe`
+//!   (the server-queue probe), `holes` (the hole list);
+//! - leaves: `shared` (settings, cancellation, last error), `types` (the
+//!   public data types), `trace` (`MAVFTP_TRACE`).
 //!
 //! Every operation is refused up front if its arguments are invalid (the
 //! callback then never runs). A missing local directory for a download is
