@@ -3,7 +3,8 @@
 //! only (pkg-config, CMake's find_package), never against the build tree, each
 //! running a real transfer with the embedded server on loopback.
 //!
-//! Needs cc, c++, cmake, pkg-config, binutils and Qt 6 (qt6-base-dev);
+//! Needs cc, c++, make, cmake, pkg-config, binutils and Qt 6 (qt6-base-dev,
+//! which brings qmake6);
 //! `bash .ci/run` installs them. `MAVFTP_BLESS=1` also copies the Qt
 //! example's screenshot to docs/qt-example.png.
 
@@ -550,6 +551,35 @@ fn c_program_built_with_pkg_config_static_links_the_archive_and_moves_bytes() {
 }
 
 #[test]
+fn c_program_built_with_qmake_and_pkgconfig_moves_bytes() {
+    let inst = Installed::new();
+    let build = inst.scratch("build-qmake");
+    let pc = inst.lib().join("pkgconfig");
+    let pro = root().join("tests/packaging/qmake/consumer.pro");
+    let out = run(
+        Command::new("qmake6")
+            .arg(&pro)
+            .current_dir(&build)
+            .env("PKG_CONFIG_LIBDIR", &pc)
+            .env_remove("PKG_CONFIG_PATH"),
+        Duration::from_secs(120),
+    );
+    assert_ok(&out, "qmake6 consumer.pro");
+    let out = run(
+        Command::new("make")
+            .current_dir(&build)
+            .env("PKG_CONFIG_LIBDIR", &pc)
+            .env_remove("PKG_CONFIG_PATH"),
+        Duration::from_secs(120),
+    );
+    assert_ok(&out, "make (qmake project)");
+    let exe = build.join("consumer_qmake");
+    assert!(needed(&exe).contains(&format!("libmavftp.so.{MAJOR}")));
+    assert_no_build_tree_path(&exe, &inst);
+    run_consumer(&inst, &exe, "qmake");
+}
+
+#[test]
 fn every_function_file_compiles_as_c11_and_cpp17_and_runs() {
     let inst = Installed::new();
     let libdir = inst.lib();
@@ -709,4 +739,33 @@ fn qt_example_builds_with_find_package_and_lists_downloads_uploads_headless() {
         std::fs::create_dir_all(root().join("docs")).expect("mkdir docs");
         std::fs::copy(&shot, root().join("docs/qt-example.png")).expect("copy screenshot");
     }
+}
+
+#[test]
+fn readme_cpp_quick_start_compiles_against_the_installed_headers() {
+    let inst = Installed::new();
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let after = readme
+        .split_once("**C++ quick start**")
+        .expect("README has a C++ quick start")
+        .1;
+    let code = after
+        .split_once("```cpp\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a ```cpp block")
+        .0;
+    let src = inst.scratch("quick").join("quick_start.cpp");
+    std::fs::write(&src, code).expect("write");
+    let exe = src.with_extension("");
+    let out = run(
+        Command::new("c++")
+            .args(["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&exe)
+            .args(inst.pkg_config(&["--cflags", "--libs"]))
+            .arg("-lpthread"),
+        Duration::from_secs(120),
+    );
+    assert_ok(&out, "c++ README quick start");
 }
