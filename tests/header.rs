@@ -256,10 +256,10 @@ fn header_declares_only_mavftp_names() {
     let header = generate_header();
     let mut strays = Vec::new();
     for block in header.split("\n\n") {
-        if let Some(name) = declared_name(block).filter(|n| !n.is_empty()) {
-            if !(name.starts_with("mavftp_") || name.starts_with("MAVFTP_")) {
-                strays.push(name);
-            }
+        if let Some(name) = declared_name(block).filter(|n| !n.is_empty())
+            && !(name.starts_with("mavftp_") || name.starts_with("MAVFTP_"))
+        {
+            strays.push(name);
         }
     }
     for line in header.lines() {
