@@ -343,15 +343,19 @@ public:
     /** mavftp_client_last_error: detail of the last failure ("" if none). */
     std::string last_error() const { return mavftp_client_last_error(handle_); }
 
+    /** Address another component of the target system (above 255: InvalidParameter). */
     std::error_code set_target_compid(std::uint32_t compid) noexcept {
         return detail::code(mavftp_client_set_target_compid(handle_, compid));
     }
+    /** Base reply timeout (0 or less: InvalidParameter) and retries before Timeout. */
     std::error_code set_timeout(std::chrono::milliseconds timeout, std::uint32_t retries) noexcept {
-        const auto ms = timeout.count() < 0 ? 0 : timeout.count();
-        const auto capped = ms > 0xffffffffLL ? 0xffffffffLL : static_cast<long long>(ms);
-        return detail::code(
-            mavftp_client_set_timeout(handle_, static_cast<std::uint32_t>(capped), retries));
+        const auto ms = timeout.count();
+        const std::uint32_t c_ms = ms <= 0 ? 0u
+                                   : ms >= 0xffffffffLL ? 0xffffffffu
+                                                        : static_cast<std::uint32_t>(ms);
+        return detail::code(mavftp_client_set_timeout(handle_, c_ms, retries));
     }
+    /** Most reads/writes in flight (0 keeps the value; above MAVFTP_MAX_WINDOW_CAP: InvalidParameter). */
     std::error_code set_window_caps(std::uint32_t read, std::uint32_t write) noexcept {
         return detail::code(mavftp_client_set_window_caps(handle_, read, write));
     }
