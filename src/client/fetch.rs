@@ -209,7 +209,7 @@ impl<'a> Fetch<'a> {
                 Ok(())
             }
             // NAK EOF or an empty read: the file ends here; MAVSDK's server
-            // NAKs Fail a read past the end (docs/PROTOCOL_NOTES.md).
+            // NAKs Fail a read past the end (docs/PROTOCOL_NOTES.md §10).
             Reply::Ack(_) => {
                 self.set_eof(offset);
                 Ok(())

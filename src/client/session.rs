@@ -1,5 +1,5 @@
 //! File sessions, with manners that are safe when other ground stations
-//! use the same server (docs/PROTOCOL_NOTES.md, "Sessions"):
+//! use the same server (docs/PROTOCOL_NOTES.md §5):
 //!
 //! - no ResetSessions, ever (on ArduPilot and PX4 it closes another
 //!   station's open file);

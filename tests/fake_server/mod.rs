@@ -1,9 +1,9 @@
 //! A scripted fake MAVLink FTP server for the client tests: an in-memory file
 //! set served on one or more [`Link`]s at once (the same state, as one
 //! autopilot seen by several ground stations) with the wire quirks of PX4,
-//! ArduPilot or the MAVSDK 4.1 server (docs/PROTOCOL_NOTES.md), plus
-//! counters of what it received so that tests can assert on the client's
-//! wire behaviour. A reply goes back on the link its request came from.
+//! ArduPilot or the MAVSDK 4.1 server (docs/PROTOCOL_NOTES.md §4–§7, §9,
+//! §10), plus counters of what it received so that tests can assert on the
+//! client's wire behaviour. A reply goes back on the link its request came from.
 //!
 //! Modelled quirks, per [`Personality`]:
 //! - `Px4` (v1.14 SITL): one session per instance, id always 0 (Read/Burst/
