@@ -2,80 +2,12 @@
 //! compiled with strict warnings against include/mavftp.h, linked with the
 //! cdylib, and run.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+mod c_support;
 mod cdylib_support;
-use cdylib_support::lib_dir;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Compile C sources with -Wall -Wextra -Wpedantic -Werror into `out`.
-fn compile(sources: &[&str], out: &Path) {
-    let lib = lib_dir();
-    let output = Command::new("cc")
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Wpedantic",
-            "-Werror",
-            "-g",
-        ])
-        .arg(format!("-I{}", root().join("include").display()))
-        .args(sources.iter().map(|s| root().join(s)))
-        .arg("-o")
-        .arg(out)
-        .arg(format!("-L{}", lib.display()))
-        .args(["-lmavftp", "-lpthread"])
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .output()
-        .expect("run cc");
-    assert!(
-        output.status.success(),
-        "cc failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Run with a time limit; returns the output.
-fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            break;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("wait");
-            panic!(
-                "timed out after {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("wait")
-}
-
-fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use c_support::{Reap, assert_ok, build_cli, compile, free_udp_port, root, run};
 
 #[test]
 fn c_argument_checks_result_strings_and_version() {
@@ -125,12 +57,6 @@ fn c_argument_checks_clean_under_valgrind() {
     assert_ok(&out, "valgrind api_test args");
 }
 
-fn build_cli(dir: &Path) -> PathBuf {
-    let exe = dir.join("mavftp");
-    compile(&["examples-c/mavftp.c"], &exe);
-    exe
-}
-
 #[test]
 fn cli_demo_lists_downloads_uploads_and_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -143,20 +69,6 @@ fn cli_demo_lists_downloads_uploads_and_verifies() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("flight.log"), "demo output: {text}");
     assert!(text.contains("identical"), "demo output: {text}");
-}
-
-/// Kills the server process when the test ends, however it ends.
-struct Reap(Child);
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
 }
 
 #[test]
