@@ -98,8 +98,11 @@ impl Mitm {
 
     /// What reaches the client for one frame the server sent.
     fn on_server_frame(&mut self, frame: &[u8]) -> Vec<Vec<u8>> {
-        let parsed = valid_frame_at(frame, 0).filter(|f| f.message_id == FTP_ID);
-        let (Some(parsed), Some(b)) = (parsed, self.front_byte()) else {
+        // Heartbeats pass without using a decision.
+        let Some(parsed) = valid_frame_at(frame, 0).filter(|f| f.message_id == FTP_ID) else {
+            return vec![frame.to_vec()];
+        };
+        let Some(b) = self.front_byte() else {
             let mut out = std::mem::take(&mut self.held);
             out.insert(0, frame.to_vec());
             return out;
@@ -209,7 +212,7 @@ impl Mitm {
         if !is_ftp || !self.drop_requests {
             return true;
         }
-        self.back_byte().is_none_or(|b| b % 8 != 0)
+        self.back_byte().is_none_or(|b| b % 8 != 7)
     }
 }
 
