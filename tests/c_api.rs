@@ -122,7 +122,13 @@ fn asan_library() -> PathBuf {
         .status()
         .expect("run rustup (is a nightly toolchain installed?)");
     assert!(status.success(), "nightly ASan build of the library failed");
-    target_dir.join(host).join("release")
+    let dir = target_dir.join(host).join("release");
+    // The SONAME is libmavftp.so.<major> (build.rs), as in cdylib_support.
+    let soname = dir.join(concat!("libmavftp.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+    if std::fs::symlink_metadata(&soname).is_err() {
+        std::os::unix::fs::symlink("libmavftp.so", &soname).expect("symlink libmavftp.so.<major>");
+    }
+    dir
 }
 
 /// The whole C suite with AddressSanitizer (and LeakSanitizer) on both sides:

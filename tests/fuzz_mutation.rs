@@ -31,6 +31,12 @@ fn count_panics() {
     });
 }
 
+/// Tests of this file run one at a time: the panic count is process-wide.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Stable PRNG seed from the target name (FNV-1a).
 fn seed_of(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -53,9 +59,7 @@ fn save_failure(name: &str, case: usize, input: &[u8]) -> String {
 /// Run `target` on its seeds, then on mutants until `cases` ran or `budget`
 /// is spent; each case must end within `case_limit`.
 fn drive(name: &str, cases: usize, budget: Duration, case_limit: Duration) {
-    // One target at a time: the panic count is process-wide.
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = one_at_a_time();
     count_panics();
     let (_, target, seeds, max_len) = targets()
         .into_iter()
@@ -216,6 +220,7 @@ fn write_cargo_fuzz_seed_corpus() {
 #[test]
 #[ignore = "needs FUZZ_TARGET and FUZZ_INPUT"]
 fn replay_fuzz_input() {
+    let _turn = one_at_a_time();
     let name = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
     let input = std::fs::read(std::env::var("FUZZ_INPUT").expect("FUZZ_INPUT")).expect("read");
     let (_, target, _, _) = targets()
