@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -112,9 +113,11 @@ static void progress_bar(mavftp_result result, mavftp_progress p, void *user) {
 
 /* ---- Ctrl-C and SIGTERM: cancel the running operation ----
  * The handler only writes the signal number into a pipe (async-signal-safe);
- * a watcher thread reads it and calls mavftp_client_cancel, so the blocking
- * call in the main thread returns CANCELLED after the library has cleaned up
- * (a download's hidden part file is removed before its result is reported). */
+ * a watcher thread reads it and calls mavftp_client_cancel (again every 50 ms
+ * until the command ends, so a signal that comes before the operation is
+ * queued still cancels it). The blocking call in the main thread then returns
+ * CANCELLED after the library has cleaned up (a download's hidden part file
+ * is removed before its result is reported). */
 
 static int signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t first_signal; /* 0 until SIGINT/SIGTERM arrives */
@@ -130,11 +133,22 @@ static void on_cancel_signal(int sig) {
 
 static void *cancel_watcher(void *arg) {
     mavftp_client *c = arg;
+    bool cancelling = false;
     for (;;) {
+        /* Once a signal came, cancel again every 50 ms: an operation queued
+         * just after the first cancel is cancelled too. */
+        struct pollfd p = {.fd = signal_pipe[0], .events = POLLIN};
+        int ready = poll(&p, 1, cancelling ? 50 : -1);
+        if (ready < 0 && errno != EINTR) return NULL;
+        if (ready <= 0) {
+            if (cancelling) mavftp_client_cancel(c);
+            continue;
+        }
         unsigned char b = 0;
         ssize_t n = read(signal_pipe[0], &b, 1);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0 || b == 0) return NULL; /* 0: the main thread is done with the client */
+        cancelling = true;
         mavftp_client_cancel(c);
     }
 }
