@@ -168,14 +168,13 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     continue
                 when = e.modification_time
                 stamp = when.strftime("%Y-%m-%d %H:%M:%S") if when else "-" * 19
-                size = "-" if e.is_dir else str(e.size_bytes)
-                out.write(f"{'d' if e.is_dir else '-'} {size:>12} {stamp} {e.name}\n")
+                shown = "-" if e.is_dir else str(e.size_bytes)
+                out.write(f"{'d' if e.is_dir else '-'} {shown:>12} {stamp} {e.name}\n")
         elif args.command == "get":
             bar = ProgressBar(os.path.basename(args.remote_file), err, live)
             ftp.download(args.remote_file, args.local_dir, args.burst, progress=bar.update)
-            size = os.path.getsize(os.path.join(args.local_dir, os.path.basename(args.remote_file)))
             if not args.quiet:
-                bar.done(size)
+                bar.done(os.path.getsize(os.path.join(args.local_dir, os.path.basename(args.remote_file))))
         elif args.command == "put":
             bar = ProgressBar(os.path.basename(args.local_file), err, live)
             ftp.upload(args.local_file, args.remote_dir, progress=bar.update)

@@ -77,22 +77,24 @@ class Operation:
         user = C.c_void_p(self.id)
         a = self.args
         if self.kind == "download":
-            return LIB.mavftp_client_download_async(client, a[0], a[1], a[2], _on_progress, user)
-        if self.kind == "upload":
-            return LIB.mavftp_client_upload_async(client, a[0], a[1], _on_progress, user)
-        if self.kind == "list":
-            return LIB.mavftp_client_list_directory_async(client, a[0], _on_list, user)
-        if self.kind == "mkdir":
-            return LIB.mavftp_client_create_directory_async(client, a[0], _on_result, user)
-        if self.kind == "rmdir":
-            return LIB.mavftp_client_remove_directory_async(client, a[0], _on_result, user)
-        if self.kind == "rm":
-            return LIB.mavftp_client_remove_file_async(client, a[0], _on_result, user)
-        if self.kind == "rename":
-            return LIB.mavftp_client_rename_async(client, a[0], a[1], _on_result, user)
-        if self.kind == "cmp":
-            return LIB.mavftp_client_are_files_identical_async(client, a[0], a[1], _on_bool, user)
-        raise ValueError(f"unknown operation kind {self.kind!r}")
+            code = LIB.mavftp_client_download_async(client, a[0], a[1], a[2], _on_progress, user)
+        elif self.kind == "upload":
+            code = LIB.mavftp_client_upload_async(client, a[0], a[1], _on_progress, user)
+        elif self.kind == "list":
+            code = LIB.mavftp_client_list_directory_async(client, a[0], _on_list, user)
+        elif self.kind == "mkdir":
+            code = LIB.mavftp_client_create_directory_async(client, a[0], _on_result, user)
+        elif self.kind == "rmdir":
+            code = LIB.mavftp_client_remove_directory_async(client, a[0], _on_result, user)
+        elif self.kind == "rm":
+            code = LIB.mavftp_client_remove_file_async(client, a[0], _on_result, user)
+        elif self.kind == "rename":
+            code = LIB.mavftp_client_rename_async(client, a[0], a[1], _on_result, user)
+        elif self.kind == "cmp":
+            code = LIB.mavftp_client_are_files_identical_async(client, a[0], a[1], _on_bool, user)
+        else:
+            raise ValueError(f"unknown operation kind {self.kind!r}")
+        return int(code)
 
 
 class Sink:
@@ -222,8 +224,7 @@ def _run_callback(body: Callable[[], None]) -> None:
         _local.depth -= 1
 
 
-@N.PROGRESS_CB
-def _on_progress(code: int, progress: N.Progress, user: Optional[int]) -> None:
+def _progress_callback(code: int, progress: N.CProgress, user: Optional[int]) -> None:
     def body() -> None:
         value = (int(progress.bytes_transferred), int(progress.total_bytes))
         op = _lookup(user, final=code != N.NEXT)
@@ -238,8 +239,7 @@ def _on_progress(code: int, progress: N.Progress, user: Optional[int]) -> None:
     _run_callback(body)
 
 
-@N.RESULT_CB
-def _on_result(code: int, user: Optional[int]) -> None:
+def _result_callback(code: int, user: Optional[int]) -> None:
     def body() -> None:
         op = _lookup(user, final=True)
         if op is not None and op.conn is not None:
@@ -252,7 +252,7 @@ def _text(raw: Optional[bytes]) -> str:
     return raw.decode("utf-8", "surrogateescape") if raw else ""
 
 
-def copy_listing(lst: N.List) -> RawListing:
+def copy_listing(lst: N.CList) -> RawListing:
     """Copy a mavftp_list into Python objects (it lives only during the call)."""
     dirs = [_text(lst.dirs[i]) for i in range(lst.dirs_len)]
     files = [_text(lst.files[i]) for i in range(lst.files_len)]
@@ -268,8 +268,7 @@ def copy_listing(lst: N.List) -> RawListing:
     return dirs, files, entries
 
 
-@N.LIST_CB
-def _on_list(code: int, lst: Any, user: Optional[int]) -> None:
+def _list_callback(code: int, lst: Any, user: Optional[int]) -> None:
     def body() -> None:
         op = _lookup(user, final=True)
         if op is None or op.conn is None:
@@ -280,8 +279,7 @@ def _on_list(code: int, lst: Any, user: Optional[int]) -> None:
     _run_callback(body)
 
 
-@N.BOOL_CB
-def _on_bool(code: int, same: bool, user: Optional[int]) -> None:
+def _bool_callback(code: int, same: bool, user: Optional[int]) -> None:
     def body() -> None:
         op = _lookup(user, final=True)
         if op is not None and op.conn is not None:
@@ -290,6 +288,10 @@ def _on_bool(code: int, same: bool, user: Optional[int]) -> None:
     _run_callback(body)
 
 
+_on_progress = N.PROGRESS_CB(_progress_callback)
+_on_result = N.RESULT_CB(_result_callback)
+_on_list = N.LIST_CB(_list_callback)
+_on_bool = N.BOOL_CB(_bool_callback)
 for _trampoline in (_on_progress, _on_result, _on_list, _on_bool):
     N.keep_forever(_trampoline)
 
@@ -480,6 +482,7 @@ class Connection:
             with _registry_lock:
                 _registry[op.id] = op
             self._running = op
+            assert self._client is not None  # only None once closed
             code = op.start(self._client)
             if code != N.SUCCESS:
                 with _registry_lock:

@@ -42,11 +42,11 @@ CANCELLED = 13
 MAX_REMOTE_PATH = 238
 
 
-class Progress(C.Structure):
+class CProgress(C.Structure):
     _fields_ = [("bytes_transferred", C.c_uint32), ("total_bytes", C.c_uint32)]
 
 
-class Entry(C.Structure):
+class CEntry(C.Structure):
     _fields_ = [
         ("name", C.c_char_p),
         ("type", C.c_uint32),
@@ -55,20 +55,20 @@ class Entry(C.Structure):
     ]
 
 
-class List(C.Structure):
+class CList(C.Structure):
     _fields_ = [
         ("dirs", C.POINTER(C.c_char_p)),
         ("dirs_len", C.c_size_t),
         ("files", C.POINTER(C.c_char_p)),
         ("files_len", C.c_size_t),
-        ("entries", C.POINTER(Entry)),
+        ("entries", C.POINTER(CEntry)),
         ("entries_len", C.c_size_t),
     ]
 
 
-PROGRESS_CB = C.CFUNCTYPE(None, C.c_int32, Progress, C.c_void_p)
+PROGRESS_CB = C.CFUNCTYPE(None, C.c_int32, CProgress, C.c_void_p)
 RESULT_CB = C.CFUNCTYPE(None, C.c_int32, C.c_void_p)
-LIST_CB = C.CFUNCTYPE(None, C.c_int32, C.POINTER(List), C.c_void_p)
+LIST_CB = C.CFUNCTYPE(None, C.c_int32, C.POINTER(CList), C.c_void_p)
 BOOL_CB = C.CFUNCTYPE(None, C.c_int32, C.c_bool, C.c_void_p)
 
 _P = C.c_void_p
@@ -160,18 +160,18 @@ LIB, LIBRARY_PATH = _load()
 
 def library_version() -> str:
     """Version of the loaded libmavftp, e.g. "0.1.0"."""
-    return LIB.mavftp_version().decode("ascii", "replace")
+    return str(LIB.mavftp_version().decode("ascii", "replace"))
 
 
 def result_text(code: int) -> str:
     """Static English text of a result code ("file does not exist")."""
-    return LIB.mavftp_result_str(code).decode("utf-8", "replace")
+    return str(LIB.mavftp_result_str(code).decode("utf-8", "replace"))
 
 
 def last_error(client: Optional[int]) -> str:
     """The client's last failure detail ("" when none)."""
     text = LIB.mavftp_client_last_error(client)
-    return text.decode("utf-8", "replace") if text else ""
+    return str(text.decode("utf-8", "replace")) if text else ""
 
 
 def keep_forever(obj: object) -> None:
@@ -183,4 +183,4 @@ def keep_forever(obj: object) -> None:
         _immortal.append(obj)
 
 
-_immortal: list = []
+_immortal: List[object] = []

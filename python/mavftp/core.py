@@ -27,7 +27,7 @@ class ConnectionState:
 
     def __eq__(self, to_compare: object) -> bool:
         try:
-            return self.is_connected == to_compare.is_connected  # type: ignore[attr-defined]
+            return bool(self.is_connected == to_compare.is_connected)  # type: ignore[attr-defined]
         except AttributeError:
             return False
 

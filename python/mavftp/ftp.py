@@ -50,8 +50,8 @@ class ProgressData:
 
     def __eq__(self, to_compare: object) -> bool:
         try:
-            return (self.bytes_transferred == to_compare.bytes_transferred  # type: ignore[attr-defined]
-                    and self.total_bytes == to_compare.total_bytes)  # type: ignore[attr-defined]
+            return bool(self.bytes_transferred == to_compare.bytes_transferred  # type: ignore[attr-defined]
+                        and self.total_bytes == to_compare.total_bytes)  # type: ignore[attr-defined]
         except AttributeError:
             return False
 
@@ -123,7 +123,8 @@ class ListDirectoryData:
 
     def __eq__(self, to_compare: object) -> bool:
         try:
-            return self.dirs == to_compare.dirs and self.files == to_compare.files  # type: ignore[attr-defined]
+            return bool(self.dirs == to_compare.dirs  # type: ignore[attr-defined]
+                        and self.files == to_compare.files)  # type: ignore[attr-defined]
         except AttributeError:
             return False
 
@@ -172,8 +173,8 @@ class FtpResult:
 
     def __eq__(self, to_compare: object) -> bool:
         try:
-            return (self.result == to_compare.result  # type: ignore[attr-defined]
-                    and self.result_str == to_compare.result_str)  # type: ignore[attr-defined]
+            return bool(self.result == to_compare.result  # type: ignore[attr-defined]
+                        and self.result_str == to_compare.result_str)  # type: ignore[attr-defined]
         except AttributeError:
             return False
 

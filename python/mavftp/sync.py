@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, Optional, Tuple
 
 from . import _native as N
-from ._engine import NativeFailure, ThreadSink
+from ._engine import Connection, NativeFailure, ThreadSink
 from .ftp import FtpBase, FtpError, ListDirectoryData, PathLike, ProgressData, listing_from, make_error
 from .system import open_connection
 
@@ -99,7 +99,7 @@ class System:
         del mavsdk_server_address, port
         self._sysid = sysid
         self._compid = compid
-        self._conn = None
+        self._conn: Optional[Connection] = None
         self._ftp: Optional[Ftp] = None
 
     def connect(self, system_address: Optional[str] = None, *, target_system: int = 0,
