@@ -287,8 +287,12 @@ class FtpBase:
         """Reply timeout per request in seconds (a base the library adapts to
         the measured round trip) and the retries before TIMEOUT (defaults
         0.5 s and 10). An addition to MAVSDK-Python's API."""
-        ms = int(round(timeout_s * 1000))
-        self._setting("set_timeout()", (timeout_s, retries), self._conn.set_timeout, ms, retries)
+        params = (timeout_s, retries)
+        if not 0 < timeout_s <= 3600 or not 0 <= retries <= 1000:
+            raise make_error(N.INVALID_PARAMETER, f"timeout {timeout_s} s (0 < t <= 3600) or retries {retries} "
+                             "(0..1000) out of range", "set_timeout()", params)
+        ms = max(1, int(round(timeout_s * 1000)))
+        self._setting("set_timeout()", params, self._conn.set_timeout, ms, retries)
 
     def set_window_caps(self, read: int = 0, write: int = 0) -> None:
         """Most ReadFile/WriteFile requests in flight (0 keeps the current cap;
