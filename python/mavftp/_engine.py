@@ -176,6 +176,8 @@ class ThreadSink(Sink):
                         self._cond.wait(0.25)
                     self._fresh = False
                     latest, outcome = self._latest, self._outcome
+                if outcome is not None and outcome.code == N.SUCCESS and outcome.progress != (0, 0):
+                    latest = outcome.progress  # the final count, whether or not a NEXT said it
                 if on_progress is not None and latest is not None and latest != reported:
                     reported = latest
                     on_progress(latest)
@@ -415,7 +417,7 @@ class Connection:
         if isinstance(compid, bool) or not isinstance(compid, int):
             raise TypeError(f"compid must be an int, not {type(compid).__name__}")
         if not 0 <= compid <= 0xFFFFFFFF:
-            raise NativeFailure(N.INVALID_PARAMETER, f"component id {compid} is above 255")
+            raise NativeFailure(N.INVALID_PARAMETER, f"component id {compid} is outside 0..255")
         self._call_setting(LIB.mavftp_client_set_target_compid, compid)
         self.target_component = compid or 1
 
