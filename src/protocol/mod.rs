@@ -1,6 +1,6 @@
 //! The MAVLink FTP packet and everything about it, with no I/O and no threads:
 //! header codec, opcodes, NAK codes, the directory-listing format, the MAVLink
-//! CRC32 variant and the path rules (see PROTOCOL.md §1–§9).
+//! CRC32 variant and the path rules (see docs/PROTOCOL_NOTES.md §1–§9).
 
 mod crc;
 mod listing;

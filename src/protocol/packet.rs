@@ -1,4 +1,4 @@
-//! The 251-byte FTP packet carried in FILE_TRANSFER_PROTOCOL.payload (PROTOCOL.md §1–§3).
+//! The 251-byte FTP packet carried in FILE_TRANSFER_PROTOCOL.payload (docs/PROTOCOL_NOTES.md §1–§3).
 
 use crate::result::{FtpError, FtpResult};
 
@@ -9,7 +9,7 @@ const HEADER_LEN: usize = 12;
 /// Maximum number of data bytes in one packet.
 pub const MAX_DATA: usize = PAYLOAD_LEN - HEADER_LEN;
 
-/// FTP opcodes (PROTOCOL.md §2).
+/// FTP opcodes (docs/PROTOCOL_NOTES.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Opcode {
     None,
@@ -94,7 +94,7 @@ impl Opcode {
     }
 }
 
-/// NAK error codes (PROTOCOL.md §3).
+/// NAK error codes (docs/PROTOCOL_NOTES.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NakCode {
     None,
@@ -281,7 +281,7 @@ impl FtpPacket {
 }
 
 /// Map a NAK to the result MAVSDK's client would report, with a detail message
-/// (PROTOCOL.md §3, including the recommended errno mappings).
+/// (docs/PROTOCOL_NOTES.md §3, including the recommended errno mappings).
 pub fn nak_to_error(nak: &FtpPacket, what: &str) -> FtpError {
     let code = nak.nak_code().unwrap_or(NakCode::None);
     let (result, name) = match code {
