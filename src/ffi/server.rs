@@ -7,6 +7,11 @@ use super::link::mavftp_link;
 use super::result::mavftp_result;
 use crate::server::Server;
 
+/// Burst pacing (bytes per second of frames) of a new server on links of
+/// unknown rate; see `mavftp_server_set_link_rate`.
+pub const MAVFTP_DEFAULT_LINK_RATE: u32 = 3_000_000;
+const _: () = assert!(MAVFTP_DEFAULT_LINK_RATE == crate::server::DEFAULT_UNKNOWN_LINK_RATE);
+
 /// Serves one root directory (a jail: nothing outside it is reachable) to
 /// every peer on a link.
 ///
@@ -19,7 +24,7 @@ pub struct mavftp_server {
 /// the link's own system/component id (or to component 0). `root_dir` must be
 /// an existing directory (FILE_DOES_NOT_EXIST otherwise). A client and a
 /// server may share one link. On success `*out_server` receives a server to
-/// free with `mavftp_server_free` (before the link).
+/// free with `mavftp_server_free` (before or after its link).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_server_new(
     link: *mut mavftp_link,
@@ -60,7 +65,7 @@ pub unsafe extern "C" fn mavftp_server_set_read_only(
 /// Pace bursts at `bytes_per_second` of frames on links that do not know
 /// their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge);
 /// 0 sends as fast as possible. Serial links are always paced at their baud
-/// rate. The default is 3 000 000.
+/// rate. The default is MAVFTP_DEFAULT_LINK_RATE (3 000 000).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_server_set_link_rate(
     server: *mut mavftp_server,
