@@ -43,6 +43,12 @@
 #define MAX_REMOTE_PATH 238
 
 /**
+ * `mavftp_server_set_link_rate` value that restores the default: adaptive
+ * burst flow control on links of unknown rate.
+ */
+#define MAVFTP_LINK_RATE_ADAPTIVE UINT32_MAX
+
+/**
  * Ground-station defaults used when an own id of 0 is given.
  */
 #define DEFAULT_SYSTEM_ID 245
@@ -83,15 +89,7 @@
 #define MAX_PATH_LEN 238
 
 /**
- * Burst pacing (bytes per second of frames) on links whose rate is unknown
- * (UDP, TCP, custom): fast enough for a fast client, slow enough that a
- * client in an interpreted language (pymavlink) does not lose most of a burst
- * in its socket buffer. See [`Server::set_unknown_link_rate`].
- */
-#define DEFAULT_UNKNOWN_LINK_RATE 3000000
-
-/**
- * Packets in one burst before it ends with burst_complete=1.
+ * Packets in one round of a burst on a link of known rate (or unpaced).
  */
 #define MAX_BURST_PACKETS 2000
 
@@ -108,7 +106,7 @@
 /**
  * Sessions open at the same time over all peers.
  */
-#define MAX_SESSIONS 8
+#define MAX_SESSIONS 64
 
 /**
  * Result of every fallible function. Values 0-12 are exactly MAVSDK's
@@ -187,6 +185,15 @@ typedef enum mavftp_result mavftp_result;
 typedef int32_t mavftp_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * The transport peer a frame came from: a UDP source address (`udpin`), a
+ * TCP connection (`tcpin`), or [`Route::LOCAL`] on links with a single peer
+ * (udpout, tcpout, serial, custom, simulated). Opaque; compare and hash it.
+ */
+typedef struct Route Route;
+
+typedef struct RouteKind RouteKind;
 
 /**
  * A client of one remote FTP server (one target system/component) on a link.
@@ -334,6 +341,8 @@ typedef void (*mavftp_bool_cb)(mavftp_result result,
 typedef void (*mavftp_send_cb)(const uint8_t *bytes,
                                size_t len,
                                void *user_data);
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -634,9 +643,14 @@ mavftp_result mavftp_server_set_read_only(mavftp_server *server,
 
 /**
  * Pace bursts at `bytes_per_second` of frames on links that do not know
- * their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge);
- * 0 sends as fast as possible. Serial links are always paced at their baud
- * rate. The default is 3 000 000.
+ * their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge of
+ * known speed), as on a link of that rate; 0 sends as fast as possible;
+ * `MAVFTP_LINK_RATE_ADAPTIVE` restores the default. Serial links are always
+ * paced at their baud rate. By default bursts on links of unknown rate are
+ * sent in rounds of at most 128 packets (they fit a default socket receive
+ * buffer, so a slow reader loses nothing) at a per-client rate that halves
+ * when the client's next request shows it lost data and grows when it did
+ * not: no setting is needed for any client (MAVSDK, QGC, pymavlink).
  */
 mavftp_result mavftp_server_set_link_rate(mavftp_server *server,
                                           uint32_t bytes_per_second);

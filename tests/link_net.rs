@@ -77,19 +77,30 @@ fn udpin_and_udpout_exchange_frames_and_heartbeats() {
 }
 
 #[test]
-fn udpin_replies_to_every_peer_heard() {
+fn udpin_send_ftp_goes_where_the_target_system_was_heard_and_to_every_peer_otherwise() {
     let server = Link::open("udpin:127.0.0.1:0", 1, 1).unwrap();
     let port = server.local_addr().unwrap().port();
     let c1 = Link::open(&format!("udpout:127.0.0.1:{port}"), 245, 190).unwrap();
-    let c2 = Link::open(&format!("udpout:127.0.0.1:{port}"), 245, 191).unwrap();
+    let c2 = Link::open(&format!("udpout:127.0.0.1:{port}"), 246, 190).unwrap();
     let s1 = c1.subscribe(|_| true);
     let s2 = c2.subscribe(|_| true);
     wait_until("both clients heard", || {
-        server.has_heard(245, 190) && server.has_heard(245, 191)
+        server.has_heard(245, 190) && server.has_heard(246, 190)
     });
-    server.send_ftp(245, 0, &packet(5, b"all")).unwrap();
+    server.send_ftp(246, 190, &packet(4, b"two")).unwrap();
+    assert_eq!(s2.receiver.recv_timeout(WAIT).unwrap().packet.seq, 4);
+    assert!(
+        s1.receiver
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+    // Never heard (or broadcast 0): every peer.
+    server.send_ftp(99, 1, &packet(5, b"all")).unwrap();
     assert_eq!(s1.receiver.recv_timeout(WAIT).unwrap().packet.seq, 5);
     assert_eq!(s2.receiver.recv_timeout(WAIT).unwrap().packet.seq, 5);
+    server.send_ftp(0, 0, &packet(6, b"all")).unwrap();
+    assert_eq!(s1.receiver.recv_timeout(WAIT).unwrap().packet.seq, 6);
+    assert_eq!(s2.receiver.recv_timeout(WAIT).unwrap().packet.seq, 6);
 }
 
 #[test]
