@@ -380,6 +380,10 @@ fn run_turn(
     let deadline = Instant::now() + peers::TURN_TIME;
     let mut handled = 0;
     loop {
+        if state.pending.is_some() && core.sched.lock().silent_for(peer) >= core.settings.idle() {
+            // Nobody waits for this answer any more (see [`peers`]).
+            state.pending = None;
+        }
         if let Some(mut pending) = state.pending.take() {
             let request = pending.request().clone();
             let done = {

@@ -10,12 +10,16 @@
 //! thousands — gets one turn per round like every other route.
 //!
 //! Bounds: at most [`INBOX_LIMIT`] requests wait per peer (more are dropped
-//! like datagrams a full socket drops; the client resends) and at most
-//! [`MAX_PEERS`] peers are known; a new peer then replaces the least
-//! recently heard idle peer (no session, no work) of the route that has the
-//! most peers, so a sender cycling through ids pushes out its own entries
-//! first. A peer idle for the session idle timeout with nothing open is
-//! forgotten.
+//! like datagrams a full socket drops; the client resends), at most
+//! [`MAX_PEERS_PER_ROUTE`] peers are known per route and [`MAX_PEERS`] in
+//! all. A new peer replaces the least recently heard idle peer (no session,
+//! no work) of its own route when that route is full, else of the route
+//! with the most peers; when no peer is idle, the least recently heard peer
+//! of the route with the most peers is dropped (with its sessions and work)
+//! if that route has more peers than the newcomer's. So a sender cycling
+//! through ids pushes out its own entries, never those of a quieter route.
+//! A peer silent for the session idle timeout loses its unfinished work
+//! (nobody waits for it any more) and, with nothing open, is forgotten.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -34,6 +38,8 @@ use super::work::Pending;
 
 /// Most peers known at once.
 pub const MAX_PEERS: usize = 256;
+/// Most peers known on one route.
+pub const MAX_PEERS_PER_ROUTE: usize = 64;
 /// Most requests waiting per peer.
 pub const INBOX_LIMIT: usize = 64;
 /// Most requests one turn handles before the next peer's turn.
@@ -177,7 +183,7 @@ impl Scheduler {
         let peer = req.peer;
         let now = Instant::now();
         if !self.slots.contains_key(&peer) {
-            if !self.make_room() {
+            if !self.make_room(peer.0) {
                 self.dropped += 1;
                 return Arrival::Dropped;
             }
@@ -217,20 +223,57 @@ impl Scheduler {
         Arrival::Queued(false)
     }
 
-    /// Make room for a new peer; false when every peer is busy.
-    fn make_room(&mut self) -> bool {
+    fn on_route(&self, route: Route) -> usize {
+        self.slots_per_route.get(&route).copied().unwrap_or(0)
+    }
+
+    /// Make room for a new peer on `route`; false when it must be refused.
+    fn make_room(&mut self, route: Route) -> bool {
+        let own = self.on_route(route);
+        if own >= MAX_PEERS_PER_ROUTE {
+            // A full route makes room among its own peers only.
+            return self.evict(|p| p.0 == route, true);
+        }
         if self.slots.len() < MAX_PEERS {
             return true;
         }
-        let victim = self
+        if self.evict(|_| true, false) {
+            return true;
+        }
+        // Nobody idle: take from the route with the most peers, if it has
+        // more than the newcomer's.
+        let heaviest = self
+            .slots_per_route
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(r, n)| (*r, *n));
+        match heaviest {
+            Some((r, n)) if n > own + 1 => self.evict(|p| p.0 == r, true),
+            _ => false,
+        }
+    }
+
+    /// Forget one peer among those `eligible`: the least recently heard idle
+    /// one of the route with the most peers; with `busy_too`, else the least
+    /// recently heard one that no thread is working on.
+    fn evict(&mut self, eligible: impl Fn(&Peer) -> bool, busy_too: bool) -> bool {
+        let idle = self
             .slots
             .iter()
-            .filter(|(_, s)| s.evictable())
-            .max_by_key(|(p, s)| {
-                let on_route = self.slots_per_route.get(&p.0).copied().unwrap_or(0);
-                (on_route, std::cmp::Reverse(s.last_seen))
-            })
+            .filter(|(p, s)| eligible(p) && s.evictable())
+            .max_by_key(|(p, s)| (self.on_route(p.0), std::cmp::Reverse(s.last_seen)))
             .map(|(p, _)| *p);
+        let victim = idle.or_else(|| {
+            busy_too
+                .then(|| {
+                    self.slots
+                        .iter()
+                        .filter(|(p, s)| eligible(p) && s.state.is_some())
+                        .min_by_key(|(_, s)| s.last_seen)
+                        .map(|(p, _)| *p)
+                })
+                .flatten()
+        });
         match victim {
             Some(p) => {
                 self.remove(p);
@@ -275,9 +318,13 @@ impl Scheduler {
             } else {
                 self.ready_routes.push_back(route);
             }
+            // An entry of a peer dropped (or already served) is stale.
             let Some(slot) = self.slots.get_mut(&peer) else {
                 continue;
             };
+            if !slot.queued {
+                continue;
+            }
             slot.queued = false;
             if let Some(state) = slot.state.take() {
                 return Some((peer, state));
@@ -289,6 +336,13 @@ impl Scheduler {
     /// The next request of a peer being worked on.
     pub fn next_request(&mut self, peer: Peer) -> Option<Request> {
         self.slots.get_mut(&peer)?.inbox.pop_front()
+    }
+
+    /// How long ago the peer was last heard.
+    pub fn silent_for(&self, peer: Peer) -> Duration {
+        self.slots
+            .get(&peer)
+            .map_or(Duration::MAX, |s| s.last_seen.elapsed())
     }
 
     /// Hand a peer's state back; true when it was queued again (more work).
@@ -317,6 +371,10 @@ impl Scheduler {
             };
             state.sessions.sweep(idle);
             state.cache.sweep();
+            if now.saturating_duration_since(slot.last_seen) >= idle {
+                // Nobody waits for this answer any more.
+                state.pending = None;
+            }
             if state
                 .listing
                 .as_ref()

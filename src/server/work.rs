@@ -3,7 +3,10 @@
 //! [`super::peers::TURN_TIME`], between which every other ready peer gets a
 //! turn. CRC results are cached by the file's identity, size and change
 //! times ([`CrcCache`]), so asking again for the CRC of an unchanged file
-//! costs one `fstat`.
+//! costs one `fstat`, and a CRC still running for one peer ends as soon as
+//! another peer's CRC of the same file is cached. Work for a peer that has
+//! gone silent for the session idle timeout is abandoned (see
+//! [`super::peers`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, ReadDir};
@@ -19,6 +22,9 @@ use crate::protocol::{FtpPacket, ListingEntry, MavCrc32};
 pub const CRC_CACHE_ENTRIES: usize = 64;
 /// Bytes read per read call of a CRC.
 const CRC_CHUNK: usize = 256 * 1024;
+thread_local! {
+    static CRC_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 /// Directory entries read between two checks of the step's deadline.
 const LIST_BATCH: usize = 64;
 
@@ -95,8 +101,6 @@ pub enum Pending {
         key: FileKey,
         /// CRC so far.
         crc: MavCrc32,
-        /// Read buffer (allocated on the first step).
-        buf: Vec<u8>,
     },
     /// Reading a directory for a listing that starts at offset 0.
     List {
@@ -170,7 +174,8 @@ impl Pending {
     /// Work until done or `deadline`.
     pub fn step(&mut self, deadline: Instant) -> Step {
         match self {
-            Pending::Crc { file, crc, buf, .. } => {
+            Pending::Crc { file, crc, .. } => CRC_BUFFER.with_borrow_mut(|buf| {
+                // One buffer per thread, not per pending CRC.
                 if buf.is_empty() {
                     buf.resize(CRC_CHUNK, 0);
                 }
@@ -185,7 +190,7 @@ impl Pending {
                         return Step::More;
                     }
                 }
-            }
+            }),
             Pending::List { dir, entries, .. } => loop {
                 for _ in 0..LIST_BATCH {
                     match dir.next() {
@@ -225,7 +230,6 @@ mod tests {
             file,
             key,
             crc: MavCrc32::new(),
-            buf: Vec::new(),
         };
         let mut steps = 0;
         let crc = loop {
