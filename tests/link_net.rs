@@ -269,3 +269,44 @@ fn tcpout_reconnects_after_the_server_restarts() {
     client.close();
     assert!(started.elapsed() < Duration::from_millis(800));
 }
+
+/// Issue 9 item 19: a udpin link that had heard nobody dropped what it was
+/// asked to send and reported success. It now says NoSystem, and
+/// `wait_for_peer` waits for a peer — learned only from a valid frame.
+#[test]
+fn udpin_with_no_peer_refuses_to_send_and_waits_for_one() {
+    let link = Link::open("udpin://127.0.0.1:0", 245, 190).unwrap();
+    let addr = link.local_addr().unwrap();
+    let err = link.send_ftp(1, 1, &packet(1, b"x")).unwrap_err();
+    assert_eq!(err.result, FtpResult::NoSystem, "{err}");
+    assert!(!link.wait_for_peer(Instant::now() + Duration::from_millis(100)));
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    junk.send_to(&[0xFD, 1, 2, 3], addr).unwrap();
+    assert!(!link.wait_for_peer(Instant::now() + Duration::from_millis(200)));
+    assert!(link.send_ftp(1, 1, &packet(1, b"x")).is_err());
+    let started = Instant::now();
+    let vehicle = Link::open(&format!("udpout://127.0.0.1:{}", addr.port()), 1, 1).unwrap();
+    let at_vehicle = vehicle.subscribe(|_| true);
+    assert!(link.wait_for_peer(Instant::now() + WAIT));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    link.send_ftp(1, 1, &packet(2, b"y")).unwrap();
+    assert_eq!(
+        at_vehicle.receiver.recv_timeout(WAIT).unwrap().packet.seq,
+        2
+    );
+    // Closing wakes a waiter at once.
+    let other = Link::open("udpin://127.0.0.1:0", 245, 190).unwrap();
+    let waiter = {
+        let other = other.clone();
+        std::thread::spawn(move || other.wait_for_peer(Instant::now() + Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    other.close();
+    assert!(!waiter.join().unwrap());
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
