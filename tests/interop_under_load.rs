@@ -5,6 +5,10 @@
 //! packets) pymavlink lost hundreds of KB of a burst from its socket buffer
 //! on a busy machine and gave up ("burst reply creates too many gaps").
 //! Every peer runs at its own defaults too (the harness's time limit aside).
+//!
+//! By hand: `MAVFTP_UNDER_LOAD_RUNS=10 MAVFTP_UNDER_LOAD_SIZE=20000000 cargo
+//! test --release --test interop_under_load -- --nocapture` changes the
+//! number of runs and the file size (the time limits grow with the size).
 
 mod interop_support;
 
@@ -17,9 +21,13 @@ use interop_support::{DriverAnswer, pattern, run_driver, venv_python};
 use mavftp::link::Link;
 use mavftp::server::Server;
 
-const SIZE: usize = 1_000_000;
-const RUNS: usize = 3;
-const LIMIT: Duration = Duration::from_secs(120);
+/// A setting from the environment, else its default.
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Two threads that spin until dropped (both cores busy).
 struct BusyLoops {
@@ -65,9 +73,16 @@ fn downloads_under_load(client: &str, extra: &[&str]) {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     venv_python();
+    let size = setting("MAVFTP_UNDER_LOAD_SIZE", 1_000_000);
+    let runs = setting("MAVFTP_UNDER_LOAD_RUNS", 3);
+    // 100 s, plus 1 s per 50 kB beyond 1 MB (pymavlink with 80-byte chunks
+    // on a loaded machine manages a few hundred kB/s).
+    let harness_s = 100 + size.saturating_sub(1_000_000) / 50_000;
+    let harness = harness_s.to_string();
+    let limit = Duration::from_secs(harness_s as u64 + 30);
     let root = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();
-    let data = pattern(SIZE, 99);
+    let data = pattern(size, 99);
     fs::write(root.path().join("f.bin"), &data).unwrap();
     let link = Link::open("udpin://127.0.0.1:0", 1, 1).unwrap();
     let port = link.local_addr().unwrap().port();
@@ -78,13 +93,13 @@ fn downloads_under_load(client: &str, extra: &[&str]) {
         format!("udpout:127.0.0.1:{port}")
     };
     let _load = BusyLoops::start();
-    for run in 0..RUNS {
+    for run in 0..runs {
         let out = local.path().join(format!("run{run}"));
-        let mut args = vec!["--url", url.as_str(), "--timeout", "100"];
+        let mut args = vec!["--url", url.as_str(), "--timeout", harness.as_str()];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["download", "/f.bin", out.to_str().unwrap()]);
         let t = Instant::now();
-        let ans: DriverAnswer = run_driver(client, &args, LIMIT);
+        let ans: DriverAnswer = run_driver(client, &args, limit);
         let what = format!("{client} {extra:?} run {run}");
         assert_eq!(
             ans.result(),
@@ -99,7 +114,11 @@ fn downloads_under_load(client: &str, extra: &[&str]) {
             "{what}: SUCCESS with wrong bytes ({} B)",
             got.len()
         );
-        eprintln!("{what}: {:.2?}", t.elapsed());
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{what}: {size} B in {secs:.2} s ({:.0} kB/s)",
+            size as f64 / secs / 1e3
+        );
     }
 }
 
