@@ -1,5 +1,5 @@
 //! Our client against scripted fakes of PX4, ArduPilot and the MAVSDK 4.1
-//! server (tests/fake_server): every server quirk of PROTOCOL.md §5–§7, §9,
+//! server (tests/fake_server): every server quirk of docs/PROTOCOL_NOTES.md §5–§7, §9,
 //! §10 that the client must cope with, checked byte for byte and on the wire.
 
 mod fake_server;
@@ -108,7 +108,7 @@ fn mavsdk41_downloads_every_size_plain_and_burst() {
 }
 
 /// AP `@PARAM/param.pck` reports 65535 bytes in OpenFileRO; the client must
-/// read to the real EOF, with one read size per handle (PROTOCOL.md §9).
+/// read to the real EOF, with one read size per handle (docs/PROTOCOL_NOTES.md §9).
 #[test]
 fn ardupilot_param_pck_with_fake_size_is_read_to_real_eof() {
     let r = rig(Personality::ArduPilot);
@@ -644,7 +644,7 @@ fn failed_open_leaves_no_session_and_no_file() {
 }
 
 /// Raw wire check of the fakes themselves, so that a passing client test
-/// means the quirk was really on the wire: burst endings per PROTOCOL.md §6.
+/// means the quirk was really on the wire: burst endings per docs/PROTOCOL_NOTES.md §6.
 #[test]
 fn fake_bursts_end_like_the_real_servers() {
     use mavftp::protocol::{FtpPacket, NakCode};

@@ -1,4 +1,4 @@
-//! The MAVLink CRC32 variant used by CalcFileCRC32 (PROTOCOL.md §8): reflected
+//! The MAVLink CRC32 variant used by CalcFileCRC32 (docs/PROTOCOL_NOTES.md §8): reflected
 //! polynomial 0x04C11DB7, initial value 0, no final XOR. It is not zlib's CRC-32.
 
 /// Incremental MAVLink CRC32.

@@ -1,4 +1,4 @@
-//! Directory listing entries (PROTOCOL.md §4): `F<name>\t<size>[\t<mtime>]`,
+//! Directory listing entries (docs/PROTOCOL_NOTES.md §4): `F<name>\t<size>[\t<mtime>]`,
 //! `D<name>[\t0\t<mtime>]` and `S` placeholders, each NUL-terminated.
 
 /// One entry of a ListDirectory / ListDirectoryWithTime reply.

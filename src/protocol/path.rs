@@ -1,4 +1,4 @@
-//! Path rules for the wire (PROTOCOL.md §9).
+//! Path rules for the wire (docs/PROTOCOL_NOTES.md §9).
 
 use crate::result::FtpError;
 

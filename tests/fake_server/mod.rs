@@ -1,6 +1,6 @@
 //! A scripted fake MAVLink FTP server for the client tests: an in-memory file
 //! set served on a [`Link`] with the wire quirks of PX4, ArduPilot or the
-//! MAVSDK 4.1 server (PROTOCOL.md §5, §6, §7, §9, §10), plus counters of what
+//! MAVSDK 4.1 server (docs/PROTOCOL_NOTES.md §5, §6, §7, §9, §10), plus counters of what
 //! it received so that tests can assert on the client's wire behaviour.
 //!
 //! Modelled quirks, per [`Personality`]:

@@ -41,7 +41,7 @@ pymavlink facts that matter (2.4.50, read from its source and seen on the wire):
   * Uploads: CreateFile, then up to --write-qsize (5) WriteFile of --write-size (80)
     bytes in flight. It takes the block index from the ACK's *offset* field, so a
     server that does not echo the offset (MAVSDK's server 4.1.0 sends 0) never
-    completes an upload bigger than one block (PROTOCOL.md §10 6a).
+    completes an upload bigger than one block (docs/PROTOCOL_NOTES.md §10.6).
   * A failing command (a NAK) is reported only after --idle-time (3.7 s) of silence.
   * Replies must be addressed to our (own-sysid, own-compid); others are dropped.
 """
@@ -83,7 +83,7 @@ def emit(obj, code):
 
 
 def mav_crc32(path):
-    """MAVLink FTP CRC32: reflected 0x04C11DB7, init 0, no final xor (PROTOCOL.md §8)."""
+    """MAVLink FTP CRC32: reflected 0x04C11DB7, init 0, no final xor (docs/PROTOCOL_NOTES.md §8)."""
     crc = 0xFFFFFFFF  # zlib's running value v means register ~v; register 0 -> v = ~0
     with open(path, "rb") as f:
         while True:

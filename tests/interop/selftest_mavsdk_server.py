@@ -12,7 +12,7 @@ rename, cmp, error cases, a non-default sysid/compid, a listening (udpin) server
 and finally ListDirectory on a regular file (which aborts MAVSDK's 4.1.0 server).
 
 Every case has an expected result. Cases that fail because of a *known* quirk of a
-third-party peer (PROTOCOL.md §6, §10 6a, and the pymavlink 0-byte upload race) are
+third-party peer (docs/PROTOCOL_NOTES.md §6, §10.6, and the pymavlink 0-byte upload race) are
 expected to fail the way they do, with bounded timeouts. Prints a table, then
 "N passed, N failed"; exits 1 if any case did not behave as expected.
 Uses UDP ports picked at random from 15000-15999 on 127.0.0.1 only.
@@ -194,7 +194,7 @@ def main():
                      ["download", "/" + name, d, "--burst-size", str(chunk)],
                      "TIMEOUT" if stuck else "SUCCESS", timeout=10 if stuck else 90,
                      check=None if stuck else file_eq(os.path.join(root, name), os.path.join(d, name)),
-                     note="§10 6a: size multiple of chunk, EOF NAK offset 0 dropped" if stuck else "")
+                     note="§10.6: size multiple of chunk, EOF NAK offset 0 dropped" if stuck else "")
         case("download /nope", "mavsdk", murl, ["download", "/nope", dl], "FILE_DOES_NOT_EXIST")
         case("download /nope", "pymavlink", purl, ["download", "/nope", dl], "FILE_DOES_NOT_EXIST",
              extra=fast)
@@ -215,7 +215,7 @@ def main():
                     note = "pymavlink race: may terminate before the CreateFile ACK -> Fail"
                     chk = file_eq(up2, os.path.join(root, "sub", rname))
                 elif n > ws:
-                    exp, note, chk = "TIMEOUT", "§10 6a: WriteFile ACK offset 0", None
+                    exp, note, chk = "TIMEOUT", "§10.6: WriteFile ACK offset 0", None
                 else:
                     exp, note, chk = "SUCCESS", "", file_eq(up2, os.path.join(root, "sub", rname))
                 case(f"upload {rname} write-size {ws}", "pymavlink", purl,
