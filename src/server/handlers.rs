@@ -1,5 +1,6 @@
-//! One function per opcode, pure over the filesystem: a request in, the reply
-//! packet(s) out (or a burst job to stream).
+//! One function per opcode, over one peer's state and the filesystem: a
+//! request in, the reply packet(s) out — or a burst job to stream, or work
+//! to finish in steps ([`finish_step`]).
 //!
 //! Choices documented here: ReadFile with size 0 reads 239 bytes (like
 //! MAVSDK/ArduPilot; PX4 ≥ 1.14 returns 0 bytes); listings are sorted by name

@@ -441,9 +441,13 @@ fn worker_main(core: &Core) {
                 core.work_ready.wait(&mut sched);
             }
         };
-        if let Some(link) = core.link.upgrade() {
-            run_turn(core, &link, peer, &mut state, &mut bursts);
-        }
+        let Some(link) = core.link.upgrade() else {
+            // The link is gone: the server is done.
+            core.sched.lock().check_in(peer, state);
+            return;
+        };
+        run_turn(core, &link, peer, &mut state, &mut bursts);
+        drop(link);
         for job in bursts.drain(..) {
             let _ = core.started.send(job);
         }
