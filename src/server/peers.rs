@@ -115,6 +115,8 @@ struct Slot {
     /// In the ready queue.
     queued: bool,
     last_seen: Instant,
+    /// The peer's burst rate (also in its state), readable while it is busy.
+    flow: Arc<FlowRate>,
 }
 
 impl Slot {
@@ -188,6 +190,7 @@ impl Scheduler {
                 return Arrival::Dropped;
             }
             let state = Box::new(PeerState::new(peer.0, Arc::clone(&self.quota), self.epoch));
+            let flow = Arc::clone(&state.flow);
             self.slots.insert(
                 peer,
                 Slot {
@@ -195,6 +198,7 @@ impl Scheduler {
                     state: Some(state),
                     queued: false,
                     last_seen: now,
+                    flow,
                 },
             );
             *self.slots_per_route.entry(peer.0).or_default() += 1;
@@ -420,7 +424,7 @@ impl Scheduler {
     pub fn rates(&self) -> Vec<(u8, u8, u32)> {
         self.slots
             .iter()
-            .filter_map(|(p, s)| s.state.as_ref().map(|st| (p.1, p.2, st.flow.rate())))
+            .map(|(p, s)| (p.1, p.2, s.flow.rate()))
             .collect()
     }
 }
