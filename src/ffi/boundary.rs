@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use super::result::mavftp_result;
 use crate::result::FtpError;
 
-/// Longest remote path the protocol carries (239-byte payload with its NUL).
-pub const MAX_REMOTE_PATH: usize = 238;
+/// Longest remote path in bytes, without its NUL (a packet's 239 data bytes
+/// hold the path and the NUL). A longer path gives INVALID_PARAMETER.
+pub const MAVFTP_MAX_PATH_LEN: usize = 238;
+const _: () = assert!(MAVFTP_MAX_PATH_LEN == crate::protocol::MAX_PATH_LEN);
 
 /// Run an extern function body and map its outcome to a code. A failure's
 /// detail goes to `record` (so that `mavftp_client_last_error` can say what
@@ -66,9 +68,9 @@ pub fn remote_path<'a>(p: *const c_char, what: &str) -> Result<&'a str, FtpError
     if s.is_empty() {
         return Err(FtpError::invalid(format!("{what} is empty")));
     }
-    if s.len() > MAX_REMOTE_PATH {
+    if s.len() > MAVFTP_MAX_PATH_LEN {
         return Err(FtpError::invalid(format!(
-            "{what} is {} bytes long; at most {MAX_REMOTE_PATH} fit in a packet",
+            "{what} is {} bytes long; at most {MAVFTP_MAX_PATH_LEN} fit in a packet",
             s.len()
         )));
     }

@@ -17,21 +17,20 @@ use crate::result::{FtpError, FtpOutcome};
 /// A client of one remote FTP server (one target system/component) on a link.
 /// Operations run one after the other in the order submitted (a second call
 /// queues, it does not fail with BUSY); clients of different targets work at
-/// the same time.
+/// the same time. Its callbacks run on its worker thread (see "Threads and
+/// callbacks" at the top of this header).
 ///
 /// Thread safety: all functions may be called from any thread, also from
 /// inside this client's callbacks (but a blocking operation called from one of
 /// this client's own callbacks returns BUSY: use the `_async` form there).
-///
-/// Callbacks run on the client's worker thread, never two at once for one
-/// client, never while the library holds a lock they could need. Qt users
-/// re-post them to the GUI thread with `QMetaObject::invokeMethod(obj, ...,
-/// Qt::QueuedConnection)`. `user_data` is passed back untouched.
 pub struct mavftp_client {
     inner: Client,
     /// Detail of this client's last failure seen at the C boundary.
     error: Arc<Mutex<Option<String>>>,
 }
+
+/// Largest window cap `mavftp_client_set_window_caps` accepts.
+pub const MAVFTP_MAX_WINDOW_CAP: u32 = 1024;
 
 /// Progress of a transfer.
 #[repr(C)]
@@ -150,7 +149,7 @@ fn result_done(
 /// Create a client of (target_system, target_component) on `link`.
 /// target_system 0 means the first system heard; target_component 0 means 1
 /// (the autopilot). On success `*out_client` receives a client to free with
-/// `mavftp_client_free` (before its link).
+/// `mavftp_client_free` (before or after its link).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_new(
     link: *mut mavftp_link,
@@ -251,7 +250,7 @@ pub unsafe extern "C" fn mavftp_client_set_timeout(
 /// that grows past 5 and sees requests dropped again and again is held at 5
 /// for every later transfer to that server if the drops vanish there
 /// (ArduPilot queues 5 requests and drops the rest); a cap of 5 or less
-/// never probes. INVALID_PARAMETER above 1024.
+/// never probes. INVALID_PARAMETER above MAVFTP_MAX_WINDOW_CAP.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_set_window_caps(
     client: *mut mavftp_client,
@@ -259,9 +258,9 @@ pub unsafe extern "C" fn mavftp_client_set_window_caps(
     write: u32,
 ) -> mavftp_result {
     with_client(client, |c| {
-        if read > 1024 || write > 1024 {
+        if read > MAVFTP_MAX_WINDOW_CAP || write > MAVFTP_MAX_WINDOW_CAP {
             return Err(FtpError::invalid(format!(
-                "window caps {read}/{write}: at most 1024"
+                "window caps {read}/{write}: at most {MAVFTP_MAX_WINDOW_CAP}"
             )));
         }
         c.inner.set_window_caps(read as usize, write as usize);

@@ -7,6 +7,15 @@ use super::result::mavftp_result;
 use crate::link::Link;
 use crate::result::FtpError;
 
+/// Own system id of a link opened with own_system_id 0 (a ground station's).
+pub const MAVFTP_DEFAULT_SYSTEM_ID: u8 = 245;
+/// Own component id of a link opened with own_component_id 0.
+pub const MAVFTP_DEFAULT_COMPONENT_ID: u8 = 190;
+const _: () = assert!(
+    MAVFTP_DEFAULT_SYSTEM_ID == crate::link::DEFAULT_SYSTEM_ID
+        && MAVFTP_DEFAULT_COMPONENT_ID == crate::link::DEFAULT_COMPONENT_ID
+);
+
 /// One MAVLink connection (UDP, TCP, serial or application-owned), shared by
 /// any number of clients and servers. It sends a HEARTBEAT at 1 Hz and tracks
 /// which systems it hears.
@@ -25,7 +34,8 @@ pub type mavftp_send_cb =
 
 /// Open a link. `url` is `udpin://HOST:PORT`, `udpout://HOST:PORT`,
 /// `tcpin://HOST:PORT`, `tcpout://HOST:PORT` or `serial:///dev/ttyX:BAUD`
-/// (also without `//`). Own ids 0 mean the ground-station defaults 245/190;
+/// (also without `//`). Own ids 0 mean MAVFTP_DEFAULT_SYSTEM_ID (245) and
+/// MAVFTP_DEFAULT_COMPONENT_ID (190), a ground station's;
 /// own component 1 makes the link's heartbeat that of an autopilot.
 /// On success `*out_link` receives a link to free with `mavftp_link_free`.
 ///
@@ -111,9 +121,10 @@ pub unsafe extern "C" fn mavftp_link_feed(
 }
 
 /// Close and free a link. Operations of its clients still in flight end
-/// (their callbacks run exactly once, with CANCELLED or another final result);
-/// clients and servers on it stay valid handles but can no longer reach
-/// anyone: free them too. NULL does nothing.
+/// first (their callbacks run exactly once, with CANCELLED or another final
+/// result). Clients and servers on it stay valid handles that reach no one
+/// (new operations return CANCELLED): free them too, as usual. NULL does
+/// nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_link_free(link: *mut mavftp_link) {
     if link.is_null() {

@@ -4,12 +4,21 @@ use std::ffi::{CString, c_char};
 
 use crate::client::{EntryKind, Listing};
 
+/// `mavftp_entry.type` of a file.
+pub const MAVFTP_ENTRY_FILE: u32 = 1;
+/// `mavftp_entry.type` of a directory.
+pub const MAVFTP_ENTRY_DIRECTORY: u32 = 2;
+const _: () = assert!(
+    MAVFTP_ENTRY_FILE == EntryKind::File as u32
+        && MAVFTP_ENTRY_DIRECTORY == EntryKind::Directory as u32
+);
+
 /// One entry of a remote directory.
 #[repr(C)]
 pub struct mavftp_entry {
     /// Entry name (UTF-8, NUL-terminated), without the directory.
     pub name: *const c_char,
-    /// 1 file, 2 directory.
+    /// MAVFTP_ENTRY_FILE (1) or MAVFTP_ENTRY_DIRECTORY (2).
     pub r#type: u32,
     /// Size in bytes (0 for directories).
     pub size_bytes: u64,

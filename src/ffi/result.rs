@@ -29,8 +29,8 @@ pub enum mavftp_result {
     FileDoesNotExist = 7,
     /// The file or directory is protected (read-only server, permission denied).
     FileProtected = 8,
-    /// An argument was invalid: null pointer, invalid UTF-8, path over 238
-    /// bytes, id out of range.
+    /// An argument was invalid: null pointer, invalid UTF-8, remote path over
+    /// MAVFTP_MAX_PATH_LEN bytes, id out of range.
     InvalidParameter = 9,
     /// The target does not support this operation.
     Unsupported = 10,

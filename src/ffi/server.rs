@@ -7,6 +7,13 @@ use super::link::mavftp_link;
 use super::result::mavftp_result;
 use crate::server::{Pacing, Server};
 
+/// The `mavftp_server_set_link_rate` value that selects the default burst
+/// pacing of links of unknown rate: not a rate but adaptive flow control
+/// (rounds of at most 128 packets at a per-client rate that adapts to what
+/// the client shows it received).
+pub const MAVFTP_DEFAULT_LINK_RATE: u32 = u32::MAX;
+const _: () = assert!(MAVFTP_DEFAULT_LINK_RATE == crate::server::ADAPTIVE_LINK_RATE);
+
 /// Serves one root directory (a jail: nothing outside it is reachable) to
 /// every peer on a link.
 ///
@@ -19,7 +26,7 @@ pub struct mavftp_server {
 /// the link's own system/component id (or to component 0). `root_dir` must be
 /// an existing directory (FILE_DOES_NOT_EXIST otherwise). A client and a
 /// server may share one link. On success `*out_server` receives a server to
-/// free with `mavftp_server_free` (before the link).
+/// free with `mavftp_server_free` (before or after its link).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_server_new(
     link: *mut mavftp_link,
@@ -57,14 +64,10 @@ pub unsafe extern "C" fn mavftp_server_set_read_only(
     )
 }
 
-/// `mavftp_server_set_link_rate` value that restores the default: adaptive
-/// burst flow control on links of unknown rate.
-pub const MAVFTP_LINK_RATE_ADAPTIVE: u32 = u32::MAX;
-
 /// Pace bursts at `bytes_per_second` of frames on links that do not know
 /// their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge of
 /// known speed), as on a link of that rate; 0 sends as fast as possible;
-/// `MAVFTP_LINK_RATE_ADAPTIVE` restores the default. Serial links are always
+/// MAVFTP_DEFAULT_LINK_RATE restores the default. Serial links are always
 /// paced at their baud rate. By default bursts on links of unknown rate are
 /// sent in rounds of at most 128 packets (they fit a default socket receive
 /// buffer, so a slow reader loses nothing) at a per-client rate that halves
@@ -81,7 +84,7 @@ pub unsafe extern "C" fn mavftp_server_set_link_rate(
             let server = non_null(server.cast_const(), "server")?;
             server.inner.set_burst_pacing(match bytes_per_second {
                 0 => Pacing::Unpaced,
-                MAVFTP_LINK_RATE_ADAPTIVE => Pacing::Adaptive,
+                MAVFTP_DEFAULT_LINK_RATE => Pacing::Adaptive,
                 rate => Pacing::Fixed(rate),
             });
             Ok(())

@@ -52,6 +52,8 @@ pub const DEFAULT_COMPONENT_ID: u8 = 190;
 /// The transport peer a frame came from: a UDP source address (`udpin`), a
 /// TCP connection (`tcpin`), or [`Route::LOCAL`] on links with a single peer
 /// (udpout, tcpout, serial, custom, simulated). Opaque; compare and hash it.
+///
+/// cbindgen:ignore
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Route(RouteKind);
 
@@ -62,6 +64,7 @@ enum RouteKind {
     Tcp(u64),
 }
 
+/// cbindgen:ignore
 impl Route {
     /// The only route of a single-peer link.
     pub const LOCAL: Route = Route(RouteKind::Local);

@@ -510,7 +510,7 @@ static void test_paced_burst(mavftp_server *s, mavftp_client *c, const char *roo
     CHECK(same_bytes(a, b));
     CHECK(took >= 0.5);
     /* Back to the default (adaptive flow control). */
-    CHECK_RES(mavftp_server_set_link_rate(s, MAVFTP_LINK_RATE_ADAPTIVE), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_server_set_link_rate(s, MAVFTP_DEFAULT_LINK_RATE), MAVFTP_RESULT_SUCCESS);
     CHECK(remove(b) == 0);
     CHECK_RES(mavftp_client_download(c, "/paced.bin", dl, true, NULL, NULL), MAVFTP_RESULT_SUCCESS);
     CHECK(same_bytes(a, b));

@@ -1,7 +1,8 @@
 //! Where the C-ABI tests find libmavftp.so: the target/<profile> directory of
 //! the running test binary, with the cdylib (re)built there once per test
 //! process (cargo test builds only the rlib, so the .so could be missing or
-//! stale).
+//! stale). The library's SONAME is libmavftp.so.<major> (build.rs), so the
+//! directory also gets that name as a symlink for programs linked against it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,6 +28,11 @@ pub fn lib_dir() -> PathBuf {
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the cdylib failed");
+        let soname = dir.join(concat!("libmavftp.so.", env!("CARGO_PKG_VERSION_MAJOR")));
+        if std::fs::symlink_metadata(&soname).is_err() {
+            std::os::unix::fs::symlink("libmavftp.so", &soname)
+                .expect("symlink libmavftp.so.<major>");
+        }
     });
     assert!(
         dir.join("libmavftp.so").exists(),
