@@ -133,9 +133,27 @@ impl Conversation {
         })
     }
 
-    /// Resolve the target: system 0 means the first heard.
+    /// Resolve the target: system 0 means the first heard. A link with no
+    /// peer to send to yet (udpin that heard nothing) is waited on for up to
+    /// timeout × retries, then NoSystem: sending would only be dropped.
     pub fn resolve_target(&mut self) -> FtpOutcome<()> {
         let s = self.settings();
+        let deadline = Instant::now() + s.timeout * s.retries.max(1);
+        while !self
+            .link
+            .wait_for_peer((Instant::now() + Duration::from_millis(50)).min(deadline))
+        {
+            self.check_cancel()?;
+            if Instant::now() >= deadline {
+                return Err(FtpError::new(
+                    FtpResult::NoSystem,
+                    format!(
+                        "no peer on the link within {:?} (nothing heard to send to)",
+                        s.timeout * s.retries.max(1)
+                    ),
+                ));
+            }
+        }
         let sys = if s.target_system == 0 {
             match self.link.first_heard_system() {
                 Some(x) => x,
