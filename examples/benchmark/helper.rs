@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mavftp::link::sim::{PipeStats, UdpProxy};
+use mavftp::link::sim::{LossMode, PipeStats, UdpProxy};
 use mavftp::{Link, Server};
 
-use crate::cli::LinkSpec;
-use crate::run::impairment;
+use crate::cli::{LinkSpec, impairment};
 
 /// `benchmark --peer`: our server and/or the link proxy, in a child process.
 /// Prints "READY <address clients send to>", runs until stdin closes, then
@@ -34,6 +33,7 @@ fn peer_run(args: &[String]) -> Result<(), String> {
     let mut delay_ms = 0u64;
     let mut loss = 0.0f64;
     let mut seed = 1u64;
+    let mut loss_mode = LossMode::OnAir;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "--no-proxy" {
@@ -50,6 +50,7 @@ fn peer_run(args: &[String]) -> Result<(), String> {
             "--delay-ms" => delay_ms = v.parse().map_err(|_| bad())?,
             "--loss" => loss = v.parse().map_err(|_| bad())?,
             "--seed" => seed = v.parse().map_err(|_| bad())?,
+            "--loss-mode" => loss_mode = v.parse()?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -76,8 +77,8 @@ fn peer_run(args: &[String]) -> Result<(), String> {
             loss,
             size: 0,
         };
-        let up = impairment(&spec, seed);
-        let down = impairment(&spec, seed.wrapping_add(1));
+        let up = impairment(&spec, seed, loss_mode);
+        let down = impairment(&spec, seed.wrapping_add(1), loss_mode);
         let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
         Some(UdpProxy::start(listen, forward, up, down).map_err(|e| format!("proxy: {e:?}"))?)
     };

@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --release --example benchmark -- [--quick] [--repeat N]
 //!     [--link loopback,5760,5760-loss,92160] [--client ours,mavsdk,pymavlink]
-//!     [--server mavsdk,ours] [--op burst,plain,upload] [--seed N] [--help]
+//!     [--server mavsdk,ours] [--op burst,plain,upload] [--seed N]
+//!     [--loss-mode on-air|before-link] [--help]
 //! ```
 //!
 //! How each run is set up (one fresh set of processes per run):
@@ -18,7 +19,9 @@
 //!   [`UdpProxy`](mavftp::link::sim::UdpProxy) (in the helper child) with the
 //!   same impairment in both directions: byte rate, a 1 s drop-tail queue,
 //!   one-way delay, loss, seeded with `seed + 1000 × repeat` (so every client
-//!   sees the same loss pattern in a given repeat). Our server is told the
+//!   sees the same loss pattern in a given repeat). A lost frame takes its
+//!   airtime, as on a radio (`--loss-mode before-link`: the old model, where
+//!   it costs none); each row shows its ceiling ([`cli::ceiling`]). Our server is told the
 //!   link rate (`set_unknown_link_rate`), as it would know a serial link's
 //!   baud rate;
 //! - the client: ours in this process ([`mavftp::Client`], public API only;
@@ -29,7 +32,7 @@
 //!   discovery). pymavlink uses 239-byte burst and write chunks (its best).
 //!
 //! Every transfer is checked byte for byte; each is capped at
-//! `cap-factor × ideal time + cap-add` (ideal = size at 89.8 % of the link).
+//! `cap-factor × ideal time + cap-add` (ideal = size at the row's ceiling).
 //!
 //! Modules: [`cli`] (what to run), [`run`] (one transfer, the table's run
 //! loop), [`report`] (tables and targets), [`process`] (child processes,

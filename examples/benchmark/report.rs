@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cli::{ClientKind, Op, Options, ServerKind, support};
+use mavftp::link::sim::LossMode;
+
+use crate::cli::{ClientKind, LinkSpec, Op, Options, ServerKind, ceiling, support};
 use crate::run::RunOutcome;
 
 /// The numbers of one table cell (medians over the successful repeats).
@@ -182,7 +184,12 @@ pub fn ratio_text(
 
 pub fn render_tables(opts: &Options, results: &Results) -> (String, String) {
     let clients = &opts.clients;
-    let mut head = vec!["link".to_string(), "server".into(), "op".into()];
+    let mut head = vec![
+        "link".to_string(),
+        "server".into(),
+        "op".into(),
+        "ceiling".into(),
+    ];
     for c in clients {
         head.push(format!("{} goodput", c.label()));
         head.push("% link".into());
@@ -191,18 +198,29 @@ pub fn render_tables(opts: &Options, results: &Results) -> (String, String) {
     head.push("ours / best other".into());
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut md = String::new();
-    let _ = write!(md, "| link | server | op |");
+    let _ = write!(md, "| link | server | op | ceiling |");
     for c in clients {
         let _ = write!(md, " {} |", c.label());
     }
     let _ = writeln!(md, " ours / best other |");
-    let _ = writeln!(md, "|{}", "---|".repeat(4 + clients.len()));
+    let _ = writeln!(md, "|{}", "---|".repeat(5 + clients.len()));
     for (li, link) in opts.links.iter().enumerate() {
         for server in &opts.servers {
             for op in &opts.ops {
                 let link_text = format!("{} ({})", link.label, fmt_size(opts.size(link)));
-                let mut row = vec![link_text.clone(), server.label().into(), op.label().into()];
-                let _ = write!(md, "| {link_text} | {} | {} |", server.label(), op.label());
+                let ceiling = ceiling_text(opts, link);
+                let mut row = vec![
+                    link_text.clone(),
+                    server.label().into(),
+                    op.label().into(),
+                    ceiling.clone(),
+                ];
+                let _ = write!(
+                    md,
+                    "| {link_text} | {} | {} | {ceiling} |",
+                    server.label(),
+                    op.label()
+                );
                 for c in clients {
                     let (g, p, cpu) = cell_texts(opts, results, li, *server, *op, *c);
                     let md_cell = match (p.is_empty(), cpu.is_empty()) {
@@ -222,6 +240,8 @@ pub fn render_tables(opts: &Options, results: &Results) -> (String, String) {
     let _ = writeln!(
         md,
         "\nCells: median goodput · % of the link byte rate · client CPU s per MB. \
+         Ceiling: the most of the link's byte rate file bytes can use, 239/266 (full \
+         MAVLink 2 frames) × (1 − loss) when a lost frame takes its airtime. \
          MB = 10^6 B. (k/n): only k of n repeats finished. \
          n/a: pymavlink has no plain download. skip: pymavlink upload to MAVSDK's server \
          never finishes (WriteFile ACK offset 0), not run."
@@ -272,9 +292,18 @@ pub fn fmt_size(bytes: usize) -> String {
     }
 }
 
+/// A link's ceiling as a table cell ("–" without a rate).
+pub fn ceiling_text(opts: &Options, link: &LinkSpec) -> String {
+    ceiling(link, opts.loss_mode).map_or("–".into(), |c| format!("{:.1} %", 100.0 * c))
+}
+
 /// The issue's targets, checked against this run's medians.
 pub fn render_targets(opts: &Options, results: &Results) -> String {
-    let mut out = String::new();
+    let mut out = String::from("Targets (issue 4");
+    if opts.loss_mode == LossMode::OnAir {
+        out.push_str("; its lossy targets were set when lost frames cost no airtime");
+    }
+    out.push_str("):\n");
     let find = |key: &str| opts.links.iter().position(|l| l.key == key);
     let pct = |li: usize, s: ServerKind, op: Op| -> Option<f64> {
         let rate = opts.links[li].rate? as f64;
@@ -331,6 +360,34 @@ pub fn render_targets(opts: &Options, results: &Results) -> String {
             out,
             "- loopback burst: ours+our server ≥ 10× MAVSDK client+MAVSDK server: {text}"
         );
+    }
+    // Issue 14: in the realistic mode, each lossy single-link row within 4
+    // points of its ceiling.
+    if opts.loss_mode == LossMode::OnAir {
+        out.push_str("Targets (issue 14, lost frames take their airtime):\n");
+        for key in ["5760-loss", "92160"] {
+            let Some(li) = find(key) else { continue };
+            let link = &opts.links[li];
+            let Some(c) = ceiling(link, opts.loss_mode) else {
+                continue;
+            };
+            let c = 100.0 * c;
+            for s in &opts.servers {
+                for op in &opts.ops {
+                    let text = pct(li, *s, *op).map_or("not measured".into(), |p| {
+                        format!("{p:.1} % → {}", verdict(p >= c - 4.0))
+                    });
+                    let _ = writeln!(
+                        out,
+                        "- {}, server {}, ours {}: ≥ ceiling {c:.1} % − 4 = {:.1} %: {text}",
+                        link.label,
+                        s.label(),
+                        op.label(),
+                        c - 4.0
+                    );
+                }
+            }
+        }
     }
     out
 }

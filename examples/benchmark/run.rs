@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use mavftp::link::sim::{Impairment, QueueLimit};
+use mavftp::link::sim::LossMode;
 use mavftp::{Client, FtpOutcome, Link};
 
 use crate::cli::{ClientKind, LinkSpec, Op, Options, ServerKind, support};
@@ -16,7 +16,8 @@ use crate::process::{
     venv_python,
 };
 use crate::report::{
-    Results, fmt_cpu, fmt_rate, markdown_header, render_tables, render_targets, utc_now,
+    Results, ceiling_text, fmt_cpu, fmt_rate, markdown_header, render_tables, render_targets,
+    utc_now,
 };
 
 /// Time allowed for discovery / first heartbeat before a transfer starts.
@@ -60,19 +61,6 @@ pub struct RunContext<'a> {
     pub client: ClientKind,
     pub op: Op,
     pub rep: usize,
-}
-
-pub fn impairment(link: &LinkSpec, seed: u64) -> Impairment {
-    let mut imp = Impairment::none()
-        .with_delay(Duration::from_millis(link.delay_ms))
-        .with_loss(link.loss)
-        .with_seed(seed);
-    if let Some(rate) = link.rate {
-        imp = imp
-            .with_rate(rate)
-            .with_queue_limit(QueueLimit::Time(Duration::from_secs(1)));
-    }
-    imp
 }
 
 /// Runs one transfer with fresh processes; returns its outcome and the
@@ -146,6 +134,8 @@ pub fn run_once_inner(cx: &RunContext) -> Result<(RunOutcome, Option<String>), S
                 &cx.link.loss.to_string(),
                 "--seed",
                 &seed.to_string(),
+                "--loss-mode",
+                opts.loss_mode.key(),
             ]);
         } else {
             peer_cmd.arg("--no-proxy");
@@ -379,12 +369,16 @@ pub fn table(opts: Options) -> ExitCode {
     );
     let _ = writeln!(
         header,
-        "links: UDP via the seeded proxy, same impairment both ways, 1 s drop-tail queue{}; \
+        "links: UDP via the seeded proxy, same impairment both ways, 1 s drop-tail queue{}, {}; \
          our server in a child process{}; pymavlink chunks 239 B",
         if opts.loopback_proxy {
             ""
         } else {
             " (loopback: direct)"
+        },
+        match opts.loss_mode {
+            LossMode::OnAir => "lost frames take their airtime (--loss-mode on-air)",
+            LossMode::BeforeLink => "lost frames cost no airtime (--loss-mode before-link)",
         },
         if opts.pace_link {
             ", told the link rate"
@@ -415,9 +409,13 @@ pub fn table(opts: Options) -> ExitCode {
         let detail = match &outcome {
             RunOutcome::Ok { secs, cpu_s } => {
                 let g = size as f64 / secs.max(1e-6);
-                let pct = link
-                    .rate
-                    .map_or(String::new(), |r| format!(" {:.1} %", 100.0 * g / r as f64));
+                let pct = link.rate.map_or(String::new(), |r| {
+                    format!(
+                        " {:.1} % (ceiling {})",
+                        100.0 * g / r as f64,
+                        ceiling_text(&opts, &link)
+                    )
+                });
                 format!(
                     "{}{pct} in {secs:.2} s, cpu {}",
                     fmt_rate(g),
@@ -457,7 +455,7 @@ pub fn table(opts: Options) -> ExitCode {
     println!();
     print!("{text}");
     println!(
-        "\nwall time {:.1} min\n\nTargets (issue 4):\n{}",
+        "\nwall time {:.1} min\n\n{}",
         started.elapsed().as_secs_f64() / 60.0,
         render_targets(&opts, &results)
     );
