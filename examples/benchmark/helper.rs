@@ -1,7 +1,7 @@
 //! `benchmark --peer`: the helper child process with our server and/or the
 //! link proxy.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,10 +10,12 @@ use mavftp::link::sim::{LossMode, PipeStats, UdpProxy};
 use mavftp::{Link, Server};
 
 use crate::cli::{LinkSpec, impairment};
+use crate::process::process_cpu_s;
 
 /// `benchmark --peer`: our server and/or the link proxy, in a child process.
-/// Prints "READY <address clients send to>", runs until stdin closes, then
-/// prints "STATS ..." (proxy counters) and exits.
+/// Prints "READY <address clients send to>", answers each "CPU" line on
+/// stdin with "CPU <seconds>" (its own user + system time), runs until stdin
+/// closes, then prints "STATS ..." (proxy counters) and exits.
 pub fn peer_main(args: &[String]) -> ExitCode {
     match peer_run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,7 +88,15 @@ fn peer_run(args: &[String]) -> Result<(), String> {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "READY {addr}");
     let _ = out.flush();
-    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    // "CPU" on stdin asks for this process's CPU seconds so far (the --cpu
+    // command reads them before and after a transfer); EOF means stop.
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim() == "CPU" {
+            let _ = writeln!(out, "CPU {:.6}", process_cpu_s());
+            let _ = out.flush();
+        }
+    }
     if let Some(p) = &proxy {
         let f = |s: PipeStats| {
             format!(

@@ -39,6 +39,7 @@
 //! drivers, CPU time), [`helper`] (the `--peer` child).
 
 mod cli;
+mod cpu;
 mod helper;
 mod process;
 mod report;
@@ -48,8 +49,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--peer") {
-        return helper::peer_main(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("--peer") => return helper::peer_main(&args[1..]),
+        Some("--cpu") => return cpu::cpu_main(&args[1..]),
+        Some("--cpu-client") => return cpu::client_main(&args[1..]),
+        _ => {}
     }
     let opts = match cli::parse_args(&args) {
         Ok(o) => o,

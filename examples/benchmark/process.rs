@@ -1,7 +1,7 @@
 //! Child processes: peers that print READY, the Python drivers and their JSON
 //! answers, the venv, CPU time.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -166,6 +166,61 @@ impl Spawned {
             }
         }
         None
+    }
+
+    /// Write one line to the child's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<(), String> {
+        let stdin = self.guard.stdin.as_mut().ok_or("stdin already closed")?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("cannot write to the child: {e}"))
+    }
+
+    /// The rest of the next stdout line that starts with one of `prefixes`
+    /// (with the prefix matched), skipping other lines; Err at `limit` or
+    /// when the child's stdout closes.
+    pub fn wait_line(
+        &mut self,
+        prefixes: &[&'static str],
+        limit: Duration,
+    ) -> Result<(&'static str, String), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).map_err(|_| {
+                format!(
+                    "no line starting with {prefixes:?} within {limit:?} (status {:?})",
+                    self.guard.child.try_wait()
+                )
+            })?;
+            for p in prefixes {
+                if let Some(rest) = line.strip_prefix(p) {
+                    return Ok((p, rest.trim().to_string()));
+                }
+            }
+        }
+    }
+
+    /// Send "CPU" and read the answer: a `--peer` helper's CPU seconds so far.
+    pub fn ask_cpu(&mut self) -> Result<f64, String> {
+        self.send_line("CPU")?;
+        let (_, v) = self.wait_line(&["CPU"], Duration::from_secs(30))?;
+        v.parse().map_err(|_| format!("bad CPU answer '{v}'"))
+    }
+
+    /// Close stdin and wait up to `limit` for the child to exit by itself
+    /// (a process under valgrind writes its counts when it exits); true if
+    /// it did. The guard kills it otherwise when dropped.
+    pub fn close_and_wait(&mut self, limit: Duration) -> bool {
+        drop(self.guard.stdin.take());
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.guard.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 }
 

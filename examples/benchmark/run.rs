@@ -76,21 +76,8 @@ pub fn run_once_inner(cx: &RunContext) -> Result<(RunOutcome, Option<String>), S
     let opts = cx.opts;
     let size = opts.size(&cx.link);
     let cap = opts.cap(&cx.link);
-    let tmp = tempfile::Builder::new()
-        .prefix("mavftp-bench-")
-        .tempdir()
-        .map_err(|e| format!("tempdir: {e}"))?;
-    let root = tmp.path().join("root");
-    let local_dir = tmp.path().join("local");
-    let up_dir = tmp.path().join("up");
-    for d in [&root, &local_dir, &up_dir] {
-        std::fs::create_dir(d).map_err(|e| format!("mkdir {}: {e}", d.display()))?;
-    }
-    let down_data = pattern(size, 11 + cx.rep as u32);
-    let up_data = pattern(size, 23 + cx.rep as u32);
-    let up_file = up_dir.join(UP_NAME);
-    std::fs::write(root.join(DOWN_NAME), &down_data).map_err(|e| format!("write: {e}"))?;
-    std::fs::write(&up_file, &up_data).map_err(|e| format!("write: {e}"))?;
+    let ws = Workspace::new(size, cx.rep)?;
+    let (root, local_dir, up_file) = (&ws.root, &ws.local_dir, &ws.up_file);
 
     // The server, and the helper child with the proxy (and our server).
     let mut mavsdk_server = None;
@@ -104,7 +91,7 @@ pub fn run_once_inner(cx: &RunContext) -> Result<(RunOutcome, Option<String>), S
             let mut cmd = Command::new(python);
             cmd.arg(script("mavsdk_ftp_server.py"))
                 .arg("--root")
-                .arg(&root)
+                .arg(root)
                 .arg("--url")
                 .arg(format!("udpin://127.0.0.1:{port}"));
             let (spawned, _) = spawn_ready(cmd, "mavsdk_ftp_server.py", Duration::from_secs(30))?;
@@ -114,7 +101,7 @@ pub fn run_once_inner(cx: &RunContext) -> Result<(RunOutcome, Option<String>), S
             Some(addr)
         }
         ServerKind::Ours => {
-            peer_cmd.arg("--serve-root").arg(&root);
+            peer_cmd.arg("--serve-root").arg(root);
             if let (true, Some(rate)) = (opts.pace_link, cx.link.rate) {
                 peer_cmd.args(["--server-rate", &rate.to_string()]);
             }
@@ -148,42 +135,89 @@ pub fn run_once_inner(cx: &RunContext) -> Result<(RunOutcome, Option<String>), S
     };
 
     let outcome = match cx.client {
-        ClientKind::Ours => run_ours(&target, cx.op, &local_dir, &up_file, cap),
+        ClientKind::Ours => run_ours(&target, cx.op, local_dir, up_file, cap, &mut || {}),
         ClientKind::Mavsdk | ClientKind::Pymavlink => {
-            run_python(cx, &target, &local_dir, &up_file, cap)
+            run_python(cx, &target, local_dir, up_file, cap)
         }
     };
-    let outcome = match outcome {
-        RunOutcome::Ok { secs, cpu_s } => {
-            let (path, want) = match cx.op {
-                Op::Upload => (root.join(UP_NAME), &up_data),
-                _ => (local_dir.join(DOWN_NAME), &down_data),
-            };
-            match std::fs::read(&path) {
-                Ok(got) if got == *want => RunOutcome::Ok { secs, cpu_s },
-                Ok(got) => RunOutcome::Corrupt(format!(
-                    "{} has {} bytes, differs from the {} sent",
-                    path.display(),
-                    got.len(),
-                    want.len()
-                )),
-                Err(e) => RunOutcome::Corrupt(format!("{}: {e}", path.display())),
-            }
-        }
-        other => other,
-    };
+    let outcome = ws.verify(cx.op, outcome);
     let stats = peer.and_then(|p| p.finish("STATS"));
     drop(mavsdk_server);
     Ok((outcome, stats))
 }
 
-/// Our client, in this process.
+/// The files of one run in a fresh temporary directory: the server's root
+/// with the file to download, the client's download directory, and the file
+/// to upload.
+pub struct Workspace {
+    _tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    pub local_dir: PathBuf,
+    pub up_file: PathBuf,
+    down_data: Vec<u8>,
+    up_data: Vec<u8>,
+}
+
+impl Workspace {
+    /// Files of `size` bytes, their content different for each repeat `rep`.
+    pub fn new(size: usize, rep: usize) -> Result<Workspace, String> {
+        let tmp = tempfile::Builder::new()
+            .prefix("mavftp-bench-")
+            .tempdir()
+            .map_err(|e| format!("tempdir: {e}"))?;
+        let root = tmp.path().join("root");
+        let local_dir = tmp.path().join("local");
+        let up_dir = tmp.path().join("up");
+        for d in [&root, &local_dir, &up_dir] {
+            std::fs::create_dir(d).map_err(|e| format!("mkdir {}: {e}", d.display()))?;
+        }
+        let down_data = pattern(size, 11 + rep as u32);
+        let up_data = pattern(size, 23 + rep as u32);
+        let up_file = up_dir.join(UP_NAME);
+        std::fs::write(root.join(DOWN_NAME), &down_data).map_err(|e| format!("write: {e}"))?;
+        std::fs::write(&up_file, &up_data).map_err(|e| format!("write: {e}"))?;
+        Ok(Workspace {
+            _tmp: tmp,
+            root,
+            local_dir,
+            up_file,
+            down_data,
+            up_data,
+        })
+    }
+
+    /// A successful outcome stays one only if the bytes arrived exactly.
+    pub fn verify(&self, op: Op, outcome: RunOutcome) -> RunOutcome {
+        let RunOutcome::Ok { secs, cpu_s } = outcome else {
+            return outcome;
+        };
+        let (path, want) = match op {
+            Op::Upload => (self.root.join(UP_NAME), &self.up_data),
+            _ => (self.local_dir.join(DOWN_NAME), &self.down_data),
+        };
+        match std::fs::read(&path) {
+            Ok(got) if got == *want => RunOutcome::Ok { secs, cpu_s },
+            Ok(got) => RunOutcome::Corrupt(format!(
+                "{} has {} bytes, differs from the {} sent",
+                path.display(),
+                got.len(),
+                want.len()
+            )),
+            Err(e) => RunOutcome::Corrupt(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// Our client, in this process. `before_start` runs once the server was
+/// heard and the client exists, right before the transfer (and its clock
+/// and CPU count) starts.
 pub fn run_ours(
     target: &str,
     op: Op,
     local_dir: &Path,
     up_file: &Path,
     cap: Duration,
+    before_start: &mut dyn FnMut(),
 ) -> RunOutcome {
     let link = match Link::open(&format!("udpout://{target}"), 245, 190) {
         Ok(l) => l,
@@ -210,6 +244,7 @@ pub fn run_ours(
     let done: Box<dyn FnOnce(FtpOutcome<()>) + Send> = Box::new(move |r| {
         let _ = tx.send((r, Instant::now()));
     });
+    before_start();
     let cpu0 = process_cpu_s();
     let t0 = Instant::now();
     let started = match op {
