@@ -40,6 +40,7 @@
 
 mod cli;
 mod cpu;
+mod fleet;
 mod helper;
 mod process;
 mod report;
@@ -53,6 +54,9 @@ fn main() -> ExitCode {
         Some("--peer") => return helper::peer_main(&args[1..]),
         Some("--cpu") => return cpu::cpu_main(&args[1..]),
         Some("--cpu-client") => return cpu::client_main(&args[1..]),
+        Some("--fleet") => return fleet::fleet_main(&args[1..]),
+        Some("--fleet-ground") => return fleet::ground_main(&args[1..]),
+        Some("--fleet-vehicles") => return fleet::vehicles_main(&args[1..]),
         _ => {}
     }
     let opts = match cli::parse_args(&args) {
