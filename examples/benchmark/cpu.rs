@@ -13,16 +13,18 @@
 //! Instruction counts (`--callgrind`): the side being measured runs under
 //! `valgrind --tool=callgrind --callgrind-out-file=...` (the other side
 //! natively), and its `totals:` line (every instruction the process executed,
-//! all threads) is read when it exits. Two runs per side: the file size and
-//! an empty file; instructions per MB = (I(size) − I(0)) / size, so process
-//! start-up, discovery and the open/close of a session do not count (the
-//! empty run's total is printed as the fixed cost). Callgrind counts
-//! user-space instructions only (the kernel's share of send/recv is in the
-//! CPU seconds, not here) and runs the code 30–40 times slower, so the other
-//! side sees a slow peer: burst data a slowed client cannot take in time is
-//! lost and re-read, and that work is in its count (as it would be on a slow
-//! companion computer). 10 MB under callgrind takes 10–20 s per side on this
-//! machine; counts repeat within a few per cent.
+//! all threads) is read when it exits. Per op and side: one empty transfer
+//! (0 B: process start-up, discovery, open and close, about 0.6 M) and
+//! `--callgrind-repeat` transfers of the size; instructions per MB =
+//! (I(size) − I(0 B)) / size, median and range. Callgrind counts user-space
+//! instructions only (the kernel's share of send/recv is in the CPU seconds,
+//! not here) and runs the code 30–40 times slower, so the other side sees a
+//! slow peer: work a slowed client does because of that (resends, data read
+//! twice) is in its count. Counts of code whose work depends on time more
+//! than on bytes vary between runs: on 2026-12-01 our server's repeated
+//! within 2 %, our client's plain download ranged 44–88 M/MB (its worker
+//! scans the read window on every wake-up, so its count grows with the time
+//! a transfer takes). 10 MB under callgrind takes 10–20 s per run here.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -57,7 +59,9 @@ struct CpuOptions {
     repeat: usize,
     callgrind: Vec<Side>,
     callgrind_size: usize,
+    callgrind_repeat: usize,
     valgrind: PathBuf,
+    callgrind_dir: Option<PathBuf>,
     cap: Duration,
     markdown: Option<PathBuf>,
 }
@@ -70,7 +74,10 @@ fn usage() -> String {
      \x20 --callgrind LIST        of client,server: also count instructions of that side\n\
      \x20                         under valgrind --tool=callgrind (default none)\n\
      \x20 --callgrind-size-mb N   file size of the callgrind runs (default 10)\n\
+     \x20 --callgrind-repeat N    callgrind runs per op and side; median (min–max) (default 3)\n\
      \x20 --valgrind PATH         the valgrind program (default valgrind)\n\
+     \x20 --callgrind-dir DIR     keep the callgrind files there (callgrind.<op>.<side>.<bytes>B,\n\
+     \x20                         for callgrind_annotate)\n\
      \x20 --cap-s S               time limit of one transfer (default 600)\n\
      \x20 --markdown FILE         also write the markdown table to FILE"
         .to_string()
@@ -83,7 +90,9 @@ fn parse(args: &[String]) -> Result<CpuOptions, String> {
         repeat: 3,
         callgrind: Vec::new(),
         callgrind_size: 10_000_000,
+        callgrind_repeat: 3,
         valgrind: PathBuf::from("valgrind"),
+        callgrind_dir: None,
         cap: Duration::from_secs(600),
         markdown: None,
     };
@@ -107,12 +116,17 @@ fn parse(args: &[String]) -> Result<CpuOptions, String> {
             "--op" => o.ops = parse_list(value, &Op::ALL, Op::key).map_err(bad)?,
             "--size-mb" => o.size = mb(value)?,
             "--callgrind-size-mb" => o.callgrind_size = mb(value)?,
-            "--repeat" => {
-                o.repeat = value
+            "--repeat" | "--callgrind-repeat" => {
+                let n = value
                     .parse()
                     .ok()
                     .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad(format!("bad count '{value}'")))?
+                    .ok_or_else(|| bad(format!("bad count '{value}'")))?;
+                if flag == "--repeat" {
+                    o.repeat = n;
+                } else {
+                    o.callgrind_repeat = n;
+                }
             }
             "--callgrind" => {
                 o.callgrind = if value == "none" {
@@ -122,6 +136,7 @@ fn parse(args: &[String]) -> Result<CpuOptions, String> {
                 }
             }
             "--valgrind" => o.valgrind = PathBuf::from(value),
+            "--callgrind-dir" => o.callgrind_dir = Some(PathBuf::from(value)),
             "--cap-s" => {
                 o.cap = value
                     .parse::<f64>()
@@ -190,7 +205,13 @@ fn cpu_run(
     measured: Option<Side>,
 ) -> Result<CpuRun, String> {
     let ws = Workspace::new(size, rep)?;
-    let out_file = ws.root.with_file_name("callgrind.out");
+    let out_file = match (&o.callgrind_dir, measured) {
+        (Some(dir), Some(side)) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            dir.join(format!("callgrind.{}.{}.{size}B", op.key(), side.key()))
+        }
+        _ => ws.root.with_file_name("callgrind.out"),
+    };
     let under =
         |side| (measured == Some(side)).then_some((o.valgrind.as_path(), out_file.as_path()));
     let slow = measured.is_some();
@@ -270,6 +291,32 @@ fn cpu_run(
     })
 }
 
+/// Instructions per MB of `side` for `op`: one empty transfer for the fixed
+/// cost, then `--callgrind-repeat` transfers of `--callgrind-size-mb`.
+fn callgrind_side(o: &CpuOptions, op: Op, side: Side) -> Result<Vec<f64>, String> {
+    let t = Instant::now();
+    let fixed = cpu_run(o, op, 0, 0, Some(side))?.instructions.unwrap_or(0);
+    let mut per_mb = Vec::new();
+    for rep in 0..o.callgrind_repeat {
+        let total = cpu_run(o, op, o.callgrind_size, rep, Some(side))?
+            .instructions
+            .unwrap_or(0);
+        let x = total.saturating_sub(fixed) as f64 / (o.callgrind_size as f64 / 1e6);
+        eprintln!(
+            "[callgrind] {} {} rep {}: {} instructions ({} fixed) → {}/MB ({:.0} s so far)",
+            op.label(),
+            side.key(),
+            rep + 1,
+            fmt_instructions(total as f64),
+            fmt_instructions(fixed as f64),
+            fmt_instructions(x),
+            t.elapsed().as_secs_f64()
+        );
+        per_mb.push(x);
+    }
+    Ok(per_mb)
+}
+
 fn fmt_size_mb(bytes: usize) -> String {
     format!("{} MB", bytes as f64 / 1e6)
 }
@@ -325,8 +372,9 @@ pub fn cpu_main(args: &[String]) -> ExitCode {
         let _ = writeln!(
             header,
             "instructions: valgrind --tool=callgrind totals of the measured side, \
-             (I({}) − I(0 B)) / size; the other side native",
-            fmt_size_mb(o.callgrind_size)
+             (I({}) − I(0 B)) / size, median (min–max) of {}; the other side native",
+            fmt_size_mb(o.callgrind_size),
+            o.callgrind_repeat
         );
     }
     print!("{header}");
@@ -358,30 +406,10 @@ pub fn cpu_main(args: &[String]) -> ExitCode {
         }
         let mut counts = Vec::new();
         for side in &o.callgrind {
-            let t = Instant::now();
-            let full = cpu_run(&o, *op, o.callgrind_size, 0, Some(*side));
-            let empty = cpu_run(&o, *op, 0, 0, Some(*side));
-            match (full, empty) {
-                (Ok(full), Ok(empty)) => {
-                    let (f, e) = (
-                        full.instructions.unwrap_or(0),
-                        empty.instructions.unwrap_or(0),
-                    );
-                    let per_mb = f.saturating_sub(e) as f64 / (o.callgrind_size as f64 / 1e6);
-                    eprintln!(
-                        "[callgrind] {} {}: {} instructions ({} fixed) → {}/MB ({:.0} s)",
-                        op.label(),
-                        side.key(),
-                        fmt_instructions(f as f64),
-                        fmt_instructions(e as f64),
-                        fmt_instructions(per_mb),
-                        t.elapsed().as_secs_f64()
-                    );
-                    counts.push((*side, per_mb, e));
-                }
-                (full, empty) => {
+            match callgrind_side(&o, *op, *side) {
+                Ok(per_mb) => counts.push((*side, per_mb)),
+                Err(why) => {
                     failed = true;
-                    let why = full.err().or(empty.err()).unwrap_or_default();
                     eprintln!("[callgrind] {} {}: FAILED {why}", op.label(), side.key());
                 }
             }
@@ -412,16 +440,19 @@ pub fn cpu_main(args: &[String]) -> ExitCode {
             ))
         };
         let count = |side| {
-            counts.iter().find(|(s, ..)| *s == side).map_or(
-                "–".to_string(),
-                |(_, per_mb, fixed)| {
-                    format!(
-                        "{} (+{} fixed)",
-                        fmt_instructions(*per_mb),
-                        fmt_instructions(*fixed as f64)
-                    )
-                },
-            )
+            counts
+                .iter()
+                .find(|(s, _)| *s == side)
+                .map_or("–".to_string(), |(_, per_mb)| {
+                    let lo = per_mb.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = per_mb.iter().copied().fold(0.0, f64::max);
+                    let mid = fmt_instructions(median(per_mb.clone()));
+                    if per_mb.len() > 1 {
+                        format!("{mid} ({}–{})", fmt_instructions(lo), fmt_instructions(hi))
+                    } else {
+                        mid
+                    }
+                })
         };
         let _ = writeln!(
             md,
