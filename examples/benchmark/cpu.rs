@@ -76,7 +76,7 @@ fn usage() -> String {
      \x20 --callgrind-size-mb N   file size of the callgrind runs (default 10)\n\
      \x20 --callgrind-repeat N    callgrind runs per op and side; median (min–max) (default 3)\n\
      \x20 --valgrind PATH         the valgrind program (default valgrind)\n\
-     \x20 --callgrind-dir DIR     keep the callgrind files there (callgrind.<op>.<side>.<bytes>B,\n\
+     \x20 --callgrind-dir DIR     keep the callgrind files there (callgrind.<op>.<side>.<bytes>B.<rep>,\n\
      \x20                         for callgrind_annotate)\n\
      \x20 --cap-s S               time limit of one transfer (default 600)\n\
      \x20 --markdown FILE         also write the markdown table to FILE"
@@ -208,7 +208,7 @@ fn cpu_run(
     let out_file = match (&o.callgrind_dir, measured) {
         (Some(dir), Some(side)) => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            dir.join(format!("callgrind.{}.{}.{size}B", op.key(), side.key()))
+            dir.join(format!("callgrind.{}.{}.{size}B.{rep}", op.key(), side.key()))
         }
         _ => ws.root.with_file_name("callgrind.out"),
     };
