@@ -208,7 +208,11 @@ fn cpu_run(
     let out_file = match (&o.callgrind_dir, measured) {
         (Some(dir), Some(side)) => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            dir.join(format!("callgrind.{}.{}.{size}B.{rep}", op.key(), side.key()))
+            dir.join(format!(
+                "callgrind.{}.{}.{size}B.{rep}",
+                op.key(),
+                side.key()
+            ))
         }
         _ => ws.root.with_file_name("callgrind.out"),
     };
