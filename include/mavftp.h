@@ -262,6 +262,25 @@ mavftp_result mavftp_link_feed(mavftp_link *link,
                                size_t len);
 
 /**
+ * The first system (other than our own) heard on this link, by any
+ * MAVLink message: `*out_system_id` receives its id. NO_SYSTEM while none
+ * was heard. A client created with target_system 0 talks to this system.
+ */
+mavftp_result mavftp_link_first_heard_system(const mavftp_link *link,
+                                             uint8_t *out_system_id);
+
+/**
+ * Milliseconds since any MAVLink message from (`system_id`, `component_id`)
+ * was last received on this link: `*out_ms_ago` receives them (e.g. to tell
+ * whether a vehicle is still there: it heartbeats at 1 Hz). NO_SYSTEM when
+ * that component was never heard.
+ */
+mavftp_result mavftp_link_last_heard(const mavftp_link *link,
+                                     uint8_t system_id,
+                                     uint8_t component_id,
+                                     uint64_t *out_ms_ago);
+
+/**
  * Close and free a link. Operations of its clients still in flight end
  * first (their callbacks run exactly once, with CANCELLED or another final
  * result). Clients and servers on it stay valid handles that reach no one

@@ -2,10 +2,10 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{UserData, c_str, guard, guard_void, out_ptr};
+use super::boundary::{UserData, c_str, guard, guard_void, non_null, out_ptr};
 use super::result::mavftp_result;
 use crate::link::Link;
-use crate::result::FtpError;
+use crate::result::{FtpError, FtpResult};
 
 /// Own system id of a link opened with own_system_id 0 (a ground station's).
 pub const MAVFTP_DEFAULT_SYSTEM_ID: u8 = 245;
@@ -116,6 +116,63 @@ pub unsafe extern "C" fn mavftp_link_feed(
             // SAFETY: non-null and the caller promises `len` readable bytes.
             let data = unsafe { std::slice::from_raw_parts(bytes, len) };
             link.inner.feed(data)
+        },
+    )
+}
+
+/// The first system (other than our own) heard on this link, by any
+/// MAVLink message: `*out_system_id` receives its id. NO_SYSTEM while none
+/// was heard. A client created with target_system 0 talks to this system.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_first_heard_system(
+    link: *const mavftp_link,
+    out_system_id: *mut u8,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            let out = out_ptr(out_system_id, "out_system_id")?;
+            let link = non_null(link, "link")?;
+            let system = link
+                .inner
+                .first_heard_system()
+                .ok_or_else(|| FtpError::new(FtpResult::NoSystem, "no system heard yet"))?;
+            // SAFETY: checked non-null; the caller provides a writable byte.
+            unsafe { *out = system };
+            Ok(())
+        },
+    )
+}
+
+/// Milliseconds since any MAVLink message from (`system_id`, `component_id`)
+/// was last received on this link: `*out_ms_ago` receives them (e.g. to tell
+/// whether a vehicle is still there: it heartbeats at 1 Hz). NO_SYSTEM when
+/// that component was never heard.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_last_heard(
+    link: *const mavftp_link,
+    system_id: u8,
+    component_id: u8,
+    out_ms_ago: *mut u64,
+) -> mavftp_result {
+    guard(
+        |_| (),
+        || {
+            let out = out_ptr(out_ms_ago, "out_ms_ago")?;
+            let link = non_null(link, "link")?;
+            let at = link
+                .inner
+                .last_heard(system_id, component_id)
+                .ok_or_else(|| {
+                    FtpError::new(
+                        FtpResult::NoSystem,
+                        format!("system {system_id} component {component_id} never heard"),
+                    )
+                })?;
+            let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+            // SAFETY: checked non-null; the caller provides a writable u64.
+            unsafe { *out = ms };
+            Ok(())
         },
     )
 }

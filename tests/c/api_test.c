@@ -219,6 +219,17 @@ static void test_null_arguments(void) {
     CHECK_RES(mavftp_link_feed(link, NULL, 0), MAVFTP_RESULT_SUCCESS);
     CHECK_RES(mavftp_link_feed(link, (const uint8_t *)"garbage\xfd\x01", 9), MAVFTP_RESULT_SUCCESS);
 
+    /* nothing heard yet: NO_SYSTEM, out-params untouched */
+    uint8_t heard_sys = 77;
+    uint64_t heard_ms = 77;
+    CHECK_RES(mavftp_link_first_heard_system(link, &heard_sys), MAVFTP_RESULT_NO_SYSTEM);
+    CHECK_RES(mavftp_link_last_heard(link, 1, 1, &heard_ms), MAVFTP_RESULT_NO_SYSTEM);
+    CHECK(heard_sys == 77 && heard_ms == 77);
+    CHECK_RES(mavftp_link_first_heard_system(NULL, &heard_sys), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_first_heard_system(link, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_last_heard(NULL, 1, 1, &heard_ms), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_last_heard(link, 1, 1, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+
     mavftp_server *server = (mavftp_server *)0x1;
     CHECK_RES(mavftp_server_new(NULL, "/tmp", &server), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_server_new(link, NULL, &server), MAVFTP_RESULT_INVALID_PARAMETER);
@@ -627,6 +638,20 @@ static void test_udp_links(const char *work) {
     snprintf(workudp, sizeof workudp, "%s/udpwork", work);
     mkdir(workudp, 0755);
     run_operations(c, root, workudp, 0);
+
+    /* each side has heard the other (server 1/1, client 245/190) within seconds */
+    uint8_t heard_sys = 0;
+    uint64_t heard_ms = UINT64_MAX;
+    CHECK_RES(mavftp_link_first_heard_system(client_link, &heard_sys), MAVFTP_RESULT_SUCCESS);
+    CHECK(heard_sys == 1);
+    CHECK_RES(mavftp_link_last_heard(client_link, 1, 1, &heard_ms), MAVFTP_RESULT_SUCCESS);
+    CHECK(heard_ms < 5000);
+    CHECK_RES(mavftp_link_first_heard_system(server_link, &heard_sys), MAVFTP_RESULT_SUCCESS);
+    CHECK(heard_sys == 245);
+    CHECK_RES(mavftp_link_last_heard(server_link, 245, 190, &heard_ms), MAVFTP_RESULT_SUCCESS);
+    heard_ms = 77;
+    CHECK_RES(mavftp_link_last_heard(client_link, 1, 99, &heard_ms), MAVFTP_RESULT_NO_SYSTEM);
+    CHECK(heard_ms == 77);
     g_client = NULL;
     mavftp_client_free(c);
     mavftp_server_free(server);

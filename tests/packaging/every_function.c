@@ -249,6 +249,17 @@ int main(int argc, char **argv) {
     CHECK_RES(mavftp_client_upload_async(client, path, "/e", on_progress, &w), MAVFTP_RESULT_SUCCESS);
     CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
 
+    /* who the links have heard (any message counts: requests and replies flowed above) */
+    uint8_t heard_sys = 0;
+    uint64_t heard_ms = UINT64_MAX;
+    CHECK_RES(mavftp_link_first_heard_system(gcs, &heard_sys), MAVFTP_RESULT_SUCCESS);
+    CHECK(heard_sys == 1);
+    CHECK_RES(mavftp_link_last_heard(gcs, 1, 1, &heard_ms), MAVFTP_RESULT_SUCCESS);
+    CHECK(heard_ms < 60000);
+    CHECK_RES(mavftp_link_last_heard(vehicle, MAVFTP_DEFAULT_SYSTEM_ID, MAVFTP_DEFAULT_COMPONENT_ID, &heard_ms),
+              MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_last_heard(gcs, 1, 99, &heard_ms), MAVFTP_RESULT_NO_SYSTEM);
+
     /* listings */
     mavftp_list *list = NULL;
     CHECK_RES(mavftp_client_list_directory(client, "/d", &list), MAVFTP_RESULT_SUCCESS);

@@ -1,7 +1,8 @@
-"""libmavftp driven from Python through ctypes (no extra package needed).
-
-Run: MAVFTP_LIB=target/debug/libmavftp.so python3 -m unittest tests/python_ctypes/test_ctypes.py
-(tests/python_api.rs does this with the library cargo just built).
+"""The C ABI itself, driven through ctypes with its own declarations (not the
+package's): every function of include/mavftp.h, blocking and _async, against
+our server. It loads the library the installed package bundles, so it checks
+the very file users get. (Part of the package's pytest suite; it is a plain
+unittest module, so `python -m unittest` runs it too.)
 """
 
 import ctypes as C
@@ -11,7 +12,9 @@ import tempfile
 import threading
 import unittest
 
-LIB = C.CDLL(os.environ.get("MAVFTP_LIB", "libmavftp.so"))
+import mavftp
+
+LIB = C.CDLL(mavftp.LIBRARY_PATH)
 
 SUCCESS, NEXT, FILE_EXISTS, FILE_DOES_NOT_EXIST, INVALID_PARAMETER = 1, 2, 6, 7, 9
 NO_SYSTEM = 12
@@ -42,6 +45,8 @@ S = C.c_char_p
 for name, args in {
     "mavftp_link_open": [S, C.c_uint8, C.c_uint8, C.POINTER(P)],
     "mavftp_link_feed": [P, C.c_char_p, C.c_size_t],
+    "mavftp_link_first_heard_system": [P, C.POINTER(C.c_uint8)],
+    "mavftp_link_last_heard": [P, C.c_uint8, C.c_uint8, C.POINTER(C.c_uint64)],
     "mavftp_server_new": [P, S, C.POINTER(P)],
     "mavftp_server_set_read_only": [P, C.c_bool],
     "mavftp_server_set_link_rate": [P, C.c_uint32],
@@ -129,6 +134,10 @@ class NoPeer(unittest.TestCase):
         self.assertEqual(LIB.mavftp_link_open(None, 0, 0, C.byref(out)), INVALID_PARAMETER)
         self.assertEqual(LIB.mavftp_client_new(None, 1, 1, C.byref(out)), INVALID_PARAMETER)
         self.assertEqual(LIB.mavftp_client_cancel(None), INVALID_PARAMETER)
+        sysid, ms = C.c_uint8(7), C.c_uint64(7)
+        self.assertEqual(LIB.mavftp_link_first_heard_system(None, C.byref(sysid)), INVALID_PARAMETER)
+        self.assertEqual(LIB.mavftp_link_last_heard(None, 1, 1, C.byref(ms)), INVALID_PARAMETER)
+        self.assertEqual((sysid.value, ms.value), (7, 7))
         LIB.mavftp_client_free(None)
         LIB.mavftp_link_free(None)
         LIB.mavftp_list_free(None)
@@ -151,6 +160,16 @@ class AgainstOurServer(unittest.TestCase):
                                               C.byref(self.clink)), SUCCESS)
         self.assertEqual(LIB.mavftp_client_new(self.clink, 1, 1, C.byref(self.client)), SUCCESS)
         self.assertEqual(LIB.mavftp_client_set_timeout(self.client, 200, 5), SUCCESS)
+        heard = C.c_uint8()
+        for _ in range(300):  # the server's heartbeat, once it has heard ours
+            if LIB.mavftp_link_first_heard_system(self.clink, C.byref(heard)) == SUCCESS:
+                break
+            threading.Event().wait(0.01)
+        self.assertEqual(heard.value, 1)
+        ms = C.c_uint64()
+        self.assertEqual(LIB.mavftp_link_last_heard(self.clink, 1, 1, C.byref(ms)), SUCCESS)
+        self.assertLess(ms.value, 5000)
+        self.assertEqual(LIB.mavftp_link_last_heard(self.clink, 1, 77, C.byref(ms)), NO_SYSTEM)
         self.assertEqual(LIB.mavftp_client_set_window_caps(self.client, 0, 16), SUCCESS)
         self.keep = []  # ctypes callbacks must outlive their calls
 

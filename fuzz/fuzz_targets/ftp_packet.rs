@@ -1,0 +1,7 @@
+//! cargo-fuzz entry point of the `ftp_packet` target (tests/fuzz_support/).
+#![no_main]
+
+#[path = "../../tests/fuzz_support/mod.rs"]
+mod fuzz_support;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::ftp_packet(data));
