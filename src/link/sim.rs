@@ -48,9 +48,6 @@ pub enum LossMode {
 }
 
 impl LossMode {
-    /// Both modes, the default first.
-    pub const ALL: [LossMode; 2] = [LossMode::OnAir, LossMode::BeforeLink];
-
     /// The mode's name on command lines: `on-air` or `before-link`.
     pub fn key(self) -> &'static str {
         match self {
@@ -71,7 +68,7 @@ impl std::str::FromStr for LossMode {
 
     /// `on-air` or `before-link`.
     fn from_str(s: &str) -> Result<LossMode, String> {
-        LossMode::ALL
+        [LossMode::OnAir, LossMode::BeforeLink]
             .into_iter()
             .find(|m| m.key() == s)
             .ok_or_else(|| format!("unknown loss mode '{s}' (on-air or before-link)"))
