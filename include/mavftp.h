@@ -663,10 +663,12 @@ mavftp_result mavftp_client_are_files_identical_async(mavftp_client *client,
  * ======================================================================== */
 
 /**
- * Burst pacing (bytes per second of frames) of a new server on links of
- * unknown rate; see `mavftp_server_set_link_rate`.
+ * The `mavftp_server_set_link_rate` value that selects the default burst
+ * pacing of links of unknown rate: not a rate but adaptive flow control
+ * (rounds of at most 128 packets at a per-client rate that adapts to what
+ * the client shows it received).
  */
-#define MAVFTP_DEFAULT_LINK_RATE 3000000
+#define MAVFTP_DEFAULT_LINK_RATE UINT32_MAX
 
 /**
  * Serves one root directory (a jail: nothing outside it is reachable) to
@@ -696,9 +698,14 @@ mavftp_result mavftp_server_set_read_only(mavftp_server *server,
 
 /**
  * Pace bursts at `bytes_per_second` of frames on links that do not know
- * their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge);
- * 0 sends as fast as possible. Serial links are always paced at their baud
- * rate. The default is MAVFTP_DEFAULT_LINK_RATE (3 000 000).
+ * their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge of
+ * known speed), as on a link of that rate; 0 sends as fast as possible;
+ * MAVFTP_DEFAULT_LINK_RATE restores the default. Serial links are always
+ * paced at their baud rate. By default bursts on links of unknown rate are
+ * sent in rounds of at most 128 packets (they fit a default socket receive
+ * buffer, so a slow reader loses nothing) at a per-client rate that halves
+ * when the client's next request shows it lost data and grows when it did
+ * not: no setting is needed for any client (MAVSDK, QGC, pymavlink).
  */
 mavftp_result mavftp_server_set_link_rate(mavftp_server *server,
                                           uint32_t bytes_per_second);

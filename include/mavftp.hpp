@@ -628,7 +628,8 @@ public:
     std::error_code set_read_only(bool read_only) noexcept {
         return detail::code(mavftp_server_set_read_only(handle_, read_only));
     }
-    /** Burst pacing on links of unknown rate (0: as fast as possible). */
+    /** Burst pacing on links of unknown rate, as on a link of that rate (0: as
+     *  fast as possible; MAVFTP_DEFAULT_LINK_RATE: the default adaptive flow control). */
     std::error_code set_link_rate(std::uint32_t bytes_per_second) noexcept {
         return detail::code(mavftp_server_set_link_rate(handle_, bytes_per_second));
     }

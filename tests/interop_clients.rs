@@ -24,12 +24,6 @@ const PYMAVLINK: &str = "pymavlink_ftp_client.py";
 const SIZES: [usize; 5] = [0, 1, 239, 240, 1 << 20];
 /// Hard limit for one driver run.
 const LIMIT: Duration = Duration::from_secs(90);
-/// Burst pacing for pymavlink (bytes/s). At the server's default (3 MB/s)
-/// pymavlink, an interpreted client, loses much of a 1 MB burst from its
-/// socket buffer when the machine is busy and its gap recovery then often
-/// fails (TIMEOUT or Fail; 9 of 9 runs with three downloads in parallel,
-/// 0 of 6 at 1 MB/s).
-const PYMAVLINK_RATE: u32 = 1_000_000;
 
 /// Our server over a fresh root directory on a loopback UDP port.
 struct Served {
@@ -41,15 +35,7 @@ struct Served {
 }
 
 impl Served {
-    /// Our server, bursts paced for `client`.
-    fn for_client(client: &str) -> Served {
-        let sv = Served::new();
-        if client == PYMAVLINK {
-            sv._server.set_unknown_link_rate(PYMAVLINK_RATE);
-        }
-        sv
-    }
-
+    /// Our server at its defaults (as every peer is at its own).
     fn new() -> Served {
         let root = tempfile::tempdir().expect("tempdir");
         let local = tempfile::tempdir().expect("tempdir");
@@ -135,7 +121,7 @@ fn assert_same_file(got: &Path, want: &[u8], what: &str) {
 /// Downloads every sized file with one client and checks it byte for byte.
 fn downloads(client: &str, opts: &[&str]) {
     let t = Instant::now();
-    let sv = Served::for_client(client);
+    let sv = Served::new();
     write_sized_files(sv.root.path());
     let out = sv.local("dl");
     for size in SIZES {
@@ -162,7 +148,7 @@ fn downloads(client: &str, opts: &[&str]) {
 /// Uploads every sized file with one client and checks it on the server.
 fn uploads(client: &str, opts: &[&str]) {
     let t = Instant::now();
-    let sv = Served::for_client(client);
+    let sv = Served::new();
     let src = sv.local("src");
     fs::create_dir(&src).unwrap();
     write_sized_files(&src);
@@ -202,7 +188,7 @@ fn uploads(client: &str, opts: &[&str]) {
 /// list, mkdir, rmdir, rm, rename, cmp and error results, checked on disk.
 fn other_ops(client: &str) {
     let t = Instant::now();
-    let sv = Served::for_client(client);
+    let sv = Served::new();
     let run = |op: &[&str]| {
         if client == MAVSDK {
             sv.mavsdk(&[], op)

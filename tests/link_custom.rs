@@ -178,3 +178,42 @@ fn link_is_send_sync_clone() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Link>();
 }
+
+/// A packet whose size field is 240–255 reaches only request subscriptions
+/// (a server answers it with NAK InvalidDataSize); clients never see it.
+#[test]
+fn invalid_size_frames_reach_only_request_subscriptions() {
+    let link = Link::open_custom(1, 1, Box::new(|_: &[u8]| {})).unwrap();
+    let plain = link.subscribe(|_| true);
+    let requests = link.subscribe_requests(16, |_| true);
+    let mut wire = packet(9, b"/x").encode();
+    wire[4] = 250;
+    let mut payload = vec![0u8, 1, 1];
+    payload.extend_from_slice(&wire);
+    let mut frame = vec![0xFD, payload.len() as u8, 0, 0, 0, 245, 190, 110, 0, 0];
+    frame.extend_from_slice(&payload);
+    let crc = mavlink::calculate_crc(&frame[1..], 84);
+    frame.extend_from_slice(&crc.to_le_bytes());
+    link.feed(&frame).unwrap();
+    let got = requests.receiver.recv_timeout(WAIT).unwrap();
+    assert_eq!(got.invalid_size, Some(250));
+    assert_eq!(got.packet.seq, 9);
+    assert!(got.packet.data.is_empty());
+    assert_eq!(got.route, mavftp::link::Route::LOCAL);
+    assert!(plain.receiver.try_recv().is_err());
+    // A bounded subscription drops what does not fit instead of growing.
+    let small = link.subscribe_requests(2, |_| true);
+    for seq in 0..5 {
+        let mut p = packet(seq, b"y").encode().to_vec();
+        p.truncate(20);
+        let mut payload = vec![0u8, 1, 1];
+        payload.extend_from_slice(&p);
+        let mut frame = vec![0xFD, payload.len() as u8, 0, 0, 0, 245, 190, 110, 0, 0];
+        frame.extend_from_slice(&payload);
+        let crc = mavlink::calculate_crc(&frame[1..], 84);
+        frame.extend_from_slice(&crc.to_le_bytes());
+        link.feed(&frame).unwrap();
+    }
+    assert_eq!(small.receiver.len(), 2);
+    assert_eq!(plain.receiver.len(), 5);
+}

@@ -77,19 +77,30 @@ fn udpin_and_udpout_exchange_frames_and_heartbeats() {
 }
 
 #[test]
-fn udpin_replies_to_every_peer_heard() {
+fn udpin_send_ftp_goes_where_the_target_system_was_heard_and_to_every_peer_otherwise() {
     let server = Link::open("udpin:127.0.0.1:0", 1, 1).unwrap();
     let port = server.local_addr().unwrap().port();
     let c1 = Link::open(&format!("udpout:127.0.0.1:{port}"), 245, 190).unwrap();
-    let c2 = Link::open(&format!("udpout:127.0.0.1:{port}"), 245, 191).unwrap();
+    let c2 = Link::open(&format!("udpout:127.0.0.1:{port}"), 246, 190).unwrap();
     let s1 = c1.subscribe(|_| true);
     let s2 = c2.subscribe(|_| true);
     wait_until("both clients heard", || {
-        server.has_heard(245, 190) && server.has_heard(245, 191)
+        server.has_heard(245, 190) && server.has_heard(246, 190)
     });
-    server.send_ftp(245, 0, &packet(5, b"all")).unwrap();
+    server.send_ftp(246, 190, &packet(4, b"two")).unwrap();
+    assert_eq!(s2.receiver.recv_timeout(WAIT).unwrap().packet.seq, 4);
+    assert!(
+        s1.receiver
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+    // Never heard (or broadcast 0): every peer.
+    server.send_ftp(99, 1, &packet(5, b"all")).unwrap();
     assert_eq!(s1.receiver.recv_timeout(WAIT).unwrap().packet.seq, 5);
     assert_eq!(s2.receiver.recv_timeout(WAIT).unwrap().packet.seq, 5);
+    server.send_ftp(0, 0, &packet(6, b"all")).unwrap();
+    assert_eq!(s1.receiver.recv_timeout(WAIT).unwrap().packet.seq, 6);
+    assert_eq!(s2.receiver.recv_timeout(WAIT).unwrap().packet.seq, 6);
 }
 
 #[test]
@@ -257,4 +268,45 @@ fn tcpout_reconnects_after_the_server_restarts() {
     let started = Instant::now();
     client.close();
     assert!(started.elapsed() < Duration::from_millis(800));
+}
+
+/// Issue 9 item 19: a udpin link that had heard nobody dropped what it was
+/// asked to send and reported success. It now says NoSystem, and
+/// `wait_for_peer` waits for a peer — learned only from a valid frame.
+#[test]
+fn udpin_with_no_peer_refuses_to_send_and_waits_for_one() {
+    let link = Link::open("udpin://127.0.0.1:0", 245, 190).unwrap();
+    let addr = link.local_addr().unwrap();
+    let err = link.send_ftp(1, 1, &packet(1, b"x")).unwrap_err();
+    assert_eq!(err.result, FtpResult::NoSystem, "{err}");
+    assert!(!link.wait_for_peer(Instant::now() + Duration::from_millis(100)));
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    junk.send_to(&[0xFD, 1, 2, 3], addr).unwrap();
+    assert!(!link.wait_for_peer(Instant::now() + Duration::from_millis(200)));
+    assert!(link.send_ftp(1, 1, &packet(1, b"x")).is_err());
+    let started = Instant::now();
+    let vehicle = Link::open(&format!("udpout://127.0.0.1:{}", addr.port()), 1, 1).unwrap();
+    let at_vehicle = vehicle.subscribe(|_| true);
+    assert!(link.wait_for_peer(Instant::now() + WAIT));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    link.send_ftp(1, 1, &packet(2, b"y")).unwrap();
+    assert_eq!(
+        at_vehicle.receiver.recv_timeout(WAIT).unwrap().packet.seq,
+        2
+    );
+    // Closing wakes a waiter at once.
+    let other = Link::open("udpin://127.0.0.1:0", 245, 190).unwrap();
+    let waiter = {
+        let other = other.clone();
+        std::thread::spawn(move || other.wait_for_peer(Instant::now() + Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    other.close();
+    assert!(!waiter.join().unwrap());
+    assert!(t.elapsed() < Duration::from_secs(2));
 }

@@ -43,23 +43,39 @@ fn session_id_is_echoed_or_allocated_and_full_gives_no_sessions_available() {
     assert!(opened >= 4, "at least 4 sessions, got {opened}");
 }
 
-#[test]
-fn a_vanished_client_does_not_lock_out_the_next_beyond_the_idle_timeout() {
-    let (_tmp, hub, server) = setup();
-    server.set_idle_timeout(Duration::from_millis(600));
-    let mut gone = hub.requester(11, 190);
-    // Fill every session and vanish mid-transfer (after one read).
+/// Opens sessions of `path` until the server refuses; returns their ids.
+fn open_until_refused(r: &mut Requester, path: &[u8]) -> Vec<u8> {
     let mut sessions = Vec::new();
     loop {
-        let reply = gone.call(Opcode::OpenFileRO, 0, 0, b"f.bin");
+        let reply = r.call(Opcode::OpenFileRO, 0, 0, path);
         if reply.opcode == Opcode::Nak {
-            break;
+            assert_eq!(reply.nak_code(), Some(NakCode::NoSessionsAvailable));
+            return sessions;
         }
         sessions.push(reply.session);
         assert!(sessions.len() <= 64);
     }
-    let read = gone.call(Opcode::ReadFile, sessions[0], 0, &[0; 239]);
-    assert!(is_ack(&read));
+}
+
+#[test]
+fn vanished_clients_do_not_lock_out_the_next_beyond_the_idle_timeout() {
+    let (_tmp, hub, server) = setup();
+    server.set_idle_timeout(Duration::from_millis(600));
+    // Peers that fill every session this route may hold, read once, vanish.
+    let mut held = 0;
+    let mut gone = Vec::new();
+    for comp in 0..64u8 {
+        let mut r = hub.requester(11, 100 + comp);
+        let sessions = open_until_refused(&mut r, b"f.bin");
+        if sessions.is_empty() {
+            break;
+        }
+        held += sessions.len();
+        let read = r.call(Opcode::ReadFile, sessions[0], 0, &[0; 239]);
+        assert!(is_ack(&read));
+        gone.push(r);
+    }
+    assert_eq!(held, mavftp::server::sessions::SESSIONS_PER_ROUTE);
     drop(gone);
     let mut next = hub.requester(12, 190);
     let refused = next.call(Opcode::OpenFileRO, 0, 0, b"f.bin");
@@ -75,6 +91,41 @@ fn a_vanished_client_does_not_lock_out_the_next_beyond_the_idle_timeout() {
         assert!(start.elapsed() < Duration::from_secs(3), "still locked out");
     }
     assert_eq!(read_whole(&mut next, "f.bin"), pattern(5000, 1));
+}
+
+/// Item 6 of issue 9: one peer that opens every session it can and keeps
+/// them busy (a read on each every 300 ms, well inside the idle timeout)
+/// must not lock another peer out.
+#[test]
+fn a_peer_keeping_every_session_busy_does_not_lock_out_another_peer() {
+    let (_tmp, hub, _server) = setup();
+    let mut hog = hub.requester(40, 190);
+    let mut held = open_until_refused(&mut hog, b"f.bin");
+    assert!(!held.is_empty());
+    assert!(held.len() <= mavftp::server::sessions::SESSIONS_PER_PEER);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_hog = std::sync::Arc::clone(&stop);
+    let hog_thread = std::thread::spawn(move || {
+        while !stop_hog.load(std::sync::atomic::Ordering::SeqCst) {
+            for &s in &held {
+                assert!(is_ack(&hog.call(Opcode::ReadFile, s, 0, &[0; 10])));
+            }
+            // And keep asking for more.
+            held.extend(open_until_refused(&mut hog, b"f.bin"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    for round in 0..3 {
+        let mut other = hub.requester(41, 190);
+        assert_eq!(
+            read_whole(&mut other, "f.bin"),
+            pattern(5000, 1),
+            "round {round}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    hog_thread.join().unwrap();
 }
 
 #[test]

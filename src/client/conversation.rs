@@ -106,14 +106,34 @@ impl Conversation {
     }
 
     /// Prepare for an operation: forget the last one's session watch and
-    /// resolve the target. System 0 means the first system heard; if none
-    /// was heard yet, wait for one for up to timeout × retries.
+    /// resolve the target, waiting up to timeout × retries for what is
+    /// missing: a link with no peer to send to yet (udpin that heard
+    /// nothing; sending would only be dropped), and for target system 0 (the
+    /// first system heard) a system heard.
     pub fn begin_operation(&mut self) -> FtpOutcome<()> {
         self.watched = None;
         self.taken = None;
         let s = self.settings();
+        let budget = s.timeout * s.retries.max(1);
+        let deadline = Instant::now() + budget;
+        while !self
+            .link
+            .wait_for_peer((Instant::now() + Duration::from_millis(50)).min(deadline))
+        {
+            self.check_cancel()?;
+            if Instant::now() >= deadline {
+                return Err(FtpError::new(
+                    FtpResult::NoSystem,
+                    format!(
+                        "no peer on the link within {:.1} s (timeout × retries): nothing heard \
+                         to send to",
+                        budget.as_secs_f64()
+                    ),
+                ));
+            }
+        }
         let sys = if s.target_system == 0 {
-            self.wait_for_a_system(s.timeout * s.retries.max(1))?
+            self.wait_for_a_system(deadline, budget)?
         } else {
             s.target_system
         };
@@ -129,9 +149,8 @@ impl Conversation {
         Ok(())
     }
 
-    /// The first system heard on the link, waiting up to `budget` for one.
-    fn wait_for_a_system(&mut self, budget: Duration) -> FtpOutcome<u8> {
-        let deadline = Instant::now() + budget;
+    /// The first system heard on the link, waiting until `deadline` for one.
+    fn wait_for_a_system(&mut self, deadline: Instant, budget: Duration) -> FtpOutcome<u8> {
         loop {
             if let Some(sys) = self.link.first_heard_system() {
                 return Ok(sys);

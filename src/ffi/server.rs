@@ -5,12 +5,14 @@ use std::ffi::c_char;
 use super::boundary::{guard, guard_void, local_path, non_null, out_ptr};
 use super::link::mavftp_link;
 use super::result::mavftp_result;
-use crate::server::Server;
+use crate::server::{Pacing, Server};
 
-/// Burst pacing (bytes per second of frames) of a new server on links of
-/// unknown rate; see `mavftp_server_set_link_rate`.
-pub const MAVFTP_DEFAULT_LINK_RATE: u32 = 3_000_000;
-const _: () = assert!(MAVFTP_DEFAULT_LINK_RATE == crate::server::DEFAULT_UNKNOWN_LINK_RATE);
+/// The `mavftp_server_set_link_rate` value that selects the default burst
+/// pacing of links of unknown rate: not a rate but adaptive flow control
+/// (rounds of at most 128 packets at a per-client rate that adapts to what
+/// the client shows it received).
+pub const MAVFTP_DEFAULT_LINK_RATE: u32 = u32::MAX;
+const _: () = assert!(MAVFTP_DEFAULT_LINK_RATE == crate::server::ADAPTIVE_LINK_RATE);
 
 /// Serves one root directory (a jail: nothing outside it is reachable) to
 /// every peer on a link.
@@ -63,9 +65,14 @@ pub unsafe extern "C" fn mavftp_server_set_read_only(
 }
 
 /// Pace bursts at `bytes_per_second` of frames on links that do not know
-/// their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge);
-/// 0 sends as fast as possible. Serial links are always paced at their baud
-/// rate. The default is MAVFTP_DEFAULT_LINK_RATE (3 000 000).
+/// their rate (UDP, TCP, custom links: e.g. a radio behind a UDP bridge of
+/// known speed), as on a link of that rate; 0 sends as fast as possible;
+/// MAVFTP_DEFAULT_LINK_RATE restores the default. Serial links are always
+/// paced at their baud rate. By default bursts on links of unknown rate are
+/// sent in rounds of at most 128 packets (they fit a default socket receive
+/// buffer, so a slow reader loses nothing) at a per-client rate that halves
+/// when the client's next request shows it lost data and grows when it did
+/// not: no setting is needed for any client (MAVSDK, QGC, pymavlink).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_server_set_link_rate(
     server: *mut mavftp_server,
@@ -75,7 +82,11 @@ pub unsafe extern "C" fn mavftp_server_set_link_rate(
         |_| (),
         || {
             let server = non_null(server.cast_const(), "server")?;
-            server.inner.set_unknown_link_rate(bytes_per_second);
+            server.inner.set_burst_pacing(match bytes_per_second {
+                0 => Pacing::Unpaced,
+                MAVFTP_DEFAULT_LINK_RATE => Pacing::Adaptive,
+                rate => Pacing::Fixed(rate),
+            });
             Ok(())
         },
     )

@@ -156,6 +156,11 @@ impl FrameParser {
         }
     }
 
+    /// Forget a buffered partial frame (a new datagram starts afresh).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+    }
+
     /// Consume `bytes`, calling `on_frame` for each complete valid frame.
     pub fn push(&mut self, bytes: &[u8], mut on_frame: impl FnMut(RawFrame<'_>)) {
         if self.pending.is_empty() {

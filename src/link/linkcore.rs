@@ -8,22 +8,35 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-use parking_lot::{Mutex, RwLock};
+use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::IncomingFtp;
 use super::frame::{FrameParser, FrameWriter, RawFrame, split_ftp_payload};
+use super::{IncomingFtp, Route};
 use crate::protocol::{FILE_TRANSFER_PROTOCOL_ID, FtpPacket};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// Interval between our HEARTBEATs.
 const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
+/// Most (system, component) pairs remembered as heard; the least recently
+/// heard is forgotten first, so a sender cycling through ids cannot grow it.
+const MAX_HEARD: usize = 1024;
 
 /// Where framed bytes go. Called under the link's send lock, so one frame is
 /// written at a time and frames leave in sequence order.
 pub(crate) trait Transport: Send + Sync {
-    /// Write one complete frame.
+    /// Write one complete frame to every peer.
     fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()>;
+    /// Write one complete frame to one route only. Single-peer transports
+    /// have one route, so the default writes to it.
+    fn write_frame_to(&self, _route: Route, frame: &[u8]) -> FtpOutcome<()> {
+        self.write_frame(frame)
+    }
+    /// Whether there is anybody to send to (false for a `udpin` link that
+    /// has heard nothing yet, or a `tcpin` link without a client).
+    fn has_peer(&self) -> bool {
+        true
+    }
     /// Unblock and stop any I/O (called once when the link closes, after hooks).
     fn shutdown(&self) {}
 }
@@ -43,12 +56,16 @@ pub(crate) struct Subscription {
     pub id: u64,
     pub accept: Box<dyn Fn(&IncomingFtp) -> bool + Send + Sync>,
     pub sender: Sender<IncomingFtp>,
+    /// Whether frames with an invalid size field are delivered too.
+    pub invalid_too: bool,
 }
 
 #[derive(Default)]
 struct HeardTable {
     first_other_system: Option<u8>,
     last_heard: HashMap<(u8, u8), Instant>,
+    /// The route each system was last heard on.
+    routes: HashMap<u8, Route>,
 }
 
 type CloseHook = Box<dyn FnOnce() + Send>;
@@ -75,6 +92,9 @@ pub(crate) struct LinkCore {
     threads: Mutex<Vec<JoinHandle<()>>>,
     stop_heartbeat: Mutex<Option<Sender<()>>>,
     local_addr: Mutex<Option<std::net::SocketAddr>>,
+    /// Signalled when a transport learns a peer (and on close).
+    peer_seen: Condvar,
+    peer_lock: Mutex<()>,
 }
 
 impl LinkCore {
@@ -100,7 +120,35 @@ impl LinkCore {
             threads: Mutex::new(Vec::new()),
             stop_heartbeat: Mutex::new(None),
             local_addr: Mutex::new(None),
+            peer_seen: Condvar::new(),
+            peer_lock: Mutex::new(()),
         })
+    }
+
+    /// A transport learnt a peer: wake `wait_for_peer`.
+    pub fn peer_learned(&self) {
+        let _guard = self.peer_lock.lock();
+        self.peer_seen.notify_all();
+    }
+
+    /// Wait until the transport has a peer, the deadline passes or the link closes.
+    pub fn wait_for_peer(&self, deadline: Instant) -> bool {
+        let mut guard = self.peer_lock.lock();
+        loop {
+            if self.is_closing() {
+                return false;
+            }
+            if self.transport.has_peer() {
+                return true;
+            }
+            // Re-check at least every 100 ms: a peer may also appear without
+            // a notification (tcpin accepts on its own thread).
+            let wake = deadline.min(Instant::now() + Duration::from_millis(100));
+            if self.peer_seen.wait_until(&mut guard, wake).timed_out() && Instant::now() >= deadline
+            {
+                return !self.is_closing() && self.transport.has_peer();
+            }
+        }
     }
 
     pub fn own_system_id(&self) -> u8 {
@@ -175,9 +223,41 @@ impl LinkCore {
         self.transport.write_frame(frame)
     }
 
-    /// Frame and send one FTP packet.
+    /// Frame and send one FTP packet (clients): to the route where
+    /// `target_system` was last heard, else to every peer; `NoSystem` when
+    /// the transport has no peer at all.
     pub fn send_ftp(
         &self,
+        target_system: u8,
+        target_component: u8,
+        packet: &FtpPacket,
+    ) -> FtpOutcome<()> {
+        if self.is_closed() {
+            return Err(closed_error());
+        }
+        let route = match target_system {
+            0 => None,
+            sys => self.heard.lock().routes.get(&sys).copied(),
+        };
+        if route.is_none() && !self.transport.has_peer() {
+            return Err(FtpError::new(
+                FtpResult::NoSystem,
+                "no peer on the link yet: nothing was heard, so there is nowhere to send",
+            ));
+        }
+        let payload = packet.encode();
+        let mut writer = self.writer.lock();
+        let frame = writer.ftp(target_system, target_component, payload);
+        match route {
+            Some(route) => self.transport.write_frame_to(route, frame),
+            None => self.transport.write_frame(frame),
+        }
+    }
+
+    /// Frame and send one FTP packet on one route only (servers' replies).
+    pub fn send_ftp_via(
+        &self,
+        route: Route,
         target_system: u8,
         target_component: u8,
         packet: &FtpPacket,
@@ -188,7 +268,7 @@ impl LinkCore {
         let payload = packet.encode();
         let mut writer = self.writer.lock();
         let frame = writer.ftp(target_system, target_component, payload);
-        self.transport.write_frame(frame)
+        self.transport.write_frame_to(route, frame)
     }
 
     /// Bytes received by a custom or simulated link.
@@ -197,18 +277,24 @@ impl LinkCore {
             return Err(closed_error());
         }
         let mut parser = self.fed.lock();
-        self.ingest(&mut parser, bytes);
+        self.ingest(&mut parser, bytes, Route::LOCAL);
         Ok(())
     }
 
-    /// Parse `bytes` with `parser` and route every frame.
-    pub fn ingest(&self, parser: &mut FrameParser, bytes: &[u8]) {
+    /// Parse `bytes` with `parser` and route every frame; returns how many
+    /// valid frames the bytes completed.
+    pub fn ingest(&self, parser: &mut FrameParser, bytes: &[u8], route: Route) -> usize {
         let received_at = Instant::now();
-        parser.push(bytes, |frame| self.on_frame(frame, received_at));
+        let mut frames = 0;
+        parser.push(bytes, |frame| {
+            frames += 1;
+            self.on_frame(frame, received_at, route)
+        });
+        frames
     }
 
-    fn on_frame(&self, frame: RawFrame<'_>, received_at: Instant) {
-        self.mark_heard(frame.system_id, frame.component_id, received_at);
+    fn on_frame(&self, frame: RawFrame<'_>, received_at: Instant, route: Route) {
+        self.mark_heard(frame.system_id, frame.component_id, received_at, route);
         if frame.message_id != FILE_TRANSFER_PROTOCOL_ID {
             return;
         }
@@ -217,38 +303,59 @@ impl LinkCore {
             return;
         }
         let (target_system, target_component, ftp) = split_ftp_payload(frame.payload);
-        let Some(packet) = FtpPacket::decode(ftp) else {
-            return;
+        let (packet, invalid_size) = match FtpPacket::parse(ftp) {
+            Ok(p) => (p, None),
+            Err(bad) => (bad.header, Some(bad.size)),
         };
         let incoming = IncomingFtp {
+            route,
             source_system: frame.system_id,
             source_component: frame.component_id,
             target_system,
             target_component,
             packet,
             received_at,
+            invalid_size,
         };
         // Usually exactly one subscription accepts: find the last one so that
         // it can take the frame without a clone.
         let mut last: Option<&Subscription> = None;
         for sub in subscriptions.iter() {
-            if (sub.accept)(&incoming)
+            if (invalid_size.is_none() || sub.invalid_too)
+                && (sub.accept)(&incoming)
                 && let Some(prev) = last.replace(sub)
             {
-                let _ = prev.sender.send(incoming.clone());
+                deliver(&prev.sender, incoming.clone());
             }
         }
         if let Some(sub) = last {
-            let _ = sub.sender.send(incoming);
+            deliver(&sub.sender, incoming);
         }
     }
 
-    fn mark_heard(&self, system: u8, component: u8, at: Instant) {
+    fn mark_heard(&self, system: u8, component: u8, at: Instant, route: Route) {
         let mut heard = self.heard.lock();
         if heard.first_other_system.is_none() && system != self.own_system_id {
             heard.first_other_system = Some(system);
         }
-        heard.last_heard.insert((system, component), at);
+        if heard.routes.get(&system) != Some(&route) {
+            heard.routes.insert(system, route);
+        }
+        let key = (system, component);
+        if let Some(t) = heard.last_heard.get_mut(&key) {
+            *t = at;
+            return;
+        }
+        if heard.last_heard.len() >= MAX_HEARD
+            && let Some(oldest) = heard
+                .last_heard
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, _)| *k)
+        {
+            heard.last_heard.remove(&oldest);
+        }
+        heard.last_heard.insert(key, at);
     }
 
     pub fn has_heard(&self, system: u8, component: u8) -> bool {
@@ -271,17 +378,28 @@ impl LinkCore {
             .copied()
     }
 
-    /// Register a subscription; on a closing link the receiver is returned
-    /// already disconnected.
+    /// Register a subscription (bounded when `capacity` is given; frames with
+    /// an invalid size field only when `invalid_too`); on a closing link the
+    /// receiver is returned already disconnected.
     pub fn subscribe(
         &self,
         accept: Box<dyn Fn(&IncomingFtp) -> bool + Send + Sync>,
+        capacity: Option<usize>,
+        invalid_too: bool,
     ) -> (u64, crossbeam_channel::Receiver<IncomingFtp>) {
-        let (sender, receiver) = crossbeam_channel::unbounded();
+        let (sender, receiver) = match capacity {
+            Some(n) => crossbeam_channel::bounded(n),
+            None => crossbeam_channel::unbounded(),
+        };
         let id = self.next_id();
         let mut subs = self.subscriptions.write();
         if !self.is_closed() {
-            subs.push(Subscription { id, accept, sender });
+            subs.push(Subscription {
+                id,
+                accept,
+                sender,
+                invalid_too,
+            });
         }
         (id, receiver)
     }
@@ -339,6 +457,7 @@ impl LinkCore {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook));
         }
         self.state.store(CLOSED, Ordering::Release);
+        self.peer_learned();
         drop(self.stop_heartbeat.lock().take());
         self.transport.shutdown();
         let me = std::thread::current().id();
@@ -355,6 +474,14 @@ impl LinkCore {
         }
         let subs = std::mem::take(&mut *self.subscriptions.write());
         drop(subs);
+    }
+}
+
+/// Hand a frame to a subscription; a full bounded one drops it (the
+/// subscriber is behind: a lost frame, as on any datagram link).
+fn deliver(sender: &Sender<IncomingFtp>, incoming: IncomingFtp) {
+    match sender.try_send(incoming) {
+        Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
     }
 }
 

@@ -3,6 +3,18 @@
 //! of systems heard, and routing of FILE_TRANSFER_PROTOCOL frames to the
 //! clients and servers that share the link.
 //!
+//! Routes: every received frame carries the [`Route`] it came in on (the UDP
+//! source address on `udpin`, the connection on `tcpin`, [`Route::LOCAL`] on
+//! single-peer links). A server answers through [`Link::send_ftp_via`] on the
+//! request's route only; a client's [`Link::send_ftp`] goes to the route
+//! where its target system was last heard (to every known peer while it was
+//! never heard). `udpin` learns a peer only from a datagram that holds at
+//! least one valid (CRC-checked) MAVLink frame and keeps at most
+//! [`MAX_UDP_PEERS`] of them (the least recently heard is forgotten first);
+//! the peer table only decides where heartbeats and not-yet-routed client
+//! frames go, so replies never depend on it. Each `udpin` datagram is parsed
+//! on its own: a frame cannot be spliced from two senders' datagrams.
+//!
 //! Threads: a custom link has one heartbeat thread and parses fed bytes in the
 //! feeding thread; socket and serial links add one reader thread (tcpin: one
 //! accept thread plus one reader per client). Reader threads notice a close
@@ -33,6 +45,7 @@ use crate::result::FtpOutcome;
 
 pub use self::alloc::SessionIdClaim;
 pub(crate) use self::alloc::random_u64;
+pub use self::transport::MAX_UDP_PEERS;
 pub use self::url::{Endpoint, parse_url};
 
 /// Ground-station defaults used when an own id of 0 is given.
@@ -40,9 +53,54 @@ pub const DEFAULT_SYSTEM_ID: u8 = 245;
 /// See [`DEFAULT_SYSTEM_ID`].
 pub const DEFAULT_COMPONENT_ID: u8 = 190;
 
+/// The transport peer a frame came from: a UDP source address (`udpin`), a
+/// TCP connection (`tcpin`), or [`Route::LOCAL`] on links with a single peer
+/// (udpout, tcpout, serial, custom, simulated). Opaque; compare and hash it.
+///
+/// cbindgen:ignore
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Route(RouteKind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum RouteKind {
+    Local,
+    Udp(SocketAddr),
+    Tcp(u64),
+}
+
+/// cbindgen:ignore
+impl Route {
+    /// The only route of a single-peer link.
+    pub const LOCAL: Route = Route(RouteKind::Local);
+
+    pub(crate) fn udp(addr: SocketAddr) -> Route {
+        Route(RouteKind::Udp(addr))
+    }
+
+    pub(crate) fn tcp(connection: u64) -> Route {
+        Route(RouteKind::Tcp(connection))
+    }
+
+    pub(crate) fn udp_addr(self) -> Option<SocketAddr> {
+        match self.0 {
+            RouteKind::Udp(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn tcp_id(self) -> Option<u64> {
+        match self.0 {
+            RouteKind::Tcp(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// A FILE_TRANSFER_PROTOCOL frame received on a link.
 #[derive(Debug, Clone)]
 pub struct IncomingFtp {
+    /// The transport peer it came from (answer through [`Link::send_ftp_via`]).
+    pub route: Route,
     /// Sender's system id (MAVLink header).
     pub source_system: u8,
     /// Sender's component id (MAVLink header).
@@ -55,6 +113,10 @@ pub struct IncomingFtp {
     pub packet: FtpPacket,
     /// When the frame was parsed.
     pub received_at: Instant,
+    /// `Some(size)` when the packet's size field was 240–255 (more than a
+    /// packet holds): `packet` then has every header field and no data. Such
+    /// frames reach only subscriptions made with [`Link::subscribe_requests`].
+    pub invalid_size: Option<u8>,
 }
 
 /// Called with each complete, framed MAVLink message to send on a custom link.
@@ -146,10 +208,11 @@ impl Link {
     /// Own ids 0 mean 245/190. Starts a 1 Hz HEARTBEAT (autopilot when the own
     /// component id is 1, ground station otherwise).
     ///
-    /// `udpin` replies to every address a datagram came from; `udpout` sends to
-    /// the address and listens on the same socket; `tcpin` accepts any number
-    /// of clients and sends to all; `tcpout` connects (3 s timeout). A port of
-    /// 0 for `udpin`/`tcpin` binds a free port (see [`Link::local_addr`]).
+    /// `udpin` learns peers from the datagrams it receives (see the module
+    /// doc: routes); `udpout` sends to the address and listens on the same
+    /// socket; `tcpin` accepts any number of clients; `tcpout` connects (3 s
+    /// timeout). A port of 0 for `udpin`/`tcpin` binds a free port (see
+    /// [`Link::local_addr`]).
     pub fn open(url: &str, own_system_id: u8, own_component_id: u8) -> FtpOutcome<Link> {
         let endpoint = parse_url(url)?;
         let (system, component) = effective_ids(own_system_id, own_component_id);
@@ -203,10 +266,13 @@ impl Link {
         self.core().own_component_id()
     }
 
-    /// Send one FTP packet as FILE_TRANSFER_PROTOCOL (MAVLink 2) to the target.
-    /// Sent from the calling thread. UDP send errors are ignored (a lost
-    /// datagram); a TCP/serial write failure is `FileIoError`; a closed link
-    /// is `Cancelled`.
+    /// Send one FTP packet as FILE_TRANSFER_PROTOCOL (MAVLink 2) to the target
+    /// (for clients): to the route where `target_system` was last heard, to
+    /// every known peer while it was never heard (or for target 0). Sent from
+    /// the calling thread. A `udpin`/`tcpin` link that knows no peer yet
+    /// returns `NoSystem` (nothing can be sent; see [`Link::wait_for_peer`]).
+    /// UDP send errors are ignored (a lost datagram); a TCP/serial write
+    /// failure is `FileIoError`; a closed link is `Cancelled`.
     pub fn send_ftp(
         &self,
         target_system: u8,
@@ -217,14 +283,59 @@ impl Link {
             .send_ftp(target_system, target_component, packet)
     }
 
+    /// Send one FTP packet on `route` only (for servers: the route of the
+    /// request it answers). A route that is gone (a closed TCP connection)
+    /// drops the frame, as a lost datagram would. Errors as [`Link::send_ftp`]
+    /// except that there is no `NoSystem`.
+    pub fn send_ftp_via(
+        &self,
+        route: Route,
+        target_system: u8,
+        target_component: u8,
+        packet: &FtpPacket,
+    ) -> FtpOutcome<()> {
+        self.core()
+            .send_ftp_via(route, target_system, target_component, packet)
+    }
+
+    /// Wait until the link has a peer to send to (at once on single-peer
+    /// links; `udpin` after a datagram with a valid MAVLink frame arrived;
+    /// `tcpin` while a client is connected). False at `deadline` or when
+    /// the link closes.
+    pub fn wait_for_peer(&self, deadline: Instant) -> bool {
+        self.core().wait_for_peer(deadline)
+    }
+
     /// Receive every incoming FTP frame for which `accept` returns true.
     /// `accept` runs on the link's reader thread for every FTP frame: keep it
     /// cheap and non-blocking. On a closed link the receiver is disconnected.
+    /// Frames with an invalid size field are never delivered here.
     pub fn subscribe(
         &self,
         accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static,
     ) -> FtpSubscription {
-        let (id, receiver) = self.core().subscribe(Box::new(accept));
+        let (id, receiver) = self.core().subscribe(Box::new(accept), None, false);
+        FtpSubscription {
+            receiver,
+            guard: SubscriptionGuard {
+                core: Arc::downgrade(self.core()),
+                id,
+            },
+        }
+    }
+
+    /// Like [`Link::subscribe`], for servers: also delivers frames whose size
+    /// field is invalid ([`IncomingFtp::invalid_size`]), and holds at most
+    /// `capacity` frames; while it is full, further frames are dropped (as a
+    /// full socket buffer drops datagrams) instead of growing without bound.
+    pub fn subscribe_requests(
+        &self,
+        capacity: usize,
+        accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static,
+    ) -> FtpSubscription {
+        let (id, receiver) = self
+            .core()
+            .subscribe(Box::new(accept), Some(capacity.max(1)), true);
         FtpSubscription {
             receiver,
             guard: SubscriptionGuard {

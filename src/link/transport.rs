@@ -5,13 +5,13 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::Endpoint;
 use super::frame::FrameParser;
 use super::linkcore::{LinkCore, Transport};
+use super::{Endpoint, Route};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// Read timeout of every reader: the longest a reader takes to see a close.
@@ -22,8 +22,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RECONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 /// A TCP write blocked longer than this drops the client (tcpin) or fails (tcpout).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How many distinct UDP peers a udpin link keeps replying to.
-const MAX_UDP_PEERS: usize = 8;
+/// How many UDP peers a `udpin` link remembers (heartbeats and client frames
+/// to systems not heard yet go to all of them; replies go by route and never
+/// depend on this table).
+pub const MAX_UDP_PEERS: usize = 16;
 
 /// Open the transport for `endpoint`, start its threads and the heartbeat.
 pub(crate) fn open(endpoint: &Endpoint, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
@@ -85,21 +87,32 @@ fn finish(core: Arc<LinkCore>) -> FtpOutcome<Arc<LinkCore>> {
 
 struct UdpShared {
     socket: UdpSocket,
-    /// udpin: everyone heard (most recent last); udpout: the fixed target.
-    peers: Mutex<Vec<SocketAddr>>,
+    /// udpin: the peers heard, with when they were last heard (at most
+    /// [`MAX_UDP_PEERS`]); udpout: the fixed target (never changes).
+    peers: Mutex<Vec<(SocketAddr, Instant)>>,
 }
 
 impl UdpShared {
-    fn note_peer(&self, from: SocketAddr) {
+    /// Remember `from` as heard now; true when it is a new peer. The least
+    /// recently heard peer makes room when the table is full.
+    fn note_peer(&self, from: SocketAddr) -> bool {
+        let now = Instant::now();
         let mut peers = self.peers.lock();
-        if peers.last() == Some(&from) {
-            return;
+        if let Some(p) = peers.iter_mut().find(|(a, _)| *a == from) {
+            p.1 = now;
+            return false;
         }
-        peers.retain(|p| *p != from);
-        if peers.len() >= MAX_UDP_PEERS {
-            peers.remove(0);
+        if peers.len() >= MAX_UDP_PEERS
+            && let Some(oldest) = peers
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(i, _)| i)
+        {
+            peers.swap_remove(oldest);
         }
-        peers.push(from);
+        peers.push((from, now));
+        true
     }
 }
 
@@ -108,10 +121,25 @@ struct UdpTransport(Arc<UdpShared>);
 impl Transport for UdpTransport {
     fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
         // A failed datagram is a lost frame, as on any UDP link.
-        for peer in self.0.peers.lock().iter() {
+        for (peer, _) in self.0.peers.lock().iter() {
             let _ = self.0.socket.send_to(frame, peer);
         }
         Ok(())
+    }
+
+    fn write_frame_to(&self, route: Route, frame: &[u8]) -> FtpOutcome<()> {
+        match route.udp_addr() {
+            Some(addr) => {
+                let _ = self.0.socket.send_to(frame, addr);
+                Ok(())
+            }
+            // udpout: its one route is the target.
+            None => self.write_frame(frame),
+        }
+    }
+
+    fn has_peer(&self) -> bool {
+        !self.0.peers.lock().is_empty()
     }
 }
 
@@ -158,15 +186,19 @@ fn start_udp(
     spawn(&core, "mavftp-udp-rx", move |core| {
         let mut buf = vec![0u8; 65_536];
         let mut parser = FrameParser::new();
-        let mut last_peer: Option<SocketAddr> = None;
         while !core.is_closed() {
             match shared.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    if learn_peers && last_peer != Some(from) {
-                        shared.note_peer(from);
-                        last_peer = Some(from);
+                Ok((n, from)) if learn_peers => {
+                    // Each datagram on its own: no frame spliced from two
+                    // senders, and a peer only once it sent a valid frame.
+                    parser.reset();
+                    let route = Route::udp(from);
+                    if core.ingest(&mut parser, &buf[..n], route) > 0 && shared.note_peer(from) {
+                        core.peer_learned();
                     }
-                    core.ingest(&mut parser, &buf[..n]);
+                }
+                Ok((n, _)) => {
+                    core.ingest(&mut parser, &buf[..n], Route::LOCAL);
                 }
                 Err(e) if is_timeout(&e) => {}
                 // ICMP errors (port unreachable) and the like: keep listening.
@@ -197,7 +229,7 @@ fn open_udp_out(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<
     let socket = bind_udp(local)?;
     let shared = Arc::new(UdpShared {
         socket,
-        peers: Mutex::new(vec![target]),
+        peers: Mutex::new(vec![(target, Instant::now())]),
     });
     start_udp(shared, false, system, component)
 }
@@ -221,6 +253,22 @@ impl Transport for TcpInTransport {
         Ok(())
     }
 
+    fn write_frame_to(&self, route: Route, frame: &[u8]) -> FtpOutcome<()> {
+        let Some(id) = route.tcp_id() else {
+            return self.write_frame(frame);
+        };
+        // A connection that is gone: the frame is lost with it.
+        self.0
+            .lock()
+            .streams
+            .retain_mut(|(c, stream)| *c != id || stream.write_all(frame).is_ok());
+        Ok(())
+    }
+
+    fn has_peer(&self) -> bool {
+        !self.0.lock().streams.is_empty()
+    }
+
     fn shutdown(&self) {
         for (_, stream) in self.0.lock().streams.iter() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -236,13 +284,15 @@ fn configure_stream(stream: &TcpStream) -> std::io::Result<()> {
 }
 
 /// Read a TCP stream into the link until EOF, an error or the close.
-fn read_stream(core: &LinkCore, mut stream: TcpStream) {
+fn read_stream(core: &LinkCore, mut stream: TcpStream, route: Route) {
     let mut buf = vec![0u8; 16_384];
     let mut parser = FrameParser::new();
     while !core.is_closed() {
         match stream.read(&mut buf) {
             Ok(0) => return,
-            Ok(n) => core.ingest(&mut parser, &buf[..n]),
+            Ok(n) => {
+                core.ingest(&mut parser, &buf[..n], route);
+            }
             Err(e) if is_timeout(&e) => {}
             Err(_) => return,
         }
@@ -293,9 +343,10 @@ fn open_tcp_in(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<A
                 clients.streams.push((id, stream));
                 id
             };
+            core.peer_learned();
             let clients = Arc::clone(&clients);
             let spawned = spawn(&core, "mavftp-tcp-rx", move |core| {
-                read_stream(&core, reader);
+                read_stream(&core, reader, Route::tcp(id));
                 clients.lock().streams.retain(|(c, _)| *c != id);
             });
             if spawned.is_err() {
@@ -382,7 +433,7 @@ fn open_tcp_out(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<
     core.set_local_addr(local);
     spawn(&core, "mavftp-tcp-rx", move |core| {
         loop {
-            read_stream(&core, reader);
+            read_stream(&core, reader, Route::LOCAL);
             match reconnect(&core, &addrs, &current) {
                 Some(next) => reader = next,
                 None => return,
@@ -533,7 +584,9 @@ fn open_serial(path: &str, baud: u32, system: u8, component: u8) -> FtpOutcome<A
         while !core.is_closed() {
             match reader.read(&mut buf) {
                 Ok(0) => {}
-                Ok(n) => core.ingest(&mut parser, &buf[..n]),
+                Ok(n) => {
+                    core.ingest(&mut parser, &buf[..n], Route::LOCAL);
+                }
                 Err(e) if is_timeout(&e) => {}
                 // Unplugged or hung up: keep polling slowly until closed.
                 Err(_) => std::thread::sleep(POLL),

@@ -9,7 +9,9 @@ mod path;
 
 pub use crc::{MavCrc32, mavlink_crc32};
 pub use listing::{ListingEntry, encode_listing_entry, parse_listing};
-pub use packet::{FtpPacket, MAX_DATA, NakCode, Opcode, PAYLOAD_LEN, nak_to_error};
+pub use packet::{
+    FtpPacket, InvalidDataSize, MAX_DATA, NakCode, Opcode, PAYLOAD_LEN, nak_to_error,
+};
 pub use path::{MAX_PATH_LEN, validate_remote_path};
 
 /// MAVLink message id of FILE_TRANSFER_PROTOCOL.

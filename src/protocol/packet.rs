@@ -150,6 +150,15 @@ impl NakCode {
     }
 }
 
+/// A payload whose `size` field claims more than [`MAX_DATA`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidDataSize {
+    /// Every header field as sent; `data` is empty.
+    pub header: FtpPacket,
+    /// The `size` field (240–255).
+    pub size: u8,
+}
+
 /// One FTP packet (the 251-byte payload of FILE_TRANSFER_PROTOCOL), decoded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FtpPacket {
@@ -259,23 +268,39 @@ impl FtpPacket {
     }
 
     /// Decode a payload. A payload shorter than 251 bytes (MAVLink 2 trims
-    /// trailing zeros) is zero-filled. Returns None when `size` exceeds 239.
+    /// trailing zeros) is zero-filled. Returns None when `size` exceeds 239
+    /// ([`FtpPacket::parse`] tells that case apart).
     pub fn decode(payload: &[u8]) -> Option<FtpPacket> {
+        FtpPacket::parse(payload).ok()
+    }
+
+    /// Decode a payload like [`FtpPacket::decode`], reporting a `size` field
+    /// of 240–255 (more data than a packet holds) as [`InvalidDataSize`] with
+    /// the header decoded, so that a server can answer it with NAK
+    /// InvalidDataSize as PX4 and MAVSDK's server do.
+    pub fn parse(payload: &[u8]) -> Result<FtpPacket, InvalidDataSize> {
         let mut buf = [0u8; PAYLOAD_LEN];
         let n = payload.len().min(PAYLOAD_LEN);
         buf[..n].copy_from_slice(&payload[..n]);
         let size = buf[4] as usize;
-        if size > MAX_DATA {
-            return None;
-        }
-        Some(FtpPacket {
+        let header = FtpPacket {
             seq: u16::from_le_bytes([buf[0], buf[1]]),
             session: buf[2],
             opcode: Opcode::from_u8(buf[3]),
             req_opcode: Opcode::from_u8(buf[5]),
             burst_complete: buf[6] != 0,
             offset: u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]),
+            data: Vec::new(),
+        };
+        if size > MAX_DATA {
+            return Err(InvalidDataSize {
+                header,
+                size: size as u8,
+            });
+        }
+        Ok(FtpPacket {
             data: buf[HEADER_LEN..HEADER_LEN + size].to_vec(),
+            ..header
         })
     }
 }
@@ -366,10 +391,24 @@ mod tests {
     }
 
     #[test]
-    fn decode_rejects_size_beyond_239() {
+    fn decode_rejects_size_beyond_239_and_parse_reports_it_with_the_header() {
+        for size in 240..=255u8 {
+            let mut wire = FtpPacket::request(Opcode::ListDirectory, 0x1234).encode();
+            wire[2] = 3;
+            wire[4] = size;
+            wire[8] = 7;
+            assert_eq!(FtpPacket::decode(&wire), None);
+            let bad = FtpPacket::parse(&wire).unwrap_err();
+            assert_eq!(bad.size, size);
+            assert_eq!(bad.header.seq, 0x1234);
+            assert_eq!(bad.header.session, 3);
+            assert_eq!(bad.header.opcode, Opcode::ListDirectory);
+            assert_eq!(bad.header.offset, 7);
+            assert!(bad.header.data.is_empty());
+        }
         let mut wire = [0u8; PAYLOAD_LEN];
-        wire[4] = 240;
-        assert_eq!(FtpPacket::decode(&wire), None);
+        wire[4] = 239;
+        assert_eq!(FtpPacket::parse(&wire).unwrap().data.len(), 239);
     }
 
     #[test]

@@ -10,27 +10,68 @@
 //! is full with burst_complete=0 and NAK EOF follows directly, as ArduPilot
 //! and PX4 do: a zero-length bc=1 packet would make pymavlink re-request a
 //! burst at the end and then discard the EOF as stale (observed with
-//! pymavlink 2.4.50: an endless loop). A burst longer than
-//! [`MAX_BURST_PACKETS`], or than [`MAX_BURST_AIRTIME`] of paced frames on a
-//! link of known rate sent since the peer's last request, ends with
-//! burst_complete=1 at that point (no EOF): the client re-requests from
-//! there. The airtime cap is for pymavlink, which abandons a download
+//! pymavlink 2.4.50: an endless loop).
+//!
+//! # Rounds and flow control
+//! A burst is one *round*: short of the end of the file it ends with
+//! burst_complete=1 on a full packet at its cap (no EOF), and the client
+//! asks for the next round from there, as every client does (pymavlink,
+//! MAVSDK, QGC, ours). How a round is capped and paced depends on what the
+//! server knows about the link ([`Pacing`]):
+//! - **Known rate** (a serial baud rate, a simulated link, or a rate the
+//!   application set): paced at that rate; a round ends after
+//!   [`MAX_BURST_PACKETS`] or after [`MAX_BURST_AIRTIME`] of paced frames
+//!   sent since the peer's last request.
+//! - **Unknown rate** (UDP, TCP, custom links; the default): a round is at
+//!   most [`ADAPTIVE_ROUND_PACKETS`] packets, few enough to fit a default
+//!   socket receive buffer (Linux: 212,992 B hold 166 full frames), so a
+//!   client that reads slowly (pymavlink on a busy machine) loses nothing
+//!   while it catches up: every client asks for the next round only after
+//!   it took the last packet of this one. The round is paced at a per-peer
+//!   rate ([`FlowRate`]) for paths with a real bottleneck (a radio behind a
+//!   UDP bridge): it halves (down to [`ADAPTIVE_MIN_RATE`]) when the
+//!   client's next request shows that it lost data — a ReadFile for bytes a
+//!   round already sent, or a burst from an offset below the last round's
+//!   end — at most once per round, and grows by half (up to
+//!   [`ADAPTIVE_MAX_RATE`]) when the client continues exactly where a capped
+//!   round ended without having asked for anything again. The airtime cap
+//!   applies too.
+//! - **Unpaced** (rate set to 0): as fast as possible, rounds of
+//!   [`MAX_BURST_PACKETS`].
+//!
+//! The airtime cap is for pymavlink, which abandons a download
 //! (RemoteReplyTimeout) when it has *sent* nothing for its idle time (3.7 s
 //! by default), however much burst data arrives: on a 5760 B/s radio one
 //! uncapped burst lasts minutes. A client that keeps sending (gap-fill
 //! reads on a lossy link) is not idle, so its burst goes on.
+//!
+//! A file that has grown to 4 GiB or more (the protocol's offsets are 32-bit)
+//! ends the burst with NAK FailErrno EFBIG instead of a wrong EOF.
 
-use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode};
 
 use super::jail::errno_of;
-use super::sessions::Peer;
+use super::sessions::{Peer, SessionFile};
 
-/// Packets in one burst before it ends with burst_complete=1.
+/// Packets in one round of a burst on a link of known rate (or unpaced).
 pub const MAX_BURST_PACKETS: u32 = 2000;
+/// Packets in one round of a burst on a link of unknown rate: fits a default
+/// Linux UDP receive buffer (166 full frames, 256 of pymavlink's 80-byte
+/// chunks) with room to spare for other traffic.
+pub const ADAPTIVE_ROUND_PACKETS: u32 = 128;
+/// Pacing rate (bytes per second of frames) a new peer starts at on a link
+/// of unknown rate.
+pub const ADAPTIVE_INITIAL_RATE: u32 = 3_000_000;
+/// The per-peer rate never backs off below this (a 57,600-baud radio
+/// carries 5,760 B/s).
+pub const ADAPTIVE_MIN_RATE: u32 = 4_000;
+/// The per-peer rate never grows beyond this.
+pub const ADAPTIVE_MAX_RATE: u32 = 64_000_000;
 /// Paced airtime without a request from the peer after which a burst ends
 /// with burst_complete=1, so that the client sends a request (the next
 /// burst) at least this often.
@@ -49,9 +90,64 @@ const FRAME_OVERHEAD_BYTES: u32 = 12 + 3 + 12;
 /// asks for the next one only after the last packet went through), which
 /// [`MAX_BURST_AIRTIME`] keeps short while the client is silent.
 const PACING_HEADROOM: f64 = 1.01;
+/// Largest file size the protocol's 32-bit offsets and sizes can describe.
+const MAX_PROTOCOL_SIZE: u64 = u32::MAX as u64;
 
-/// One running burst.
-#[derive(Debug, Clone)]
+/// How bursts are paced and capped (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Unknown link rate: small rounds at a per-peer adaptive rate.
+    Adaptive,
+    /// A known link rate (bytes per second of frames).
+    Fixed(u32),
+    /// As fast as possible.
+    Unpaced,
+}
+
+/// The adaptive pacing rate of one peer (bytes per second of frames).
+#[derive(Debug)]
+pub struct FlowRate {
+    rate: AtomicU32,
+}
+
+impl Default for FlowRate {
+    fn default() -> Self {
+        FlowRate::new()
+    }
+}
+
+impl FlowRate {
+    /// A peer's rate before anything is known: [`ADAPTIVE_INITIAL_RATE`].
+    pub fn new() -> FlowRate {
+        FlowRate {
+            rate: AtomicU32::new(ADAPTIVE_INITIAL_RATE),
+        }
+    }
+
+    /// The current rate.
+    pub fn rate(&self) -> u32 {
+        self.rate.load(Ordering::Relaxed)
+    }
+
+    /// The client lost data: halve the rate.
+    pub fn back_off(&self) {
+        let r = self.rate();
+        self.rate
+            .store((r / 2).max(ADAPTIVE_MIN_RATE), Ordering::Relaxed);
+    }
+
+    /// A round went through without loss: grow by half.
+    pub fn grow(&self) {
+        let r = self.rate() as u64;
+        self.rate.store(
+            (r + r / 2).min(ADAPTIVE_MAX_RATE as u64) as u32,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// One running burst round.
+#[derive(Debug)]
 pub struct BurstJob {
     /// Requesting peer.
     pub peer: Peer,
@@ -59,6 +155,9 @@ pub struct BurstJob {
     pub session: u8,
     /// The BurstReadFile request that started the burst.
     pub request: FtpPacket,
+    file: Arc<SessionFile>,
+    round: u64,
+    flow: Arc<FlowRate>,
     offset: u32,
     chunk: u32,
     next_seq: u16,
@@ -66,15 +165,23 @@ pub struct BurstJob {
     /// Paced airtime of the data packets sent since the burst began or its
     /// peer last sent a request (zero when unpaced).
     airtime: Duration,
-    byte_rate: Option<u32>,
     finished: bool,
+    /// The round ended at its cap (not at the end of the file).
+    capped: bool,
     /// When the next packet may be sent (pacing).
     pub next_due: Instant,
 }
 
 impl BurstJob {
-    /// A job for a BurstReadFile request on an existing session.
-    pub fn new(peer: Peer, request: &FtpPacket) -> BurstJob {
+    /// A job for a BurstReadFile request on an open session whose gate
+    /// started round `round` (see [`super::sessions::Gate::new_round`]).
+    pub fn new(
+        peer: Peer,
+        request: &FtpPacket,
+        file: Arc<SessionFile>,
+        round: u64,
+        flow: Arc<FlowRate>,
+    ) -> BurstJob {
         let chunk = match request.data.len() {
             0 => MAX_DATA as u32,
             n => n as u32,
@@ -83,21 +190,27 @@ impl BurstJob {
             peer,
             session: request.session,
             request: request.clone(),
+            file,
+            round,
+            flow,
             offset: request.offset,
             chunk,
             next_seq: request.seq.wrapping_add(1),
             sent: 0,
             airtime: Duration::ZERO,
-            byte_rate: None,
             finished: false,
+            capped: false,
             next_due: Instant::now(),
         }
     }
 
-    /// The link rate the burst is paced at (None = unpaced); with a rate, the
-    /// burst ends after [`MAX_BURST_AIRTIME`] of frames.
-    pub fn set_byte_rate(&mut self, byte_rate: Option<u32>) {
-        self.byte_rate = byte_rate.filter(|&r| r > 0);
+    /// The rate this burst is paced at now (None = unpaced).
+    pub fn rate(&self, pacing: Pacing) -> Option<u32> {
+        match pacing {
+            Pacing::Adaptive => Some(self.flow.rate()),
+            Pacing::Fixed(r) if r > 0 => Some(r),
+            Pacing::Fixed(_) | Pacing::Unpaced => None,
+        }
     }
 
     /// The peer sent a request: it is not idle, so the airtime cap starts
@@ -106,7 +219,7 @@ impl BurstJob {
         self.airtime = Duration::ZERO;
     }
 
-    /// Whether the burst has sent its last packet.
+    /// Whether the burst has sent its last packet (or was stopped).
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -125,38 +238,88 @@ impl BurstJob {
         p
     }
 
+    /// Produce up to `max` further packets and hand each to `send`, under the
+    /// session's gate: a session closed (or a newer round started) stops the
+    /// burst silently, and no packet of it can follow the close's reply.
+    /// Returns the paced airtime of what was sent.
+    pub fn pump(
+        &mut self,
+        pacing: Pacing,
+        max: usize,
+        mut send: impl FnMut(&FtpPacket),
+    ) -> Duration {
+        let rate = self.rate(pacing);
+        let cap = match pacing {
+            Pacing::Adaptive => ADAPTIVE_ROUND_PACKETS,
+            Pacing::Fixed(_) | Pacing::Unpaced => MAX_BURST_PACKETS,
+        };
+        let file = Arc::clone(&self.file);
+        let mut gate = file.gate.lock();
+        if !gate.open || gate.round.is_none_or(|r| r.id != self.round) {
+            self.finished = true;
+            return Duration::ZERO;
+        }
+        file.touch();
+        let packets = self.next_packets(&file, max, rate, cap);
+        let mut airtime = Duration::ZERO;
+        for p in &packets {
+            if p.opcode == Opcode::Ack {
+                airtime += Self::wire_time(p.data.len(), rate);
+            }
+            send(p);
+        }
+        if let Some(round) = gate.round.as_mut() {
+            round.sent_end = self.offset;
+            if self.finished {
+                round.finished = true;
+                round.capped = self.capped;
+            }
+        }
+        airtime
+    }
+
     /// Produce up to `max` further packets, reading from `file`.
-    pub fn next_packets(&mut self, file: &File, max: usize) -> Vec<FtpPacket> {
+    fn next_packets(
+        &mut self,
+        file: &SessionFile,
+        max: usize,
+        rate: Option<u32>,
+        cap: u32,
+    ) -> Vec<FtpPacket> {
         let mut out = Vec::new();
         while !self.finished && out.len() < max {
-            let size = match file.metadata() {
-                Ok(m) => m.len().min(u32::MAX as u64) as u32,
+            let size = match file.file.metadata() {
+                Ok(m) => m.len(),
                 Err(e) => {
-                    let nak = self.nak(NakCode::FailErrno, errno_of(&e) as u8);
-                    out.push(nak);
-                    self.finished = true;
+                    out.push(self.fail(NakCode::FailErrno, errno_of(&e) as u8));
                     break;
                 }
             };
+            if size > MAX_PROTOCOL_SIZE {
+                // Grew past what 32-bit offsets describe: not a clean EOF.
+                out.push(self.fail(NakCode::FailErrno, libc::EFBIG as u8));
+                break;
+            }
+            let size = size as u32;
             if self.offset >= size {
-                let mut nak = self.nak(NakCode::Eof, 0);
+                let mut nak = self.fail(NakCode::Eof, 0);
                 nak.offset = size;
                 out.push(nak);
-                self.finished = true;
                 break;
             }
             let want = self.chunk.min(size - self.offset) as usize;
             let mut buf = vec![0u8; want];
             let mut got = 0usize;
             while got < want {
-                match file.read_at(&mut buf[got..], self.offset as u64 + got as u64) {
+                match file
+                    .file
+                    .read_at(&mut buf[got..], self.offset as u64 + got as u64)
+                {
                     Ok(0) => break,
                     Ok(n) => got += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        let nak = self.nak(NakCode::FailErrno, errno_of(&e) as u8);
-                        out.push(nak);
-                        self.finished = true;
+                        out.push(self.fail(NakCode::FailErrno, errno_of(&e) as u8));
                         return out;
                     }
                 }
@@ -164,29 +327,31 @@ impl BurstJob {
             buf.truncate(got);
             let short = (got as u32) < self.chunk;
             self.sent += 1;
-            self.airtime += Self::wire_time(got, self.byte_rate);
-            let cap = self.sent >= MAX_BURST_PACKETS
-                || (self.byte_rate.is_some() && self.airtime >= MAX_BURST_AIRTIME);
+            self.airtime += Self::wire_time(got, rate);
+            let capped = !short
+                && (self.sent >= cap || (rate.is_some() && self.airtime >= MAX_BURST_AIRTIME));
             let offset = self.offset;
-            let pkt = self.packet(Opcode::Ack, offset, buf, short || cap);
+            let pkt = self.packet(Opcode::Ack, offset, buf, short || capped);
             out.push(pkt);
             self.offset += got as u32;
             if short {
-                let mut nak = self.nak(NakCode::Eof, 0);
+                let mut nak = self.fail(NakCode::Eof, 0);
                 nak.offset = self.offset;
                 out.push(nak);
+            } else if capped {
                 self.finished = true;
-            } else if cap {
-                self.finished = true;
+                self.capped = true;
             }
         }
         out
     }
 
-    fn nak(&mut self, code: NakCode, errno: u8) -> FtpPacket {
+    /// A NAK of this burst (seq continues the burst's); it ends the round.
+    fn fail(&mut self, code: NakCode, errno: u8) -> FtpPacket {
         let mut p = FtpPacket::nak_for(&self.request, code, errno);
         p.seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
+        self.finished = true;
         p
     }
 
@@ -215,21 +380,45 @@ impl BurstJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::link::Route;
+    use crate::server::sessions::{PeerSessions, Quota};
+    use parking_lot::Mutex;
     use std::io::Write;
 
-    fn run(len: usize, chunk: usize) -> (Vec<FtpPacket>, Vec<u8>) {
-        let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+    /// A session on `data` with a new round at offset 0.
+    fn session(data: &[u8]) -> (PeerSessions, Arc<SessionFile>, u64) {
         let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&data).unwrap();
+        f.write_all(data).unwrap();
+        let quota = Arc::new(Mutex::new(Quota::default()));
+        let mut s = PeerSessions::new(Route::LOCAL, quota, Instant::now());
+        s.open(0, f, false, Duration::from_secs(60)).unwrap();
+        let file = Arc::clone(s.get(0).unwrap());
+        let round = file.gate.lock().new_round(0);
+        (s, file, round)
+    }
+
+    fn job(req: &FtpPacket, file: &Arc<SessionFile>, round: u64) -> BurstJob {
+        BurstJob::new(
+            (Route::LOCAL, 1, 1),
+            req,
+            Arc::clone(file),
+            round,
+            Arc::new(FlowRate::new()),
+        )
+    }
+
+    fn run(len: usize, chunk: usize, pacing: Pacing) -> (Vec<FtpPacket>, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        let (_s, file, round) = session(&data);
         let mut req = FtpPacket::request(Opcode::BurstReadFile, 10);
         req.data = vec![0; chunk];
-        let mut job = BurstJob::new((1, 1), &req);
+        let mut job = job(&req, &file, round);
         let mut all = Vec::new();
         for _ in 0..100_000 {
             if job.is_finished() {
                 break;
             }
-            all.extend(job.next_packets(&f, 7));
+            job.pump(pacing, 7, |p| all.push(p.clone()));
         }
         (all, data)
     }
@@ -245,7 +434,7 @@ mod tests {
             (160, 80),
             (100, 80),
         ] {
-            let (pkts, data) = run(len, chunk);
+            let (pkts, data) = run(len, chunk, Pacing::Unpaced);
             let eff = if chunk == 0 { 239 } else { chunk };
             let mut got = Vec::new();
             for (i, p) in pkts.iter().enumerate() {
@@ -280,19 +469,18 @@ mod tests {
             }
         }
     }
+
     #[test]
     fn paced_bursts_end_after_max_airtime_with_a_full_bc_packet() {
         let data: Vec<u8> = (0..20_011).map(|i| (i * 13 + 1) as u8).collect();
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&data).unwrap();
         for chunk in [239usize, 80] {
+            let (_s, file, round) = session(&data);
             let mut req = FtpPacket::request(Opcode::BurstReadFile, 40);
             req.data = vec![0; chunk];
-            let mut job = BurstJob::new((1, 1), &req);
-            job.set_byte_rate(Some(5760));
+            let mut job = job(&req, &file, round);
             let mut pkts = Vec::new();
             while !job.is_finished() {
-                pkts.extend(job.next_packets(&f, 3));
+                job.pump(Pacing::Fixed(5760), 3, |p| pkts.push(p.clone()));
             }
             let per = BurstJob::wire_time(chunk, Some(5760));
             let n = pkts.len() as u32;
@@ -307,6 +495,9 @@ mod tests {
             assert!(pkts[..pkts.len() - 1].iter().all(|p| !p.burst_complete));
             assert_eq!(pkts[0].offset, 0);
             assert_eq!(last.offset as usize, chunk * (pkts.len() - 1));
+            let r = file.gate.lock().round.unwrap();
+            assert!(r.finished && r.capped && !r.loss_seen);
+            assert_eq!(r.sent_end as usize, chunk * pkts.len());
         }
         // Frames of short chunks are paced by their real size.
         assert!(BurstJob::wire_time(80, Some(5760)) * 2 < BurstJob::interval(Some(5760)));
@@ -315,5 +506,55 @@ mod tests {
             BurstJob::interval(Some(5760))
         );
         assert_eq!(BurstJob::wire_time(239, None), Duration::ZERO);
+    }
+
+    #[test]
+    fn adaptive_rounds_are_capped_at_the_round_size() {
+        for chunk in [239usize, 80] {
+            let (pkts, data) = run(300 * chunk + 5, chunk, Pacing::Adaptive);
+            assert_eq!(pkts.len(), ADAPTIVE_ROUND_PACKETS as usize, "chunk {chunk}");
+            let last = pkts.last().unwrap();
+            assert!(last.burst_complete && last.data.len() == chunk);
+            assert!(pkts[..pkts.len() - 1].iter().all(|p| !p.burst_complete));
+            assert_eq!(last.data, data[chunk * (pkts.len() - 1)..][..chunk]);
+        }
+    }
+
+    #[test]
+    fn a_closed_session_or_a_newer_round_stops_the_burst() {
+        let data = vec![5u8; 10_000];
+        let (mut s, file, round) = session(&data);
+        let req = FtpPacket::request(Opcode::BurstReadFile, 1);
+        let mut old = job(&req, &file, round);
+        let mut sent = 0;
+        old.pump(Pacing::Unpaced, 2, |_| sent += 1);
+        assert_eq!(sent, 2);
+        let newer = file.gate.lock().new_round(478);
+        old.pump(Pacing::Unpaced, 2, |_| sent += 1);
+        assert_eq!(sent, 2, "superseded round sends nothing");
+        assert!(old.is_finished());
+        let mut current = job(&req, &file, newer);
+        s.close(0);
+        current.pump(Pacing::Unpaced, 2, |_| sent += 1);
+        assert_eq!(sent, 2, "closed session sends nothing");
+        assert!(current.is_finished());
+    }
+
+    #[test]
+    fn flow_rate_halves_on_loss_grows_by_half_and_stays_in_bounds() {
+        let f = FlowRate::new();
+        assert_eq!(f.rate(), ADAPTIVE_INITIAL_RATE);
+        f.back_off();
+        assert_eq!(f.rate(), ADAPTIVE_INITIAL_RATE / 2);
+        f.grow();
+        assert_eq!(f.rate(), ADAPTIVE_INITIAL_RATE / 4 * 3);
+        for _ in 0..40 {
+            f.back_off();
+        }
+        assert_eq!(f.rate(), ADAPTIVE_MIN_RATE);
+        for _ in 0..80 {
+            f.grow();
+        }
+        assert_eq!(f.rate(), ADAPTIVE_MAX_RATE);
     }
 }

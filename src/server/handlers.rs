@@ -1,5 +1,6 @@
-//! One function per opcode, pure over the filesystem: a request in, the reply
-//! packet(s) out (or a burst job to stream).
+//! One function per opcode, over one peer's state and the filesystem: a
+//! request in, the reply packet(s) out — or a burst job to stream, or work
+//! to finish in steps ([`finish_step`]).
 //!
 //! Choices documented here: ReadFile with size 0 reads 239 bytes (like
 //! MAVSDK/ArduPilot; PX4 ≥ 1.14 returns 0 bytes); listings are sorted by name
@@ -8,12 +9,20 @@
 //! too long for a packet) are `S` placeholders so indices stay stable; a
 //! listing of a regular file is NAK FailErrno(ENOTDIR); paths resolving to the
 //! root itself cannot be removed, renamed, truncated or opened for writing.
+//! The protocol's offsets and sizes are 32-bit: OpenFileRO (and OpenFileWO)
+//! of a file of 4 GiB or more, a read of a file that has grown that large
+//! and a write that would end beyond 4 GiB − 1 get NAK FailErrno EFBIG (27);
+//! listings show true 64-bit sizes. A listing from offset 0 takes a snapshot
+//! of the directory that its continuation requests (offset > 0, within
+//! [`LISTING_TTL`]) page through.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::fs::{self, OpenOptions};
+use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::time::UNIX_EPOCH;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::protocol::{
     FtpPacket, ListingEntry, MAX_DATA, MavCrc32, NakCode, Opcode, encode_listing_entry,
@@ -21,21 +30,29 @@ use crate::protocol::{
 
 use super::burst::BurstJob;
 use super::jail::{FinalMode, JailError, Resolved, RootJail, errno_of};
-use super::reply_cache::ReplyCache;
-use super::sessions::{Peer, Sessions};
+use super::peers::{LISTING_TTL, ListingSnapshot, PeerState};
+use super::sessions::Peer;
+use super::work::{CrcCache, FileKey, Pending, Step};
 
-/// The server state a handler works on.
+/// Largest file size (and write end) the protocol's 32-bit offsets and sizes
+/// can describe: 4 GiB − 1.
+pub const MAX_PROTOCOL_SIZE: u64 = u32::MAX as u64;
+
+/// The server state a handler works on: one peer's, plus what is shared.
 pub struct Ctx<'a> {
     /// The jail.
     pub jail: &'a RootJail,
-    /// Open sessions.
-    pub sessions: &'a mut Sessions,
-    /// Reply cache (cleared for a peer on ResetSessions).
-    pub cache: &'a mut ReplyCache,
-    /// Refuse every change with FileProtected.
-    pub read_only: bool,
     /// The requesting peer.
     pub peer: Peer,
+    /// Its state (sessions, cache, listing snapshot, burst rate).
+    pub state: &'a mut PeerState,
+    /// Refuse every change with FileProtected.
+    pub read_only: bool,
+    /// Session idle timeout (an open over the peer's quota first closes its
+    /// idle sessions).
+    pub idle: Duration,
+    /// CRC results of unchanged files.
+    pub crc_cache: &'a Mutex<CrcCache>,
 }
 
 /// What a request produces.
@@ -45,6 +62,8 @@ pub enum Outcome {
     Reply(Vec<FtpPacket>),
     /// Start (or restart) a burst on the request's session.
     Burst(BurstJob),
+    /// The answer needs more work, done in steps ([`finish_step`]).
+    Pending(Pending),
 }
 
 fn nak(req: &FtpPacket, code: NakCode) -> Outcome {
@@ -124,9 +143,10 @@ pub fn handle(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     }
 }
 
-/// TerminateSession (1).
+/// TerminateSession (1). The close takes the session's burst gate, so no
+/// burst packet of it follows this ACK.
 pub fn terminate(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
-    if ctx.sessions.close(ctx.peer, req.session) {
+    if ctx.state.sessions.close(req.session) {
         ack(req, Vec::new())
     } else {
         nak(req, NakCode::InvalidSession)
@@ -135,58 +155,43 @@ pub fn terminate(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
 
 /// ResetSessions (2): closes only the requesting peer's sessions.
 pub fn reset(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
-    ctx.sessions.reset_peer(ctx.peer);
-    ctx.cache.forget_peer(ctx.peer);
+    ctx.state.sessions.clear();
+    ctx.state.cache.clear();
+    ctx.state.listing = None;
     ack(req, Vec::new())
 }
 
-fn mtime_of(md: &fs::Metadata) -> u64 {
-    md.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// The listing entries of a directory, sorted by name, `.`/`..` left out.
-pub fn directory_entries(dir: &std::path::Path) -> io::Result<Vec<ListingEntry>> {
-    let mut names: Vec<(Vec<u8>, fs::DirEntry)> = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        names.push((entry.file_name().as_bytes().to_vec(), entry));
-    }
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(names
-        .into_iter()
-        .map(|(raw, entry)| {
-            let name = match std::str::from_utf8(&raw) {
-                Ok(n) if !n.contains(['\t', '\n', '\r']) => n.to_string(),
-                _ => return ListingEntry::Skip,
-            };
-            match entry.metadata() {
-                Ok(md) if md.file_type().is_file() => ListingEntry::File {
-                    name,
-                    size: md.len(),
-                    mtime: Some(mtime_of(&md)),
-                },
-                Ok(md) if md.file_type().is_dir() => ListingEntry::Directory {
-                    name,
-                    mtime: Some(mtime_of(&md)),
-                },
-                _ => ListingEntry::Skip,
-            }
-        })
-        .collect())
-}
-
-/// ListDirectory (3) and ListDirectoryWithTime (16): offset = first entry index.
+/// ListDirectory (3) and ListDirectoryWithTime (16): offset = first entry
+/// index. Offset 0 reads the directory (in steps: [`Pending::List`]); later
+/// offsets page through that snapshot while it is fresh.
 pub fn list(ctx: &mut Ctx<'_>, req: &FtpPacket, with_time: bool) -> Outcome {
     let r = try_jail!(req, ctx.jail.resolve(&req.data, FinalMode::Follow));
     let md = try_io!(req, fs::metadata(&r.path));
     if !md.is_dir() {
         return errno_nak(req, libc::ENOTDIR);
     }
-    let entries = try_io!(req, directory_entries(&r.path));
+    let key = FileKey::of(&md);
+    if req.offset > 0
+        && let Some(snap) = &ctx.state.listing
+        && snap.path == r.path
+        && snap.key == key
+        && snap.at.elapsed() < LISTING_TTL
+    {
+        return listing_reply(req, &snap.entries, with_time);
+    }
+    let dir = try_io!(req, fs::read_dir(&r.path));
+    Outcome::Pending(Pending::List {
+        request: req.clone(),
+        with_time,
+        path: r.path,
+        key,
+        dir,
+        entries: Vec::new(),
+    })
+}
+
+/// The reply to a listing request from the sorted entries of its directory.
+fn listing_reply(req: &FtpPacket, entries: &[ListingEntry], with_time: bool) -> Outcome {
     let start = req.offset as usize;
     if start >= entries.len() {
         return nak(req, NakCode::Eof);
@@ -205,6 +210,47 @@ pub fn list(ctx: &mut Ctx<'_>, req: &FtpPacket, with_time: bool) -> Outcome {
     ack(req, data)
 }
 
+/// Advance a pending request by one step (until `deadline`); Some(outcome)
+/// when it is answered.
+pub fn finish_step(ctx: &mut Ctx<'_>, pending: &mut Pending, deadline: Instant) -> Option<Outcome> {
+    if let Pending::Crc { key, request, .. } = pending
+        && let Some(crc) = ctx.crc_cache.lock().get(key)
+    {
+        // Another peer's CRC of the same unchanged file finished first.
+        return Some(ack(request, crc.to_le_bytes().to_vec()));
+    }
+    match pending.step(deadline) {
+        Step::More => None,
+        Step::Failed(e) => Some(io_nak(pending.request(), &e)),
+        Step::Crc(crc) => {
+            if let Pending::Crc { key, .. } = pending {
+                ctx.crc_cache.lock().put(*key, crc);
+            }
+            Some(ack(pending.request(), crc.to_le_bytes().to_vec()))
+        }
+        Step::Listing(entries) => {
+            let Pending::List {
+                request,
+                with_time,
+                path,
+                key,
+                ..
+            } = pending
+            else {
+                return None;
+            };
+            let reply = listing_reply(request, &entries, *with_time);
+            ctx.state.listing = Some(ListingSnapshot {
+                path: std::mem::take(path),
+                key: *key,
+                entries,
+                at: Instant::now(),
+            });
+            Some(reply)
+        }
+    }
+}
+
 /// OpenFileRO (4): ACK carries the file size (4 bytes).
 pub fn open_ro(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     let r = try_jail!(req, ctx.jail.resolve(&req.data, FinalMode::Follow));
@@ -219,8 +265,11 @@ pub fn open_ro(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     if md.is_dir() {
         return errno_nak(req, libc::EISDIR);
     }
-    let size = md.len().min(u32::MAX as u64) as u32;
-    match ctx.sessions.open(ctx.peer, req.session, file, false) {
+    if md.len() > MAX_PROTOCOL_SIZE {
+        return errno_nak(req, libc::EFBIG);
+    }
+    let size = md.len() as u32;
+    match ctx.state.sessions.open(req.session, file, false, ctx.idle) {
         Ok(id) => {
             let mut reply = FtpPacket::ack_for(req, size.to_le_bytes().to_vec());
             reply.session = id;
@@ -230,16 +279,31 @@ pub fn open_ro(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     }
 }
 
-/// ReadFile (5): size 0 means 239; short read at the end; NAK EOF at/after it.
+/// ReadFile (5): size 0 means 239; short read at the end; NAK EOF at/after
+/// it. A read of bytes a burst round of this session already sent shows the
+/// client lost them: the peer's burst rate backs off (once per round).
 pub fn read(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
-    let Some(session) = ctx.sessions.get(ctx.peer, req.session) else {
+    let Some(session) = ctx.state.sessions.get(req.session) else {
         return nak(req, NakCode::InvalidSession);
     };
+    {
+        let mut gate = session.gate.lock();
+        if let Some(round) = gate.round.as_mut()
+            && req.offset < round.sent_end
+            && !round.loss_seen
+        {
+            round.loss_seen = true;
+            ctx.state.flow.back_off();
+        }
+    }
     let want = match req.data.len() {
         0 => MAX_DATA,
         n => n,
     };
     let size = try_io!(req, session.file.metadata()).len();
+    if size > MAX_PROTOCOL_SIZE {
+        return errno_nak(req, libc::EFBIG);
+    }
     if req.offset as u64 >= size {
         return nak(req, NakCode::Eof);
     }
@@ -290,14 +354,15 @@ pub fn open_write(ctx: &mut Ctx<'_>, req: &FtpPacket, truncate: bool) -> Outcome
     if !md.is_file() {
         return errno_nak(req, libc::EISDIR);
     }
+    if md.len() > MAX_PROTOCOL_SIZE {
+        return errno_nak(req, libc::EFBIG);
+    }
     let data = if truncate {
         Vec::new()
     } else {
-        (md.len().min(u32::MAX as u64) as u32)
-            .to_le_bytes()
-            .to_vec()
+        (md.len() as u32).to_le_bytes().to_vec()
     };
-    match ctx.sessions.open(ctx.peer, req.session, file, true) {
+    match ctx.state.sessions.open(req.session, file, true, ctx.idle) {
         Ok(id) => {
             let mut reply = FtpPacket::ack_for(req, data);
             reply.session = id;
@@ -307,16 +372,20 @@ pub fn open_write(ctx: &mut Ctx<'_>, req: &FtpPacket, truncate: bool) -> Outcome
     }
 }
 
-/// WriteFile (7): ACK echoes the offset, no data.
+/// WriteFile (7): ACK echoes the offset, no data. A write that would end
+/// beyond 4 GiB − 1 is refused (EFBIG): every file stays readable.
 pub fn write(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     if ctx.read_only {
         return nak(req, NakCode::FileProtected);
     }
-    let Some(session) = ctx.sessions.get(ctx.peer, req.session) else {
+    let Some(session) = ctx.state.sessions.get(req.session) else {
         return nak(req, NakCode::InvalidSession);
     };
     if !session.writable {
         return errno_nak(req, libc::EBADF);
+    }
+    if req.offset as u64 + req.data.len() as u64 > MAX_PROTOCOL_SIZE {
+        return errno_nak(req, libc::EFBIG);
     }
     try_io!(req, session.file.write_all_at(&req.data, req.offset as u64));
     ack(req, Vec::new())
@@ -407,41 +476,61 @@ pub fn rename(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     ack(req, Vec::new())
 }
 
-/// CalcFileCRC32 (14): the MAVLink CRC32 variant of the whole file.
+/// CalcFileCRC32 (14): the MAVLink CRC32 variant of the whole file, from
+/// the cache when the file is unchanged, else computed in steps.
 pub fn crc32(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     let r = try_jail!(req, ctx.jail.resolve(&req.data, FinalMode::Follow));
-    let mut file = try_io!(
+    let file = try_io!(
         req,
         OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&r.path)
     );
-    if try_io!(req, file.metadata()).is_dir() {
+    let md = try_io!(req, file.metadata());
+    if md.is_dir() {
         return errno_nak(req, libc::EISDIR);
     }
-    let mut crc = MavCrc32::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => crc.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return io_nak(req, &e),
-        }
+    let key = FileKey::of(&md);
+    if let Some(crc) = ctx.crc_cache.lock().get(&key) {
+        return ack(req, crc.to_le_bytes().to_vec());
     }
-    ack(req, crc.value().to_le_bytes().to_vec())
+    Outcome::Pending(Pending::Crc {
+        request: req.clone(),
+        file,
+        key,
+        crc: MavCrc32::new(),
+    })
 }
 
-/// BurstReadFile (15): starts a burst job on an open session.
+/// BurstReadFile (15): starts a burst round on an open session. Its offset
+/// tells how the last round went: below the last round's end, the client
+/// lost data (the peer's rate backs off); exactly at the end of a capped
+/// round it lost nothing (the rate grows).
 pub fn burst(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
-    if ctx.sessions.get(ctx.peer, req.session).is_none() {
+    let Some(session) = ctx.state.sessions.get(req.session) else {
         return nak(req, NakCode::InvalidSession);
-    }
-    Outcome::Burst(BurstJob::new(ctx.peer, req))
-}
-
-/// A file of the session, for the burst streamer.
-pub fn session_file(sessions: &mut Sessions, peer: Peer, id: u8) -> Option<&File> {
-    sessions.get(peer, id).map(|s| &s.file)
+    };
+    let session = Arc::clone(session);
+    let round = {
+        let mut gate = session.gate.lock();
+        if let Some(last) = gate.round {
+            if req.offset < last.sent_end {
+                if !last.loss_seen {
+                    ctx.state.flow.back_off();
+                }
+            } else if req.offset == last.sent_end && last.finished && last.capped && !last.loss_seen
+            {
+                ctx.state.flow.grow();
+            }
+        }
+        gate.new_round(req.offset)
+    };
+    Outcome::Burst(BurstJob::new(
+        ctx.peer,
+        req,
+        session,
+        round,
+        Arc::clone(&ctx.state.flow),
+    ))
 }

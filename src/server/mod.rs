@@ -1,65 +1,133 @@
 //! The vehicle side: an FTP server jailed to a root directory.
 //!
-//! One thread per server selects over the link subscription (requests
-//! addressed to the link's own system id and own component id or 0) and a
-//! stop channel. Each request is answered from the reply cache when it is a
-//! duplicate, otherwise by [`handlers`] (inside `catch_unwind`, so a bug in
-//! one handler cannot kill the thread). Bursts ([`burst`]) are streamed in
-//! slices between request handling, paced to the link's byte rate when known
-//! (by each frame's size), and end after about a second of paced airtime
-//! in which the requesting peer sent nothing.
+//! # Peers
+//! A peer is (route, system id, component id) ([`sessions::Peer`]): two
+//! ground stations with the same own ids on two UDP ports or TCP connections
+//! are two peers. Each has its own sessions (within per-peer, per-route and
+//! total limits: [`sessions`]), reply cache ([`reply_cache`]), listing
+//! snapshot and burst rate; ResetSessions and TerminateSession only ever
+//! touch the requester's own sessions. Every reply and burst packet goes out
+//! on the route of the request it answers ([`Link::send_ftp_via`]), never to
+//! other peers. A request whose size field is 240–255 gets NAK
+//! InvalidDataSize.
+//!
+//! # Threads
+//! - The *dispatcher* thread reads requests from the link (a bounded queue:
+//!   what does not fit is dropped, as by a full socket), streams bursts
+//!   ([`burst`]) in paced slices, and sweeps idle sessions and peers. It
+//!   answers cheap session requests (ReadFile, BurstReadFile,
+//!   TerminateSession, ResetSessions, None, unknown opcodes) itself when the
+//!   peer has nothing else waiting.
+//! - [`WORKERS`] worker threads do everything that touches paths or may take
+//!   long — open/create, listings, CRC, writes, mkdir/rm/rename/truncate.
+//!   Requests wait in their peer's inbox and are handled in arrival order per
+//!   peer; peers get bounded turns round-robin by route ([`peers`]). Long
+//!   work (a CRC over gigabytes, a huge directory) is done in steps of about
+//!   [`peers::TURN_TIME`] between other peers' turns, and CRC results are
+//!   cached ([`work`]). So a flood from one route (any number of ids) costs
+//!   every other route at most a few turns of latency, and nothing a peer
+//!   sends makes the server hold more than bounded state.
+//!
+//! Handlers run inside `catch_unwind` (a bug in one cannot kill a thread).
 //! The server stops when dropped and when the link closes.
 
 pub mod burst;
 pub mod handlers;
 pub mod jail;
+pub mod peers;
 pub mod reply_cache;
 pub mod sessions;
+pub mod work;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, select};
+use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use parking_lot::{Condvar, Mutex};
 
 use crate::link::{FtpSubscription, IncomingFtp, Link, WeakLink};
 use crate::protocol::{FtpPacket, NakCode, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 use self::burst::BurstJob;
+pub use self::burst::Pacing;
 use self::handlers::{Ctx, Outcome};
 use self::jail::RootJail;
-use self::reply_cache::ReplyCache;
-use self::sessions::{Peer, Sessions};
+use self::peers::{Arrival, PeerState, Request, Scheduler};
+use self::sessions::{Peer, Quota};
+use self::work::CrcCache;
 
 /// Packets of one burst sent in a row before pending requests are handled again.
 const BURST_SLICE: usize = 16;
 /// With pacing, packets due within this time are sent together.
 const PACING_TICK: Duration = Duration::from_millis(2);
-/// Burst pacing (bytes per second of frames) on links whose rate is unknown
-/// (UDP, TCP, custom): fast enough for a fast client, slow enough that a
-/// client in an interpreted language (pymavlink) does not lose most of a burst
-/// in its socket buffer. See [`Server::set_unknown_link_rate`].
-pub const DEFAULT_UNKNOWN_LINK_RATE: u32 = 3_000_000;
-/// How often idle sessions and old cache entries are swept.
+/// How often idle sessions, peers and old cache entries are swept.
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
+/// Requests received but not yet dispatched; more are dropped.
+pub const REQUEST_QUEUE: usize = 8192;
+/// Threads that handle requests which touch paths or may take long.
+pub const WORKERS: usize = 2;
+/// `set_unknown_link_rate` value that restores the default adaptive pacing.
+pub const ADAPTIVE_LINK_RATE: u32 = u32::MAX;
 
-struct Shared {
+struct Settings {
     read_only: AtomicBool,
     idle_timeout_ms: AtomicU64,
-    unknown_rate: AtomicU64,
+    pacing: Mutex<Pacing>,
+}
+
+impl Settings {
+    fn idle(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// What the dispatcher and the workers share.
+struct Core {
+    jail: RootJail,
+    settings: Settings,
+    link: WeakLink,
+    sched: Mutex<Scheduler>,
+    work_ready: Condvar,
+    crc_cache: Mutex<CrcCache>,
+    quota: Arc<Mutex<Quota>>,
+    bursts: AtomicUsize,
+    /// Bursts started by workers, for the dispatcher to stream.
+    started: Sender<BurstJob>,
+}
+
+/// Counters of a running server (for tests and diagnostics).
+#[doc(hidden)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Peers known.
+    pub peers: usize,
+    /// Sessions open.
+    pub sessions: usize,
+    /// Requests waiting in peers' inboxes.
+    pub queued_requests: usize,
+    /// Requests worked on in steps (CRC, listing).
+    pub pending_jobs: usize,
+    /// Entries held in listing snapshots.
+    pub listing_entries: usize,
+    /// Bursts streaming.
+    pub bursts: usize,
+    /// CRC results cached.
+    pub crc_cache_entries: usize,
+    /// Requests dropped (inbox full, no room for a new peer).
+    pub dropped_requests: u64,
 }
 
 /// Serves one root directory to every peer on a link. Dropping it closes all
 /// sessions and files. All methods may be called from any thread.
 pub struct Server {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
     stop_tx: Sender<()>,
-    thread: Option<JoinHandle<()>>,
-    link: WeakLink,
+    threads: Vec<JoinHandle<()>>,
     hook_id: u64,
 }
 
@@ -76,14 +144,9 @@ impl Server {
                 ),
             )
         })?;
-        let shared = Arc::new(Shared {
-            read_only: AtomicBool::new(false),
-            idle_timeout_ms: AtomicU64::new(sessions::DEFAULT_IDLE_TIMEOUT.as_millis() as u64),
-            unknown_rate: AtomicU64::new(DEFAULT_UNKNOWN_LINK_RATE as u64),
-        });
         let own_sys = link.own_system_id();
         let own_comp = link.own_component_id();
-        let subscription = link.subscribe(move |m: &IncomingFtp| {
+        let subscription = link.subscribe_requests(REQUEST_QUEUE, move |m: &IncomingFtp| {
             !m.packet.opcode.is_reply()
                 && m.target_system == own_sys
                 && (m.target_component == own_comp || m.target_component == 0)
@@ -93,77 +156,319 @@ impl Server {
         let hook_id = link.on_close(Box::new(move || {
             let _ = hook_tx.try_send(());
         }));
-        let weak = link.downgrade();
-        let worker = Worker {
+        let (started_tx, started_rx) = unbounded();
+        let quota = Arc::new(Mutex::new(Quota::default()));
+        let core = Arc::new(Core {
             jail,
-            sessions: Sessions::default(),
-            cache: ReplyCache::new(),
-            bursts: Vec::new(),
-            shared: Arc::clone(&shared),
-            link: weak.clone(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("mavftp-server".into())
-            .spawn(move || worker.run(subscription, stop_rx))
-            .map_err(|e| FtpError::io("cannot start the server thread", &e))?;
-        Ok(Server {
-            shared,
+            settings: Settings {
+                read_only: AtomicBool::new(false),
+                idle_timeout_ms: AtomicU64::new(sessions::DEFAULT_IDLE_TIMEOUT.as_millis() as u64),
+                pacing: Mutex::new(Pacing::Adaptive),
+            },
+            link: link.downgrade(),
+            sched: Mutex::new(Scheduler::new(Arc::clone(&quota))),
+            work_ready: Condvar::new(),
+            crc_cache: Mutex::new(CrcCache::default()),
+            quota,
+            bursts: AtomicUsize::new(0),
+            started: started_tx,
+        });
+        let mut server = Server {
+            core: Arc::clone(&core),
             stop_tx,
-            thread: Some(thread),
-            link: weak,
+            threads: Vec::new(),
             hook_id,
-        })
+        };
+        for i in 0..WORKERS {
+            let core = Arc::clone(&core);
+            let handle = std::thread::Builder::new()
+                .name(format!("mavftp-server-w{i}"))
+                .spawn(move || worker_main(&core))
+                .map_err(|e| FtpError::io("cannot start a server worker thread", &e))?;
+            server.threads.push(handle);
+        }
+        let dispatcher = Dispatcher {
+            core,
+            bursts: Vec::new(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("mavftp-server".into())
+            .spawn(move || dispatcher.run(subscription, started_rx, stop_rx))
+            .map_err(|e| FtpError::io("cannot start the server thread", &e))?;
+        server.threads.push(handle);
+        Ok(server)
     }
 
     /// Refuse (or allow again) every write, create, remove and rename with
     /// NAK FileProtected.
     pub fn set_read_only(&self, read_only: bool) {
-        self.shared.read_only.store(read_only, Ordering::SeqCst);
+        self.core
+            .settings
+            .read_only
+            .store(read_only, Ordering::SeqCst);
+    }
+
+    /// How bursts are paced on links that do not know their rate (UDP, TCP,
+    /// custom); links with a known rate (serial, simulated) are always
+    /// paced at their rate. The default is [`Pacing::Adaptive`].
+    pub fn set_burst_pacing(&self, pacing: Pacing) {
+        *self.core.settings.pacing.lock() = pacing;
     }
 
     /// Pace bursts at `bytes_per_second` on links that do not know their
-    /// rate (0 = send as fast as possible). Links with a known rate (serial,
-    /// simulated) are always paced at their rate.
+    /// rate, as on a link of that known rate (0 = send as fast as possible;
+    /// [`ADAPTIVE_LINK_RATE`] = the default adaptive flow control, see
+    /// [`burst`]). Links with a known rate (serial, simulated) are always
+    /// paced at their rate.
     pub fn set_unknown_link_rate(&self, bytes_per_second: u32) {
-        self.shared
-            .unknown_rate
-            .store(bytes_per_second as u64, Ordering::SeqCst);
+        self.set_burst_pacing(match bytes_per_second {
+            0 => Pacing::Unpaced,
+            ADAPTIVE_LINK_RATE => Pacing::Adaptive,
+            r => Pacing::Fixed(r),
+        });
     }
 
-    /// Change the idle timeout after which sessions are reclaimed (tests).
+    /// Change the idle timeout after which sessions and idle peers are
+    /// forgotten (tests).
     #[doc(hidden)]
     pub fn set_idle_timeout(&self, timeout: Duration) {
-        self.shared
+        self.core
+            .settings
             .idle_timeout_ms
             .store(timeout.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Counters of what the server holds (tests and diagnostics).
+    #[doc(hidden)]
+    pub fn stats(&self) -> ServerStats {
+        let counts = self.core.sched.lock().counts();
+        ServerStats {
+            peers: counts.peers,
+            sessions: self.core.quota.lock().total(),
+            queued_requests: counts.queued_requests,
+            pending_jobs: counts.pending_jobs,
+            listing_entries: counts.listing_entries,
+            bursts: self.core.bursts.load(Ordering::SeqCst),
+            crc_cache_entries: self.core.crc_cache.lock().len(),
+            dropped_requests: counts.dropped,
+        }
+    }
+
+    /// The adaptive burst rate of each known peer: (system, component,
+    /// bytes per second) (tests and diagnostics).
+    #[doc(hidden)]
+    pub fn burst_rates(&self) -> Vec<(u8, u8, u32)> {
+        self.core.sched.lock().rates()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(link) = self.link.upgrade() {
+        if let Some(link) = self.core.link.upgrade() {
             link.remove_close_hook(self.hook_id);
         }
         let _ = self.stop_tx.try_send(());
-        if let Some(thread) = self.thread.take()
-            && thread.thread().id() != std::thread::current().id()
-        {
-            let _ = thread.join();
+        stop_workers(&self.core);
+        let me = std::thread::current().id();
+        for thread in self.threads.drain(..) {
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
+        // Close every session (and file) now, not when the last Arc goes.
+        self.core.sched.lock().clear();
+    }
+}
+
+fn stop_workers(core: &Core) {
+    core.sched.lock().stopping = true;
+    core.work_ready.notify_all();
+}
+
+/// Whether the dispatcher may answer `req` itself (cheap, no path, no disk
+/// work beyond reading up to 239 bytes of an open file).
+fn is_cheap(req: &Request) -> bool {
+    req.invalid_size.is_some()
+        || matches!(
+            req.packet.opcode,
+            Opcode::ReadFile
+                | Opcode::BurstReadFile
+                | Opcode::TerminateSession
+                | Opcode::ResetSessions
+                | Opcode::None
+                | Opcode::Unknown(_)
+        )
+}
+
+/// Handle one request of `peer` (its state checked out): reply from the
+/// cache, or run its handler. Bursts it starts are pushed to `bursts`.
+fn handle_request(
+    core: &Core,
+    link: &Link,
+    state: &mut PeerState,
+    req: Request,
+    bursts: &mut Vec<BurstJob>,
+) {
+    let peer = req.peer;
+    let packet = req.packet;
+    if req.invalid_size.is_some() {
+        send(
+            link,
+            peer,
+            &[FtpPacket::nak_for(&packet, NakCode::InvalidDataSize, 0)],
+        );
+        return;
+    }
+    if let Some(replies) = state.cache.lookup(&packet) {
+        send(link, peer, replies);
+        return;
+    }
+    let outcome = {
+        let mut ctx = Ctx {
+            jail: &core.jail,
+            peer,
+            state: &mut *state,
+            read_only: core.settings.read_only.load(Ordering::SeqCst),
+            idle: core.settings.idle(),
+            crc_cache: &core.crc_cache,
+        };
+        catch_unwind(AssertUnwindSafe(|| handlers::handle(&mut ctx, &packet)))
+            .unwrap_or_else(|_| Outcome::Reply(vec![FtpPacket::nak_for(&packet, NakCode::Fail, 0)]))
+    };
+    deliver(link, peer, state, &packet, outcome, bursts);
+}
+
+/// Act on a handler's outcome for `request`.
+fn deliver(
+    link: &Link,
+    peer: Peer,
+    state: &mut PeerState,
+    request: &FtpPacket,
+    outcome: Outcome,
+    bursts: &mut Vec<BurstJob>,
+) {
+    match outcome {
+        Outcome::Reply(replies) => {
+            // A new client process may start with the same ResetSessions
+            // seq as the last one: it must run again, never be replayed.
+            if request.opcode != Opcode::ResetSessions {
+                state.cache.store(request, &replies);
+            }
+            send(link, peer, &replies);
+        }
+        Outcome::Burst(job) => bursts.push(job),
+        Outcome::Pending(p) => state.pending = Some(p),
+    }
+}
+
+fn send(link: &Link, peer: Peer, replies: &[FtpPacket]) {
+    for r in replies {
+        let _ = link.send_ftp_via(peer.0, peer.1, peer.2, r);
+    }
+}
+
+/// One turn of a peer: steps of its pending work and its waiting requests,
+/// in order, for at most [`peers::TURN_REQUESTS`] requests or
+/// [`peers::TURN_TIME`].
+fn run_turn(
+    core: &Core,
+    link: &Link,
+    peer: Peer,
+    state: &mut PeerState,
+    bursts: &mut Vec<BurstJob>,
+) {
+    let deadline = Instant::now() + peers::TURN_TIME;
+    let mut handled = 0;
+    loop {
+        if state.pending.is_some() && core.sched.lock().silent_for(peer) >= core.settings.idle() {
+            // Nobody waits for this answer any more (see [`peers`]).
+            state.pending = None;
+        }
+        if let Some(mut pending) = state.pending.take() {
+            let request = pending.request().clone();
+            let done = {
+                let mut ctx = Ctx {
+                    jail: &core.jail,
+                    peer,
+                    state: &mut *state,
+                    read_only: core.settings.read_only.load(Ordering::SeqCst),
+                    idle: core.settings.idle(),
+                    crc_cache: &core.crc_cache,
+                };
+                catch_unwind(AssertUnwindSafe(|| {
+                    handlers::finish_step(&mut ctx, &mut pending, deadline)
+                }))
+                .unwrap_or_else(|_| {
+                    Some(Outcome::Reply(vec![FtpPacket::nak_for(
+                        &request,
+                        NakCode::Fail,
+                        0,
+                    )]))
+                })
+            };
+            match done {
+                None => {
+                    state.pending = Some(pending);
+                    return;
+                }
+                Some(outcome) => deliver(link, peer, state, &request, outcome, bursts),
+            }
+            continue;
+        }
+        if handled >= peers::TURN_REQUESTS || Instant::now() >= deadline {
+            return;
+        }
+        let Some(req) = core.sched.lock().next_request(peer) else {
+            return;
+        };
+        handle_request(core, link, state, req, bursts);
+        handled += 1;
+    }
+}
+
+fn worker_main(core: &Core) {
+    let mut bursts = Vec::new();
+    loop {
+        let (peer, mut state) = {
+            let mut sched = core.sched.lock();
+            loop {
+                if sched.stopping {
+                    return;
+                }
+                if let Some(next) = sched.take_ready() {
+                    break next;
+                }
+                core.work_ready.wait(&mut sched);
+            }
+        };
+        let Some(link) = core.link.upgrade() else {
+            // The link is gone: the server is done.
+            core.sched.lock().check_in(peer, state);
+            return;
+        };
+        run_turn(core, &link, peer, &mut state, &mut bursts);
+        drop(link);
+        for job in bursts.drain(..) {
+            let _ = core.started.send(job);
+        }
+        if core.sched.lock().check_in(peer, state) {
+            core.work_ready.notify_one();
         }
     }
 }
 
-struct Worker {
-    jail: RootJail,
-    sessions: Sessions,
-    cache: ReplyCache,
+struct Dispatcher {
+    core: Arc<Core>,
     bursts: Vec<BurstJob>,
-    shared: Arc<Shared>,
-    link: WeakLink,
 }
 
-impl Worker {
-    fn run(mut self, subscription: FtpSubscription, stop_rx: Receiver<()>) {
+impl Dispatcher {
+    fn run(
+        mut self,
+        subscription: FtpSubscription,
+        started: Receiver<BurstJob>,
+        stop_rx: Receiver<()>,
+    ) {
         let receiver = subscription.receiver.clone();
         let mut last_sweep = Instant::now();
         loop {
@@ -172,6 +477,9 @@ impl Worker {
                 recv(receiver) -> msg => match msg {
                     Ok(m) => self.on_request(m),
                     Err(_) => break,
+                },
+                recv(started) -> job => if let Ok(job) = job {
+                    self.start_burst(job);
                 },
                 recv(stop_rx) -> _ => break,
                 default(timeout) => {}
@@ -183,6 +491,9 @@ impl Worker {
                     Err(_) => break,
                 }
             }
+            while let Ok(job) = started.try_recv() {
+                self.start_burst(job);
+            }
             if !stop_rx.is_empty() {
                 break;
             }
@@ -191,103 +502,70 @@ impl Worker {
             }
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 last_sweep = Instant::now();
-                let idle =
-                    Duration::from_millis(self.shared.idle_timeout_ms.load(Ordering::SeqCst));
-                self.sessions.set_idle_timeout(idle);
-                self.sessions.sweep(Instant::now());
-                self.cache.sweep();
+                let idle = self.core.settings.idle();
+                self.core.sched.lock().sweep(idle);
             }
         }
         self.bursts.clear();
-        self.sessions.clear();
+        self.core.bursts.store(0, Ordering::SeqCst);
+        stop_workers(&self.core);
         drop(subscription);
     }
 
     fn wait_time(&self) -> Duration {
         let now = Instant::now();
         match self.bursts.iter().map(|b| b.next_due).min() {
-            Some(due) => due.saturating_duration_since(now),
+            Some(due) => due.saturating_duration_since(now).min(SWEEP_EVERY),
             None => SWEEP_EVERY,
         }
     }
 
-    fn send(&self, peer: Peer, packet: &FtpPacket) -> bool {
-        match self.link.upgrade() {
-            Some(link) => {
-                let _ = link.send_ftp(peer.0, peer.1, packet);
-                true
-            }
-            None => false,
-        }
+    fn start_burst(&mut self, job: BurstJob) {
+        self.bursts
+            .retain(|b| !(b.peer == job.peer && b.session == job.session));
+        self.bursts.push(job);
+        self.core.bursts.store(self.bursts.len(), Ordering::SeqCst);
     }
 
     fn on_request(&mut self, m: IncomingFtp) {
-        let peer = (m.source_system, m.source_component);
-        let req = m.packet;
+        let peer: Peer = (m.route, m.source_system, m.source_component);
         for burst in self.bursts.iter_mut().filter(|b| b.peer == peer) {
             burst.peer_spoke();
         }
-        if let Some(replies) = self.cache.lookup(peer, &req) {
-            for r in replies {
-                self.send(peer, r);
-            }
-            return;
-        }
-        // A duplicate of a burst that is still streaming: let it stream.
-        if req.opcode == Opcode::BurstReadFile
+        // A duplicate of a burst request that is still streaming: let it stream.
+        if m.invalid_size.is_none()
+            && m.packet.opcode == Opcode::BurstReadFile
             && self
                 .bursts
                 .iter()
-                .any(|b| b.peer == peer && b.request == req)
+                .any(|b| b.peer == peer && b.request == m.packet && !b.is_finished())
         {
             return;
         }
-        let read_only = self.shared.read_only.load(Ordering::SeqCst);
-        let outcome = {
-            let mut ctx = Ctx {
-                jail: &self.jail,
-                sessions: &mut self.sessions,
-                cache: &mut self.cache,
-                read_only,
-                peer,
-            };
-            catch_unwind(AssertUnwindSafe(|| handlers::handle(&mut ctx, &req))).unwrap_or_else(
-                |_| Outcome::Reply(vec![FtpPacket::nak_for(&req, NakCode::Fail, 0)]),
-            )
+        let req = Request {
+            peer,
+            packet: m.packet,
+            invalid_size: m.invalid_size,
         };
-        match req.opcode {
-            Opcode::ResetSessions => self.bursts.retain(|b| b.peer != peer),
-            Opcode::TerminateSession => self
-                .bursts
-                .retain(|b| !(b.peer == peer && b.session == req.session)),
-            _ => {}
-        }
-        match outcome {
-            Outcome::Reply(replies) => {
-                if let Some(first) = replies.first()
-                    && matches!(
-                        req.opcode,
-                        Opcode::OpenFileRO | Opcode::OpenFileWO | Opcode::CreateFile
-                    )
-                    && first.opcode == Opcode::Ack
-                {
-                    let id = first.session;
-                    self.bursts.retain(|b| !(b.peer == peer && b.session == id));
+        let cheap = is_cheap(&req);
+        let arrival = self.core.sched.lock().arrive(req, cheap);
+        match arrival {
+            Arrival::Now(req, mut state) => {
+                let mut started = Vec::new();
+                if let Some(link) = self.core.link.upgrade() {
+                    handle_request(&self.core, &link, &mut state, req, &mut started);
                 }
-                // A new client process may start with the same ResetSessions
-                // seq as the last one: it must run again, never be replayed.
-                if req.opcode != Opcode::ResetSessions {
-                    self.cache.store(peer, &req, &replies);
+                if self.core.sched.lock().check_in(peer, state) {
+                    self.core.work_ready.notify_one();
                 }
-                for r in &replies {
-                    self.send(peer, r);
+                for job in started {
+                    self.start_burst(job);
                 }
             }
-            Outcome::Burst(job) => {
-                self.bursts
-                    .retain(|b| !(b.peer == job.peer && b.session == job.session));
-                self.bursts.push(job);
+            Arrival::Queued(true) => {
+                self.core.work_ready.notify_one();
             }
+            Arrival::Queued(false) | Arrival::Dropped => {}
         }
     }
 
@@ -296,46 +574,34 @@ impl Worker {
         if self.bursts.is_empty() {
             return true;
         }
-        let Some(link) = self.link.upgrade() else {
+        let Some(link) = self.core.link.upgrade() else {
             return false;
         };
-        let rate =
-            link.byte_rate()
-                .or_else(|| match self.shared.unknown_rate.load(Ordering::SeqCst) {
-                    0 => None,
-                    r => Some(r.min(u32::MAX as u64) as u32),
-                });
-        let interval = BurstJob::interval(rate);
-        // Send a few packets per wake-up when they are close together.
-        let slice = if interval.is_zero() {
-            BURST_SLICE
-        } else {
-            (PACING_TICK.as_nanos() / interval.as_nanos().max(1)).clamp(1, BURST_SLICE as u128)
-                as usize
+        let pacing = match link.byte_rate() {
+            Some(rate) => Pacing::Fixed(rate),
+            None => *self.core.settings.pacing.lock(),
         };
         let now = Instant::now();
-        let mut jobs = std::mem::take(&mut self.bursts);
-        for job in &mut jobs {
+        for job in &mut self.bursts {
             if job.next_due > now {
                 continue;
             }
-            job.set_byte_rate(rate);
-            let packets = match handlers::session_file(&mut self.sessions, job.peer, job.session) {
-                Some(file) => job.next_packets(file, slice),
-                None => {
-                    // The session went away (Terminate, Reset, idle): stop silently.
-                    continue;
-                }
+            let interval = BurstJob::interval(job.rate(pacing));
+            // Send a few packets per wake-up when they are close together.
+            let slice = if interval.is_zero() {
+                BURST_SLICE
+            } else {
+                (PACING_TICK.as_nanos() / interval.as_nanos().max(1)).clamp(1, BURST_SLICE as u128)
+                    as usize
             };
-            let mut airtime = Duration::ZERO;
-            for p in &packets {
-                let _ = link.send_ftp(job.peer.0, job.peer.1, p);
-                airtime += BurstJob::wire_time(p.data.len(), rate);
-            }
+            let peer = job.peer;
+            let airtime = job.pump(pacing, slice, |p| {
+                let _ = link.send_ftp_via(peer.0, peer.1, peer.2, p);
+            });
             job.next_due = now.max(job.next_due) + airtime;
         }
-        jobs.retain(|j| !j.is_finished() && self.sessions.contains(j.peer, j.session));
-        self.bursts = jobs;
+        self.bursts.retain(|j| !j.is_finished());
+        self.core.bursts.store(self.bursts.len(), Ordering::SeqCst);
         true
     }
 }

@@ -1,29 +1,34 @@
 //! Per-peer cache of the last replies, so that a duplicated request (the same
 //! packet again: a retransmission after a lost reply) is answered with the same
 //! reply packets without being executed a second time.
+//!
+//! A reply is replayed only for a request of the same peer (route, system,
+//! component) that is identical in every field a server reads: seq, session,
+//! opcode, size, req_opcode, burst_complete, offset and the data bytes (the
+//! padding byte is not compared: PX4 leaves it uninitialised). A new request
+//! with the same seq replaces the older entry.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::protocol::FtpPacket;
-
-use super::sessions::Peer;
 
 /// Requests remembered per peer (a pipelining client has several in flight).
 pub const ENTRIES_PER_PEER: usize = 16;
 /// A cached reply older than this is forgotten.
 pub const ENTRY_LIFETIME: Duration = Duration::from_secs(10);
 
+#[derive(Debug)]
 struct Entry {
     request: FtpPacket,
     replies: Vec<FtpPacket>,
     at: Instant,
 }
 
-/// The reply cache.
-#[derive(Default)]
+/// The reply cache of one peer.
+#[derive(Debug, Default)]
 pub struct ReplyCache {
-    peers: HashMap<Peer, VecDeque<Entry>>,
+    entries: VecDeque<Entry>,
 }
 
 impl ReplyCache {
@@ -32,42 +37,43 @@ impl ReplyCache {
         ReplyCache::default()
     }
 
-    /// The replies to an identical earlier request of `peer`, if cached.
-    pub fn lookup(&self, peer: Peer, request: &FtpPacket) -> Option<&[FtpPacket]> {
+    /// The replies to an identical earlier request, if cached.
+    pub fn lookup(&self, request: &FtpPacket) -> Option<&[FtpPacket]> {
         let now = Instant::now();
-        self.peers.get(&peer)?.iter().rev().find_map(|e| {
+        self.entries.iter().rev().find_map(|e| {
             (e.request == *request && now.saturating_duration_since(e.at) < ENTRY_LIFETIME)
                 .then_some(e.replies.as_slice())
         })
     }
 
     /// Remember the replies to a request.
-    pub fn store(&mut self, peer: Peer, request: &FtpPacket, replies: &[FtpPacket]) {
-        let queue = self.peers.entry(peer).or_default();
-        // A request with the same sequence number replaces the older entry.
-        queue.retain(|e| e.request.seq != request.seq);
-        if queue.len() >= ENTRIES_PER_PEER {
-            queue.pop_front();
+    pub fn store(&mut self, request: &FtpPacket, replies: &[FtpPacket]) {
+        self.entries.retain(|e| e.request.seq != request.seq);
+        if self.entries.len() >= ENTRIES_PER_PEER {
+            self.entries.pop_front();
         }
-        queue.push_back(Entry {
+        self.entries.push_back(Entry {
             request: request.clone(),
             replies: replies.to_vec(),
             at: Instant::now(),
         });
     }
 
-    /// Forget everything about `peer` (after ResetSessions).
-    pub fn forget_peer(&mut self, peer: Peer) {
-        self.peers.remove(&peer);
+    /// Forget everything (after ResetSessions).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     /// Drop expired entries.
     pub fn sweep(&mut self) {
         let now = Instant::now();
-        self.peers.retain(|_, q| {
-            q.retain(|e| now.saturating_duration_since(e.at) < ENTRY_LIFETIME);
-            !q.is_empty()
-        });
+        self.entries
+            .retain(|e| now.saturating_duration_since(e.at) < ENTRY_LIFETIME);
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -82,19 +88,26 @@ mod tests {
         let mut req = FtpPacket::request(Opcode::CreateDirectory, 7);
         req.data = b"/d".to_vec();
         let reply = FtpPacket::ack_for(&req, Vec::new());
-        cache.store((1, 1), &req, std::slice::from_ref(&reply));
-        assert_eq!(
-            cache.lookup((1, 1), &req),
-            Some(std::slice::from_ref(&reply))
-        );
-        assert_eq!(cache.lookup((2, 1), &req), None);
+        cache.store(&req, std::slice::from_ref(&reply));
+        assert_eq!(cache.lookup(&req), Some(std::slice::from_ref(&reply)));
+        for change in 0..5 {
+            let mut other = req.clone();
+            match change {
+                0 => other.data = b"/e".to_vec(),
+                1 => other.offset = 1,
+                2 => other.session = 1,
+                3 => other.burst_complete = true,
+                _ => other.req_opcode = Opcode::ListDirectory,
+            }
+            assert_eq!(cache.lookup(&other), None, "change {change}");
+        }
         let mut other = req.clone();
         other.data = b"/e".to_vec();
-        assert_eq!(cache.lookup((1, 1), &other), None);
         let nak = FtpPacket::nak_for(&other, NakCode::Fail, 0);
-        cache.store((1, 1), &other, &[nak]);
-        assert_eq!(cache.lookup((1, 1), &req), None);
-        cache.forget_peer((1, 1));
-        assert_eq!(cache.lookup((1, 1), &other), None);
+        cache.store(&other, &[nak]);
+        assert_eq!(cache.lookup(&req), None, "same seq replaces");
+        cache.clear();
+        assert_eq!(cache.lookup(&other), None);
+        assert!(cache.is_empty());
     }
 }

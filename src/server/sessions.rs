@@ -1,58 +1,207 @@
-//! Open-file sessions, keyed by (peer system id, peer component id, session id),
-//! with an idle timeout after which a session is reclaimed.
+//! Open-file sessions and their limits.
+//!
+//! A peer is (route, system id, component id): two ground stations with the
+//! same own ids on two UDP ports (or two TCP connections) are two peers and
+//! never see or close each other's sessions. Session ids are per peer (the
+//! requested id is echoed when that peer does not use it yet).
+//!
+//! Limits (documented in the README): at most [`SESSIONS_PER_PEER`] open
+//! sessions per peer, [`SESSIONS_PER_ROUTE`] per route and [`MAX_SESSIONS`]
+//! in all; a request over any of them gets NAK NoSessionsAvailable. So a
+//! peer that keeps every session it can busy locks out neither the other
+//! peers on its route nor other routes, and a sender cycling through
+//! system/component ids on one route still leaves room for every other
+//! route. A session unused for the idle timeout
+//! ([`DEFAULT_IDLE_TIMEOUT`]) is closed.
+//!
+//! The file of a session is shared (`Arc<SessionFile>`) with a burst that
+//! streams from it; its [`Gate`] serialises the burst's sending with the
+//! session's close, so that no burst packet leaves after the ACK of the
+//! TerminateSession (or ResetSessions) that closed it.
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
+use crate::link::Route;
 use crate::protocol::NakCode;
 
 /// Sessions open at the same time over all peers.
-pub const MAX_SESSIONS: usize = 8;
-/// A session unused this long is closed when room is needed or on the next sweep.
+pub const MAX_SESSIONS: usize = 64;
+/// Sessions one peer (route, system, component) may hold at once (every
+/// known client uses one or two).
+pub const SESSIONS_PER_PEER: usize = 4;
+/// Sessions all the peers of one route may hold at once.
+pub const SESSIONS_PER_ROUTE: usize = 16;
+/// A session unused this long is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A peer: (system id, component id).
-pub type Peer = (u8, u8);
+/// A peer: the route its frames come in on and its (system, component) ids.
+pub type Peer = (Route, u8, u8);
 
-/// One open file.
+/// The progress of the burst rounds on one session, for flow control: what
+/// the last round sent, and whether the client has shown that it lost some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Identifies the round; a burst whose id is not the current one stops.
+    pub id: u64,
+    /// Offset the round started at.
+    pub start: u32,
+    /// End of the data sent so far.
+    pub sent_end: u32,
+    /// The round has sent its last packet.
+    pub finished: bool,
+    /// It ended at its size cap (burst_complete=1 before the end of file).
+    pub capped: bool,
+    /// The client asked again for bytes it had been sent.
+    pub loss_seen: bool,
+}
+
+/// What a burst and the session's close agree on, under one lock.
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// False once the session is closed: its burst stops.
+    pub open: bool,
+    /// The current (or last) burst round.
+    pub round: Option<Round>,
+    next_round: u64,
+}
+
+impl Gate {
+    /// Start a new round at `offset` (a running burst of an older round stops).
+    pub fn new_round(&mut self, offset: u32) -> u64 {
+        self.next_round += 1;
+        self.round = Some(Round {
+            id: self.next_round,
+            start: offset,
+            sent_end: offset,
+            finished: false,
+            capped: false,
+            loss_seen: false,
+        });
+        self.next_round
+    }
+}
+
+/// The open file of a session, shared with its burst.
 #[derive(Debug)]
-pub struct Session {
+pub struct SessionFile {
     /// The open file.
     pub file: File,
-    /// Whether the session was opened for writing (OpenFileWO/CreateFile).
+    /// Whether it was opened for writing (OpenFileWO/CreateFile).
     pub writable: bool,
-    /// Last time a request used the session.
-    pub last_used: Instant,
+    /// Burst/close agreement.
+    pub gate: Mutex<Gate>,
+    /// Last use in milliseconds since `epoch` (requests and burst packets).
+    last_used_ms: AtomicU64,
+    epoch: Instant,
 }
 
-/// The table of open sessions.
-#[derive(Debug)]
-pub struct Sessions {
-    map: HashMap<(u8, u8, u8), Session>,
-    max: usize,
-    idle: Duration,
-}
+impl SessionFile {
+    fn new(file: File, writable: bool, epoch: Instant) -> SessionFile {
+        let s = SessionFile {
+            file,
+            writable,
+            gate: Mutex::new(Gate {
+                open: true,
+                ..Gate::default()
+            }),
+            last_used_ms: AtomicU64::new(0),
+            epoch,
+        };
+        s.touch();
+        s
+    }
 
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions::new(MAX_SESSIONS, DEFAULT_IDLE_TIMEOUT)
+    /// Mark the session as used now.
+    pub fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_used_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long the session has been unused.
+    pub fn idle_for(&self) -> Duration {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_used_ms.load(Ordering::Relaxed)))
     }
 }
 
-impl Sessions {
-    /// A table holding at most `max` sessions, reclaiming after `idle`.
-    pub fn new(max: usize, idle: Duration) -> Sessions {
-        Sessions {
-            map: HashMap::new(),
-            max: max.max(1),
-            idle,
+/// Session counts per route and in all (shared by every peer of a server).
+#[derive(Debug, Default)]
+pub struct Quota {
+    per_route: HashMap<Route, usize>,
+    total: usize,
+}
+
+impl Quota {
+    /// Sessions open in all.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    fn take(&mut self, route: Route) -> bool {
+        let n = self.per_route.entry(route).or_default();
+        if *n >= SESSIONS_PER_ROUTE || self.total >= MAX_SESSIONS {
+            if *n == 0 {
+                self.per_route.remove(&route);
+            }
+            return false;
         }
+        *n += 1;
+        self.total += 1;
+        true
     }
 
-    /// Change the idle timeout.
-    pub fn set_idle_timeout(&mut self, idle: Duration) {
-        self.idle = idle;
+    fn give_back(&mut self, route: Route) {
+        if let Some(n) = self.per_route.get_mut(&route) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_route.remove(&route);
+            }
+        }
+        self.total = self.total.saturating_sub(1);
+    }
+}
+
+/// One session of a peer: the shared file and its place in the quota, both
+/// given back when the entry is dropped (close, reset, idle, server stop).
+#[derive(Debug)]
+struct Entry {
+    file: Arc<SessionFile>,
+    route: Route,
+    quota: Arc<Mutex<Quota>>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // Stops a burst of this session before anything else is sent.
+        self.file.gate.lock().open = false;
+        self.quota.lock().give_back(self.route);
+    }
+}
+
+/// The sessions of one peer.
+#[derive(Debug)]
+pub struct PeerSessions {
+    route: Route,
+    map: HashMap<u8, Entry>,
+    quota: Arc<Mutex<Quota>>,
+    epoch: Instant,
+}
+
+impl PeerSessions {
+    /// The (empty) session table of a peer on `route`.
+    pub fn new(route: Route, quota: Arc<Mutex<Quota>>, epoch: Instant) -> PeerSessions {
+        PeerSessions {
+            route,
+            map: HashMap::new(),
+            quota,
+            epoch,
+        }
     }
 
     /// Number of open sessions.
@@ -65,70 +214,63 @@ impl Sessions {
         self.map.is_empty()
     }
 
-    /// Close every session idle for longer than the timeout.
-    pub fn sweep(&mut self, now: Instant) {
-        let idle = self.idle;
-        self.map
-            .retain(|_, s| now.saturating_duration_since(s.last_used) < idle);
+    /// Close every session unused for longer than `idle`.
+    pub fn sweep(&mut self, idle: Duration) {
+        self.map.retain(|_, e| e.file.idle_for() < idle);
     }
 
-    /// Open a session for `peer`: the requested id if it is free for this
-    /// peer, else the lowest free id. NoSessionsAvailable when full.
+    /// Open a session: the requested id if this peer does not use it, else
+    /// the lowest free id. NoSessionsAvailable over any limit.
     pub fn open(
         &mut self,
-        peer: Peer,
         requested: u8,
         file: File,
         writable: bool,
+        idle: Duration,
     ) -> Result<u8, NakCode> {
-        let now = Instant::now();
-        if self.map.len() >= self.max {
-            self.sweep(now);
+        if self.map.len() >= SESSIONS_PER_PEER {
+            self.sweep(idle);
         }
-        if self.map.len() >= self.max {
+        if self.map.len() >= SESSIONS_PER_PEER {
             return Err(NakCode::NoSessionsAvailable);
         }
-        let id = if !self.map.contains_key(&(peer.0, peer.1, requested)) {
+        let id = if !self.map.contains_key(&requested) {
             requested
         } else {
             (0..=255u8)
-                .find(|id| !self.map.contains_key(&(peer.0, peer.1, *id)))
+                .find(|id| !self.map.contains_key(id))
                 .ok_or(NakCode::NoSessionsAvailable)?
         };
-        self.map.insert(
-            (peer.0, peer.1, id),
-            Session {
-                file,
-                writable,
-                last_used: now,
-            },
-        );
+        if !self.quota.lock().take(self.route) {
+            return Err(NakCode::NoSessionsAvailable);
+        }
+        let entry = Entry {
+            file: Arc::new(SessionFile::new(file, writable, self.epoch)),
+            route: self.route,
+            quota: Arc::clone(&self.quota),
+        };
+        self.map.insert(id, entry);
         Ok(id)
     }
 
     /// The session, marked as used now.
-    pub fn get(&mut self, peer: Peer, id: u8) -> Option<&mut Session> {
-        let s = self.map.get_mut(&(peer.0, peer.1, id))?;
-        s.last_used = Instant::now();
-        Some(s)
+    pub fn get(&self, id: u8) -> Option<&Arc<SessionFile>> {
+        let e = self.map.get(&id)?;
+        e.file.touch();
+        Some(&e.file)
     }
 
-    /// Whether the session exists (without touching it).
-    pub fn contains(&self, peer: Peer, id: u8) -> bool {
-        self.map.contains_key(&(peer.0, peer.1, id))
+    /// Whether the session exists.
+    pub fn contains(&self, id: u8) -> bool {
+        self.map.contains_key(&id)
     }
 
     /// Close one session; false when it was not open.
-    pub fn close(&mut self, peer: Peer, id: u8) -> bool {
-        self.map.remove(&(peer.0, peer.1, id)).is_some()
+    pub fn close(&mut self, id: u8) -> bool {
+        self.map.remove(&id).is_some()
     }
 
-    /// Close every session of `peer`.
-    pub fn reset_peer(&mut self, peer: Peer) {
-        self.map.retain(|k, _| (k.0, k.1) != peer);
-    }
-
-    /// Close everything.
+    /// Close every session of this peer.
     pub fn clear(&mut self) {
         self.map.clear();
     }
@@ -142,30 +284,69 @@ mod tests {
         tempfile::tempfile().unwrap()
     }
 
-    #[test]
-    fn echoes_requested_id_allocates_when_taken_and_fills_up() {
-        let mut s = Sessions::new(4, Duration::from_secs(60));
-        assert_eq!(s.open((1, 1), 3, file(), false), Ok(3));
-        assert_eq!(s.open((1, 1), 3, file(), false), Ok(0));
-        assert_eq!(s.open((2, 1), 3, file(), false), Ok(3));
-        assert_eq!(s.open((2, 1), 0, file(), false), Ok(0));
-        assert_eq!(
-            s.open((9, 9), 0, file(), false),
-            Err(NakCode::NoSessionsAvailable)
-        );
-        s.reset_peer((1, 1));
-        assert_eq!(s.len(), 2);
-        assert!(s.contains((2, 1), 3));
-        assert!(!s.contains((1, 1), 3));
+    fn route(port: u16) -> Route {
+        Route::udp(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
     }
 
     #[test]
-    fn idle_sessions_are_reclaimed_when_full() {
-        let mut s = Sessions::new(1, Duration::from_millis(50));
-        assert_eq!(s.open((1, 1), 0, file(), false), Ok(0));
-        assert!(s.open((2, 1), 0, file(), false).is_err());
+    fn echoes_requested_id_allocates_when_taken_and_stops_at_the_peer_quota() {
+        let quota = Arc::new(Mutex::new(Quota::default()));
+        let epoch = Instant::now();
+        let idle = Duration::from_secs(60);
+        let mut a = PeerSessions::new(route(1), Arc::clone(&quota), epoch);
+        let mut b = PeerSessions::new(route(1), Arc::clone(&quota), epoch);
+        assert_eq!(a.open(3, file(), false, idle), Ok(3));
+        assert_eq!(a.open(3, file(), false, idle), Ok(0));
+        assert_eq!(b.open(3, file(), false, idle), Ok(3));
+        for _ in 2..SESSIONS_PER_PEER {
+            assert!(a.open(0, file(), false, idle).is_ok());
+        }
+        assert_eq!(
+            a.open(0, file(), false, idle),
+            Err(NakCode::NoSessionsAvailable)
+        );
+        // The other peer still gets its own.
+        assert!(b.open(0, file(), false, idle).is_ok());
+        assert_eq!(quota.lock().total(), SESSIONS_PER_PEER + 2);
+        a.clear();
+        assert_eq!(quota.lock().total(), 2);
+        assert!(b.contains(3));
+    }
+
+    #[test]
+    fn the_route_quota_leaves_room_for_other_routes_and_closing_gives_it_back() {
+        let quota = Arc::new(Mutex::new(Quota::default()));
+        let epoch = Instant::now();
+        let idle = Duration::from_secs(60);
+        let mut peers: Vec<PeerSessions> = (0..SESSIONS_PER_ROUTE)
+            .map(|_| PeerSessions::new(Route::LOCAL, Arc::clone(&quota), epoch))
+            .collect();
+        for p in &mut peers {
+            assert!(p.open(0, file(), false, idle).is_ok());
+        }
+        let mut late = PeerSessions::new(Route::LOCAL, Arc::clone(&quota), epoch);
+        assert_eq!(
+            late.open(0, file(), false, idle),
+            Err(NakCode::NoSessionsAvailable)
+        );
+        // Another route is not affected.
+        let mut other = PeerSessions::new(route(9), Arc::clone(&quota), epoch);
+        assert_eq!(other.open(0, file(), false, idle), Ok(0));
+        assert!(peers[0].close(0));
+        assert_eq!(late.open(0, file(), false, idle), Ok(0));
+    }
+
+    #[test]
+    fn idle_sessions_are_reclaimed_and_a_closed_session_stops_its_burst() {
+        let quota = Arc::new(Mutex::new(Quota::default()));
+        let mut s = PeerSessions::new(Route::LOCAL, Arc::clone(&quota), Instant::now());
+        assert_eq!(s.open(0, file(), false, Duration::from_secs(60)), Ok(0));
+        let shared = Arc::clone(s.get(0).unwrap());
+        assert!(shared.gate.lock().open);
         std::thread::sleep(Duration::from_millis(80));
-        assert_eq!(s.open((2, 1), 0, file(), false), Ok(0));
-        assert!(!s.contains((1, 1), 0));
+        s.sweep(Duration::from_millis(50));
+        assert!(s.is_empty());
+        assert!(!shared.gate.lock().open);
+        assert_eq!(quota.lock().total(), 0);
     }
 }
