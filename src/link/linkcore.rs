@@ -245,9 +245,8 @@ impl LinkCore {
                 "no peer on the link yet: nothing was heard, so there is nowhere to send",
             ));
         }
-        let payload = packet.encode();
         let mut writer = self.writer.lock();
-        let frame = writer.ftp(target_system, target_component, payload);
+        let frame = writer.ftp(target_system, target_component, packet);
         match route {
             Some(route) => self.transport.write_frame_to(route, frame),
             None => self.transport.write_frame(frame),
@@ -265,9 +264,8 @@ impl LinkCore {
         if self.is_closed() {
             return Err(closed_error());
         }
-        let payload = packet.encode();
         let mut writer = self.writer.lock();
-        let frame = writer.ftp(target_system, target_component, payload);
+        let frame = writer.ftp(target_system, target_component, packet);
         self.transport.write_frame_to(route, frame)
     }
 
