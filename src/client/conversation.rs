@@ -79,12 +79,16 @@ pub(crate) struct Conversation {
     pub memory: TargetMemory,
     /// (system, component) the running operation talks to.
     pub target: (u8, u8),
+    /// The client's settings as the running operation started (read on
+    /// every wake-up: a copy, not a lock).
+    settings: Settings,
 }
 
 impl Conversation {
     /// A conversation receiving the replies `sub` accepts.
     pub fn new(link: Link, control: Arc<Control>, sub: FtpSubscription) -> Conversation {
         let replies = sub.receiver.clone();
+        let settings = control.settings();
         Conversation {
             link,
             control,
@@ -97,12 +101,14 @@ impl Conversation {
             rtt: RttEstimator::new(),
             memory: TargetMemory::default(),
             target: (0, 0),
+            settings,
         }
     }
 
-    /// A copy of the client's settings (operations never write them).
+    /// The client's settings as the running operation started (operations
+    /// never write them; a change made meanwhile applies from the next one).
     pub fn settings(&self) -> Settings {
-        self.control.settings()
+        self.settings
     }
 
     /// Prepare for an operation: forget the last one's session watch and
@@ -113,6 +119,7 @@ impl Conversation {
     pub fn begin_operation(&mut self) -> FtpOutcome<()> {
         self.watched = None;
         self.taken = None;
+        self.settings = self.control.settings();
         let s = self.settings();
         let budget = s.timeout * s.retries.max(1);
         let deadline = Instant::now() + budget;

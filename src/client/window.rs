@@ -134,6 +134,23 @@ pub(crate) struct Window<T> {
     repeats: u64,
     /// Replies matched so far.
     replies: u64,
+    /// What the last full scan of [`Window::resend_overdue`] found, so that
+    /// a wake-up before anything can be due costs no scan.
+    scan: Option<Scan>,
+}
+
+/// The result of a scan for overdue requests and what it depended on.
+#[derive(Clone, Copy)]
+struct Scan {
+    /// No request is due before this.
+    earliest: Instant,
+    /// The RTO the dues were computed with: a markedly shorter one (new RTT
+    /// samples) may make requests due earlier.
+    rto: Duration,
+    /// Whether some request's wait was backed off: a fresh RTT sample
+    /// (`last_sample`) then shortens it.
+    backed_off: bool,
+    last_sample: Option<Instant>,
 }
 
 /// Window size before anything is measured.
@@ -164,6 +181,7 @@ impl<T> Window<T> {
             resends: 0,
             repeats: 0,
             replies: 0,
+            scan: None,
         }
     }
 
@@ -235,6 +253,12 @@ impl<T> Window<T> {
         let now = Instant::now();
         // Serialization and queueing: replies to earlier requests come first.
         let queue_ahead = queue_delay(self.pending.len(), self.max_rate);
+        if let Some(scan) = &mut self.scan {
+            // A new request is alive (shift 0) at worst: due no sooner than this.
+            scan.earliest = scan
+                .earliest
+                .min(now + queue_ahead + scan.rto.min(conv.rto()));
+        }
         self.pending.push(Pending {
             req,
             tag,
@@ -309,7 +333,20 @@ impl<T> Window<T> {
         let back_off = self.policy.back_off;
         let rto = conv.rto();
         let now = Instant::now();
-        let mut next_due = now + Duration::from_millis(50);
+        let horizon = now + Duration::from_millis(50);
+        // Nothing can be due before the last scan's earliest due unless the
+        // RTO shrank markedly (it moves a little with every sample: a resend
+        // at most RTO/16 late is in the noise) or a fresh sample ended a
+        // back-off.
+        if let Some(scan) = self.scan
+            && now < scan.earliest
+            && rto + rto / 16 >= scan.rto
+            && (!scan.backed_off || scan.last_sample == self.last_sample)
+        {
+            return Ok(scan.earliest.min(horizon));
+        }
+        let mut next_due = now + Duration::from_secs(3600);
+        let mut backed_off = false;
         let mut silent_loss = false;
         let in_flight = self.pending.len();
         for p in &mut self.pending {
@@ -321,6 +358,7 @@ impl<T> Window<T> {
             } else {
                 (p.tries + self.backoff).min(5)
             };
+            backed_off |= shift > 0;
             let due = p.sent_at + p.queue_ahead + conv.backed_off(rto, shift);
             if due > now {
                 next_due = next_due.min(due);
@@ -356,13 +394,20 @@ impl<T> Window<T> {
                 rto,
                 if alive { "" } else { ", backing off" }
             );
+            // At the earliest (not backed off) it is due again then.
             next_due = next_due.min(now + p.queue_ahead + rto);
         }
         if silent_loss {
             self.backoff = (self.backoff + 1).min(3);
             self.gain = (self.gain * 0.8).max(1.5);
         }
-        Ok(next_due)
+        self.scan = Some(Scan {
+            earliest: next_due,
+            rto,
+            backed_off,
+            last_sample: self.last_sample,
+        });
+        Ok(next_due.min(horizon))
     }
 
     /// Match a reply to its request by seq and opcode and update the
