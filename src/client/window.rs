@@ -16,6 +16,7 @@
 //! How often a request is tried is the window's [`RetryPolicy`], chosen per
 //! call; the client's settings are only read.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::conversation::Conversation;
@@ -110,7 +111,9 @@ struct Pending<T> {
 
 /// Requests in flight plus the estimates that size the window.
 pub(crate) struct Window<T> {
-    pending: Vec<Pending<T>>,
+    /// In the order first sent (replies mostly come in that order, so the
+    /// one answered is usually at the front).
+    pending: VecDeque<Pending<T>>,
     cap: usize,
     min_rtt: Option<Duration>,
     /// Highest recent delivery rate, replies per second.
@@ -167,7 +170,7 @@ impl<T> Window<T> {
     /// Like [`Window::new`] with another retry policy.
     pub fn with_policy(conv: &Conversation, cap: usize, policy: RetryPolicy) -> Window<T> {
         Window {
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             cap: cap.max(1),
             min_rtt: conv.rtt.srtt(),
             max_rate: 0.0,
@@ -259,7 +262,7 @@ impl<T> Window<T> {
                 .earliest
                 .min(now + queue_ahead + scan.rto.min(conv.rto()));
         }
-        self.pending.push(Pending {
+        self.pending.push_back(Pending {
             req,
             tag,
             sent_at: now,
@@ -281,7 +284,7 @@ impl<T> Window<T> {
 
     /// Serial of the oldest request still in flight (see [`Counts::sent`]).
     pub fn oldest_in_flight(&self) -> Option<u64> {
-        self.pending.iter().map(|p| p.serial).min()
+        self.pending.front().map(|p| p.serial)
     }
 
     /// Take `replies_per_second` as a delivery rate already seen (e.g. the
@@ -429,7 +432,7 @@ impl<T> Window<T> {
             self.pending[idx].refused = Some(why);
             return None;
         }
-        let q = self.pending.swap_remove(idx);
+        let q = self.pending.remove(idx)?;
         let now = Instant::now();
         trace!(
             "reply {:?} to seq {} offset {} after {:.1} ms (try {})",
