@@ -17,13 +17,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-
 use super::probe::QueueProbe;
 use super::rtt::RttEstimator;
 use super::shared::{Control, Settings};
 use super::trace::trace;
-use crate::link::{FtpSubscription, IncomingFtp, Link};
+use crate::link::{Engaged, Link, ReplySubscription};
 use crate::protocol::{FtpPacket, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -64,8 +62,8 @@ pub(crate) struct TargetMemory {
 pub(crate) struct Conversation {
     pub link: Link,
     pub control: Arc<Control>,
-    replies: Receiver<IncomingFtp>,
-    _subscription: FtpSubscription,
+    /// This client's replies (from the target it listens to).
+    replies: ReplySubscription,
     /// Seqs of our recent Open/Create/Terminate/Reset requests.
     own_session_requests: VecDeque<u16>,
     /// The session id a transfer holds (watched for a takeover).
@@ -86,14 +84,13 @@ pub(crate) struct Conversation {
 
 impl Conversation {
     /// A conversation receiving the replies `sub` accepts.
-    pub fn new(link: Link, control: Arc<Control>, sub: FtpSubscription) -> Conversation {
-        let replies = sub.receiver.clone();
+    pub fn new(link: Link, control: Arc<Control>) -> Conversation {
+        let replies = link.subscribe_replies();
         let settings = control.settings();
         Conversation {
             link,
             control,
             replies,
-            _subscription: sub,
             own_session_requests: VecDeque::new(),
             watched: None,
             taken: None,
@@ -153,7 +150,14 @@ impl Conversation {
             self.memory = TargetMemory::default();
         }
         self.target = (sys, comp);
+        self.replies.listen_to(self.target);
         Ok(())
+    }
+
+    /// Mark an operation as running until the guard drops (the link lets
+    /// this client read for itself while it waits: see `link::replies`).
+    pub fn engage(&self) -> Engaged {
+        self.replies.engage()
     }
 
     /// The first system heard on the link, waiting until `deadline` for one.
@@ -245,16 +249,16 @@ impl Conversation {
             if cancellable {
                 self.check_cancel()?;
             }
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.replies.recv_timeout(wait) {
-                Ok(inc) => {
+            match self.replies.recv(deadline) {
+                // A frame of the previous target may still be queued.
+                Ok(Some(inc)) => {
                     if (inc.source_system, inc.source_component) == self.target {
                         self.look_for_takeover(&inc.packet);
                         return Ok(Some(inc.packet));
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => return Ok(None),
-                Err(RecvTimeoutError::Disconnected) => {
+                Ok(None) => return Ok(None),
+                Err(()) => {
                     return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
                 }
             }

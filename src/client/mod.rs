@@ -75,13 +75,7 @@ impl Client {
         }
         let control = Arc::new(Control::new(target_system, target_component));
         let queue = Arc::new(Queue::default());
-        let own = (link.own_system_id(), link.own_component_id());
-        let sub = link.subscribe(move |inc| {
-            inc.target_system == own.0
-                && inc.target_component == own.1
-                && inc.packet.opcode.is_reply()
-        });
-        let conv = Conversation::new(link.clone(), control.clone(), sub);
+        let conv = Conversation::new(link.clone(), control.clone());
         let worker_queue = queue.clone();
         let worker = std::thread::Builder::new()
             .name("mavftp-client".into())

@@ -66,6 +66,7 @@ pub(crate) fn worker_main(mut conv: Conversation, queue: Arc<Queue>) {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(JobRun::Cancelled)));
         } else {
             conv.generation = generation;
+            let _engaged = conv.engage();
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 job(JobRun::Run(&mut conv))
             }));

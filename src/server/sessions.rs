@@ -19,7 +19,7 @@
 //! session's close, so that no burst packet leaves after the ACK of the
 //! TerminateSession (or ResetSessions) that closed it.
 
-use std::collections::HashMap;
+use crate::link::fasthash::FastMap;
 use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,7 +133,7 @@ impl SessionFile {
 /// Session counts per route and in all (shared by every peer of a server).
 #[derive(Debug, Default)]
 pub struct Quota {
-    per_route: HashMap<Route, usize>,
+    per_route: FastMap<Route, usize>,
     total: usize,
 }
 
@@ -188,7 +188,7 @@ impl Drop for Entry {
 #[derive(Debug)]
 pub struct PeerSessions {
     route: Route,
-    map: HashMap<u8, Entry>,
+    map: FastMap<u8, Entry>,
     quota: Arc<Mutex<Quota>>,
     epoch: Instant,
 }
@@ -198,7 +198,7 @@ impl PeerSessions {
     pub fn new(route: Route, quota: Arc<Mutex<Quota>>, epoch: Instant) -> PeerSessions {
         PeerSessions {
             route,
-            map: HashMap::new(),
+            map: FastMap::default(),
             quota,
             epoch,
         }
