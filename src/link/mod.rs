@@ -27,6 +27,7 @@
 
 mod frame;
 mod linkcore;
+mod signing;
 pub mod sim;
 mod transport;
 mod url;
@@ -41,6 +42,7 @@ use self::linkcore::{LinkCore, SinkTransport};
 use crate::protocol::FtpPacket;
 use crate::result::FtpOutcome;
 
+pub use self::signing::{SIGNING_KEY_LEN, SigningStats};
 pub use self::transport::MAX_UDP_PEERS;
 pub use self::url::{Endpoint, parse_url};
 
@@ -386,6 +388,34 @@ impl Link {
     /// Forget a hook registered with [`Link::on_close`].
     pub fn remove_close_hook(&self, id: u64) {
         self.core().remove_close_hook(id)
+    }
+
+    /// MAVLink 2 message signing (docs/PROTOCOL_NOTES.md §12): from now on
+    /// every frame this link sends (heartbeats included) is signed with `key`
+    /// and `link_id`, its timestamp (10 µs units since 2015-01-01 UTC) after
+    /// every earlier one of this link and not behind the system clock.
+    /// Incoming signed frames must carry a correct signature and, per
+    /// (sysid, compid, link id) stream, a timestamp newer than the stream's
+    /// last one (the first frame of a stream at most one minute behind this
+    /// link's timestamp); others are dropped. With `require`, unsigned frames
+    /// (MAVLink 1 included) are dropped too, so a server on this link never
+    /// answers them; without it they are accepted. Dropped frames are counted
+    /// ([`Link::signing_stats`]) and never reach the heard table, the peer
+    /// table or any client or server. Calling it again replaces the key and
+    /// switches (a different key forgets the streams).
+    pub fn set_signing(&self, key: &[u8; SIGNING_KEY_LEN], link_id: u8, require: bool) {
+        self.core().set_signing(*key, link_id, require)
+    }
+
+    /// Stop signing: frames are sent unsigned and every frame is accepted
+    /// again (signatures are no longer looked at). Counters stay.
+    pub fn clear_signing(&self) {
+        self.core().clear_signing()
+    }
+
+    /// The signing counters since the link opened.
+    pub fn signing_stats(&self) -> SigningStats {
+        self.core().signing_stats()
     }
 
     /// Close the link: run the close hooks, stop the I/O threads, disconnect
