@@ -230,7 +230,9 @@ typedef void (*mavftp_send_cb)(const uint8_t *bytes,
 /**
  * MAVLink 2 signing counters of a link since it was opened
  * (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
- * key keeps them.
+ * key keeps them. Incoming frames are counted while a key is set:
+ * accepted_unsigned + dropped = unsigned + bad_signature + replay +
+ * stale_stream + too_many_streams.
  */
 typedef struct {
     /**
@@ -238,38 +240,44 @@ typedef struct {
      */
     uint64_t frames_signed;
     /**
-     * Incoming frames with a correct signature, accepted.
+     * Incoming frames with a correct signature (accepted).
      */
     uint64_t accepted_signed;
     /**
-     * Incoming unsigned frames accepted because signing is not required.
+     * Incoming frames without a correct signature accepted because signing
+     * is not required (unsigned ones, and signed ones that failed a check,
+     * as in the MAVLink reference implementations).
      */
     uint64_t accepted_unsigned;
     /**
-     * Incoming unsigned frames (MAVLink 1 included) dropped because signing
-     * is required.
+     * Incoming frames without a correct signature dropped because signing
+     * is required: no client or server saw them.
      */
-    uint64_t dropped_unsigned;
+    uint64_t dropped;
+    /**
+     * Incoming frames without a signature (MAVLink 1 included).
+     */
+    uint64_t unsigned_;
     /**
      * Incoming signed frames with a wrong signature (another key, altered
-     * bytes), dropped.
+     * bytes).
      */
-    uint64_t dropped_bad_signature;
+    uint64_t bad_signature;
     /**
      * Correctly signed frames not newer than the last accepted one of their
-     * stream (sysid, compid, link id): replays, dropped.
+     * stream (system, component, link id): replays.
      */
-    uint64_t dropped_replay;
+    uint64_t replay;
     /**
      * Correctly signed first frames of a new stream more than one minute
-     * behind this link's timestamp, dropped.
+     * behind this link's timestamp.
      */
-    uint64_t dropped_stale_stream;
+    uint64_t stale_stream;
     /**
      * Correctly signed first frames of a new stream while the link's table
-     * of streams was full of recent ones, dropped.
+     * of streams was full of recent ones.
      */
-    uint64_t dropped_too_many_streams;
+    uint64_t too_many_streams;
 } mavftp_link_signing_stats;
 
 /**
@@ -341,12 +349,13 @@ mavftp_result mavftp_link_last_heard(const mavftp_link *link,
  * frames must carry a correct signature and a timestamp newer than the last
  * one accepted from the same (system, component, link id); the first frame
  * of such a stream may be at most one minute behind this link's timestamp.
- * With `require_signed` true, unsigned frames (MAVLink 1 included) are
- * dropped as well, so a server on this link never answers an unsigned or
- * badly signed request and a client ignores unsigned replies; with false they
- * are accepted. Dropped frames never reach a client or server and are
- * counted (`mavftp_link_signing_stats`). Calling it again replaces key,
- * link id and switch; the key is copied.
+ * With `require_signed` true, every other frame (unsigned, MAVLink 1, wrong
+ * key, replayed) is dropped before routing, so a server on this link never
+ * answers it and a client ignores it; with false such frames are accepted
+ * as unsigned ones (as the MAVLink reference implementations do when they
+ * accept unsigned frames). Everything is counted
+ * (`mavftp_link_signing_stats`). Calling it again replaces key, link id and
+ * switch; the key is copied.
  *
  * Returns INVALID_PARAMETER for a NULL `link` or `secret_key` or a
  * `key_len` other than 32.

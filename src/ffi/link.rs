@@ -23,31 +23,37 @@ const _: () = assert!(MAVFTP_SIGNING_KEY_LEN == SIGNING_KEY_LEN);
 
 /// MAVLink 2 signing counters of a link since it was opened
 /// (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
-/// key keeps them.
+/// key keeps them. Incoming frames are counted while a key is set:
+/// accepted_unsigned + dropped = unsigned + bad_signature + replay +
+/// stale_stream + too_many_streams.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct mavftp_link_signing_stats {
     /// Frames this link signed and sent (heartbeats included).
     pub frames_signed: u64,
-    /// Incoming frames with a correct signature, accepted.
+    /// Incoming frames with a correct signature (accepted).
     pub accepted_signed: u64,
-    /// Incoming unsigned frames accepted because signing is not required.
+    /// Incoming frames without a correct signature accepted because signing
+    /// is not required (unsigned ones, and signed ones that failed a check,
+    /// as in the MAVLink reference implementations).
     pub accepted_unsigned: u64,
-    /// Incoming unsigned frames (MAVLink 1 included) dropped because signing
-    /// is required.
-    pub dropped_unsigned: u64,
+    /// Incoming frames without a correct signature dropped because signing
+    /// is required: no client or server saw them.
+    pub dropped: u64,
+    /// Incoming frames without a signature (MAVLink 1 included).
+    pub unsigned: u64,
     /// Incoming signed frames with a wrong signature (another key, altered
-    /// bytes), dropped.
-    pub dropped_bad_signature: u64,
+    /// bytes).
+    pub bad_signature: u64,
     /// Correctly signed frames not newer than the last accepted one of their
-    /// stream (sysid, compid, link id): replays, dropped.
-    pub dropped_replay: u64,
+    /// stream (system, component, link id): replays.
+    pub replay: u64,
     /// Correctly signed first frames of a new stream more than one minute
-    /// behind this link's timestamp, dropped.
-    pub dropped_stale_stream: u64,
+    /// behind this link's timestamp.
+    pub stale_stream: u64,
     /// Correctly signed first frames of a new stream while the link's table
-    /// of streams was full of recent ones, dropped.
-    pub dropped_too_many_streams: u64,
+    /// of streams was full of recent ones.
+    pub too_many_streams: u64,
 }
 
 impl From<SigningStats> for mavftp_link_signing_stats {
@@ -56,11 +62,12 @@ impl From<SigningStats> for mavftp_link_signing_stats {
             frames_signed: s.frames_signed,
             accepted_signed: s.accepted_signed,
             accepted_unsigned: s.accepted_unsigned,
-            dropped_unsigned: s.dropped_unsigned,
-            dropped_bad_signature: s.dropped_bad_signature,
-            dropped_replay: s.dropped_replay,
-            dropped_stale_stream: s.dropped_stale_stream,
-            dropped_too_many_streams: s.dropped_too_many_streams,
+            dropped: s.dropped,
+            unsigned: s.unsigned,
+            bad_signature: s.bad_signature,
+            replay: s.replay,
+            stale_stream: s.stale_stream,
+            too_many_streams: s.too_many_streams,
         }
     }
 }
@@ -235,12 +242,13 @@ pub unsafe extern "C" fn mavftp_link_last_heard(
 /// frames must carry a correct signature and a timestamp newer than the last
 /// one accepted from the same (system, component, link id); the first frame
 /// of such a stream may be at most one minute behind this link's timestamp.
-/// With `require_signed` true, unsigned frames (MAVLink 1 included) are
-/// dropped as well, so a server on this link never answers an unsigned or
-/// badly signed request and a client ignores unsigned replies; with false they
-/// are accepted. Dropped frames never reach a client or server and are
-/// counted (`mavftp_link_signing_stats`). Calling it again replaces key,
-/// link id and switch; the key is copied.
+/// With `require_signed` true, every other frame (unsigned, MAVLink 1, wrong
+/// key, replayed) is dropped before routing, so a server on this link never
+/// answers it and a client ignores it; with false such frames are accepted
+/// as unsigned ones (as the MAVLink reference implementations do when they
+/// accept unsigned frames). Everything is counted
+/// (`mavftp_link_signing_stats`). Calling it again replaces key, link id and
+/// switch; the key is copied.
 ///
 /// Returns INVALID_PARAMETER for a NULL `link` or `secret_key` or a
 /// `key_len` other than 32.

@@ -394,14 +394,17 @@ impl Link {
     /// every frame this link sends (heartbeats included) is signed with `key`
     /// and `link_id`, its timestamp (10 µs units since 2015-01-01 UTC) after
     /// every earlier one of this link and not behind the system clock.
-    /// Incoming signed frames must carry a correct signature and, per
-    /// (sysid, compid, link id) stream, a timestamp newer than the stream's
-    /// last one (the first frame of a stream at most one minute behind this
-    /// link's timestamp); others are dropped. With `require`, unsigned frames
-    /// (MAVLink 1 included) are dropped too, so a server on this link never
-    /// answers them; without it they are accepted. Dropped frames are counted
-    /// ([`Link::signing_stats`]) and never reach the heard table, the peer
-    /// table or any client or server. Calling it again replaces the key and
+    /// An incoming frame is verified when it carries a correct signature and,
+    /// per (sysid, compid, link id) stream, a timestamp newer than the
+    /// stream's last one (the first frame of a stream at most one minute
+    /// behind this link's timestamp). With `require`, every other frame
+    /// (unsigned, MAVLink 1, another key, altered, replayed) is dropped before
+    /// routing: it never reaches the heard table, the peer table or any
+    /// client or server, so a server on this link never answers it. Without
+    /// `require` such frames are accepted as unsigned ones (what the MAVLink
+    /// reference implementations do when they accept unsigned frames: a
+    /// signature can be stripped anyway). Everything is counted
+    /// ([`Link::signing_stats`]). Calling it again replaces the key and
     /// switches (a different key forgets the streams).
     pub fn set_signing(&self, key: &[u8; SIGNING_KEY_LEN], link_id: u8, require: bool) {
         self.core().set_signing(*key, link_id, require)

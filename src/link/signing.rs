@@ -36,40 +36,58 @@ pub(crate) const MAX_SIGNING_STREAMS: usize = 256;
 
 /// What happened to signed and unsigned traffic on a link since it opened.
 /// Counters only grow; they survive [`Link::clear_signing`](super::Link::clear_signing)
-/// and a new key.
+/// and a new key. Incoming frames are counted only while a key is set; then
+/// `accepted_signed + accepted_unsigned + dropped` is every frame received and
+/// `accepted_unsigned + dropped = unsigned + bad_signature + replay +
+/// stale_stream + too_many_streams`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SigningStats {
     /// Frames this link signed and sent (heartbeats included).
     pub frames_signed: u64,
-    /// Incoming frames with a correct signature, accepted.
+    /// Incoming frames with a correct signature (accepted).
     pub accepted_signed: u64,
-    /// Incoming unsigned frames accepted because signing is not required.
+    /// Incoming frames without a correct signature accepted because signing
+    /// is not required (unsigned ones, and signed ones that failed a check:
+    /// the MAVLink reference implementations treat those as unsigned).
     pub accepted_unsigned: u64,
-    /// Incoming unsigned frames (MAVLink 1 included) dropped because signing
-    /// is required.
-    pub dropped_unsigned: u64,
+    /// Incoming frames without a correct signature dropped because signing
+    /// is required: they reached no client, server or heard table.
+    pub dropped: u64,
+    /// Incoming frames without a signature (MAVLink 1 included).
+    pub unsigned: u64,
     /// Incoming signed frames whose signature is wrong (another key, or
-    /// altered bytes), dropped.
-    pub dropped_bad_signature: u64,
+    /// altered bytes).
+    pub bad_signature: u64,
     /// Correctly signed frames whose timestamp is not newer than the last
-    /// accepted one of the same stream (a replay), dropped.
-    pub dropped_replay: u64,
+    /// accepted one of the same (sysid, compid, link id) stream: replays.
+    pub replay: u64,
     /// Correctly signed first frames of a new stream whose timestamp lags
-    /// this link's timestamp by more than one minute, dropped.
-    pub dropped_stale_stream: u64,
-    /// Correctly signed first frames of a new stream while the stream table
-    /// was full of recent streams, dropped.
-    pub dropped_too_many_streams: u64,
+    /// this link's timestamp by more than one minute.
+    pub stale_stream: u64,
+    /// Correctly signed first frames of a new stream while the table of
+    /// streams was full of recent ones.
+    pub too_many_streams: u64,
 }
 
-impl SigningStats {
-    /// Every incoming frame dropped for signing reasons.
-    pub fn dropped(&self) -> u64 {
-        self.dropped_unsigned
-            + self.dropped_bad_signature
-            + self.dropped_replay
-            + self.dropped_stale_stream
-            + self.dropped_too_many_streams
+/// Why an incoming frame has no valid signature.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    Unsigned,
+    BadSignature,
+    Replay,
+    StaleStream,
+    TooManyStreams,
+}
+
+impl Failure {
+    fn counter(self, stats: &mut SigningStats) -> &mut u64 {
+        match self {
+            Failure::Unsigned => &mut stats.unsigned,
+            Failure::BadSignature => &mut stats.bad_signature,
+            Failure::Replay => &mut stats.replay,
+            Failure::StaleStream => &mut stats.stale_stream,
+            Failure::TooManyStreams => &mut stats.too_many_streams,
+        }
     }
 }
 
@@ -194,32 +212,48 @@ impl SigningState {
 
     /// Whether an incoming frame may be routed. Without a key every frame is
     /// (as before signing existed: a signed frame's signature is not looked
-    /// at). With a key: a signed frame must verify and be newer than its
-    /// stream; an unsigned one passes only when signing is not required.
+    /// at). With a key, a frame is accepted when its signature verifies and
+    /// it is newer than its stream; any other frame only when signing is not
+    /// required.
     pub fn check(&mut self, frame: &RawFrame<'_>) -> bool {
         let Some(key) = self.key.as_ref() else {
             return true;
         };
-        if !frame.signed {
-            if key.require {
-                self.stats.dropped_unsigned += 1;
-                return false;
+        let require = key.require;
+        let failure = match self.verify(frame) {
+            None => {
+                self.stats.accepted_signed += 1;
+                return true;
             }
+            Some(failure) => failure,
+        };
+        *failure.counter(&mut self.stats) += 1;
+        if require {
+            self.stats.dropped += 1;
+            false
+        } else {
             self.stats.accepted_unsigned += 1;
-            return true;
+            true
+        }
+    }
+
+    /// None when `frame` is correctly signed and newer than its stream (the
+    /// stream and our timestamp then move on); otherwise why not.
+    fn verify(&mut self, frame: &RawFrame<'_>) -> Option<Failure> {
+        let key = self.key.as_ref()?;
+        if !frame.signed {
+            return Some(Failure::Unsigned);
         }
         let bytes = frame.bytes;
         let Some(split) = bytes.len().checked_sub(6) else {
-            self.stats.dropped_bad_signature += 1;
-            return false;
+            return Some(Failure::BadSignature);
         };
         let (signed_part, wire_sig) = bytes.split_at(split);
         // The signature is checked first, so a forged frame cannot touch the
         // stream table or our timestamp (pymavlink 2.4.50 records the stream
         // timestamp before comparing signatures).
         if !same_signature(&signature(&key.key, signed_part), wire_sig) {
-            self.stats.dropped_bad_signature += 1;
-            return false;
+            return Some(Failure::BadSignature);
         }
         let block = &bytes[bytes.len() - SIGNATURE_LEN..];
         let link_id = block[0];
@@ -228,27 +262,21 @@ impl SigningState {
         let timestamp = u64::from_le_bytes(ts);
         let stream = (frame.system_id, frame.component_id, link_id);
         match self.streams.get(&stream) {
-            Some(&last) if timestamp <= last => {
-                self.stats.dropped_replay += 1;
-                return false;
-            }
+            Some(&last) if timestamp <= last => return Some(Failure::Replay),
             Some(_) => {}
             None => {
                 let ours = self.timestamp.max(clock_timestamp());
                 if timestamp + NEW_STREAM_WINDOW < ours {
-                    self.stats.dropped_stale_stream += 1;
-                    return false;
+                    return Some(Failure::StaleStream);
                 }
                 if self.streams.len() >= MAX_SIGNING_STREAMS && !self.forget_a_stale_stream(ours) {
-                    self.stats.dropped_too_many_streams += 1;
-                    return false;
+                    return Some(Failure::TooManyStreams);
                 }
             }
         }
         self.streams.insert(stream, timestamp);
         self.timestamp = self.timestamp.max(timestamp);
-        self.stats.accepted_signed += 1;
-        true
+        None
     }
 
     /// Forget the oldest stream if it is too old to be replayed as a new one.
@@ -327,31 +355,32 @@ mod tests {
         let mut rx = SigningState::default();
         rx.set([8u8; 32], 0, true);
         parse_one(&good, |f| assert!(!rx.check(f)));
-        assert_eq!(rx.stats().dropped_bad_signature, 1);
+        assert_eq!(rx.stats().bad_signature, 1);
 
         rx.set(KEY, 0, true);
         parse_one(&good, |f| assert!(rx.check(f)));
         parse_one(&good, |f| assert!(!rx.check(f)));
-        assert_eq!(rx.stats().dropped_replay, 1);
+        assert_eq!(rx.stats().replay, 1);
 
         let mut plain = FrameWriter::new(5, 1);
         let unsigned = plain.heartbeat().to_vec();
         parse_one(&unsigned, |f| assert!(!rx.check(f)));
-        assert_eq!(rx.stats().dropped_unsigned, 1);
+        assert_eq!(rx.stats().unsigned, 1);
+        // Not required: unsigned frames pass, and so do signed ones that fail
+        // a check (as in the MAVLink reference implementations).
         rx.set(KEY, 0, false);
         parse_one(&unsigned, |f| assert!(rx.check(f)));
-        assert_eq!(rx.stats().accepted_unsigned, 1);
+        parse_one(&good, |f| assert!(rx.check(f)));
+        assert_eq!(rx.stats().accepted_unsigned, 2);
+        assert_eq!(rx.stats().replay, 2);
+        rx.set(KEY, 0, true);
 
-        // A new stream more than a minute behind our timestamp.
-        let mut old = SigningState::default();
-        old.set(KEY, 2, true);
-        old.timestamp = 0;
+        // A new stream more than a minute behind our timestamp: signed by
+        // hand at timestamp 1 (the writer would follow the clock).
         let mut writer = FrameWriter::new(6, 1);
-        let mut frame = Vec::new();
-        // next_timestamp would follow the clock: sign by hand at timestamp 1.
         let unsigned = writer.heartbeat().to_vec();
         let len = unsigned[1] as usize;
-        frame.extend_from_slice(&unsigned[..10 + len]);
+        let mut frame = unsigned[..10 + len].to_vec();
         frame[2] |= IFLAG_SIGNED;
         let crc = mavlink::calculate_crc(&frame[1..], 50);
         frame.extend_from_slice(&crc.to_le_bytes());
@@ -360,8 +389,17 @@ mod tests {
         let sig = signature(&KEY, &frame);
         frame.extend_from_slice(&sig);
         parse_one(&frame, |f| assert!(!rx.check(f)));
-        assert_eq!(rx.stats().dropped_stale_stream, 1);
-        assert_eq!(rx.stats().dropped(), 4);
+        let stats = rx.stats();
+        assert_eq!(stats.stale_stream, 1);
+        assert_eq!(stats.dropped, 4);
+        assert_eq!(
+            stats.accepted_unsigned + stats.dropped,
+            stats.unsigned
+                + stats.bad_signature
+                + stats.replay
+                + stats.stale_stream
+                + stats.too_many_streams
+        );
     }
 
     #[test]
@@ -376,7 +414,7 @@ mod tests {
         let at = bad.len() - 8;
         bad[at] ^= 1;
         assert_eq!(parse_one(&bad, |f| assert!(!rx.check(f))), 1);
-        assert_eq!(rx.stats().dropped_bad_signature, 1);
+        assert_eq!(rx.stats().bad_signature, 1);
         assert_eq!(rx.stats().accepted_signed, 0);
         // The stream was not created by the forged frame: the genuine one passes.
         parse_one(&good, |f| assert!(rx.check(f)));
@@ -394,7 +432,7 @@ mod tests {
         tx.set(KEY, 1, true);
         let frame = signed_heartbeat(&mut tx, 200);
         parse_one(&frame, |f| assert!(!rx.check(f)));
-        assert_eq!(rx.stats().dropped_too_many_streams, 1);
+        assert_eq!(rx.stats().too_many_streams, 1);
         rx.streams.insert((0, 0, 9), 1);
         let frame = signed_heartbeat(&mut tx, 200);
         parse_one(&frame, |f| assert!(rx.check(f)));
