@@ -231,7 +231,7 @@ typedef void (*mavftp_send_cb)(const uint8_t *bytes,
  * MAVLink 2 signing counters of a link since it was opened
  * (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
  * key keeps them. Incoming frames are counted while a key is set:
- * accepted_unsigned + dropped = unsigned + bad_signature + replay +
+ * accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
  * stale_stream + too_many_streams.
  */
 typedef struct {
@@ -257,7 +257,7 @@ typedef struct {
     /**
      * Incoming frames without a signature (MAVLink 1 included).
      */
-    uint64_t unsigned_;
+    uint64_t unsigned_frames;
     /**
      * Incoming signed frames with a wrong signature (another key, altered
      * bytes).
@@ -278,7 +278,7 @@ typedef struct {
      * of streams was full of recent ones.
      */
     uint64_t too_many_streams;
-} mavftp_link_signing_stats;
+} mavftp_signing_stats;
 
 /**
  * Open a link. `url` is `udpin://HOST:PORT`, `udpout://HOST:PORT`,
@@ -376,7 +376,7 @@ mavftp_result mavftp_link_clear_signing(mavftp_link *link);
  * The link's signing counters: `*out_stats` receives them.
  */
 mavftp_result mavftp_link_signing_stats(const mavftp_link *link,
-                                        mavftp_link_signing_stats *out_stats);
+                                        mavftp_signing_stats *out_stats);
 
 /**
  * Close and free a link. Operations of its clients still in flight end

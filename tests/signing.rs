@@ -135,7 +135,7 @@ fn assert_all_verified(stats: SigningStats, who: &str) {
     assert_eq!(
         (
             stats.dropped,
-            stats.unsigned,
+            stats.unsigned_frames,
             stats.bad_signature,
             stats.replay,
             stats.stale_stream,
@@ -220,7 +220,7 @@ fn unsigned_client_gets_no_answer_from_a_server_that_requires_signing() {
     assert_refused(&r);
     let stats = r.server_link.signing_stats();
     assert!(stats.dropped > 0, "{stats:?}");
-    assert_eq!(stats.dropped, stats.unsigned, "{stats:?}");
+    assert_eq!(stats.dropped, stats.unsigned_frames, "{stats:?}");
     assert_eq!(stats.accepted_signed + stats.accepted_unsigned, 0);
 }
 
@@ -363,7 +363,7 @@ fn signing_client_that_does_not_require_it_talks_to_an_unsigned_server() {
     );
     let stats = r.client_link.signing_stats();
     assert!(stats.accepted_unsigned > 0 && stats.frames_signed > 0);
-    assert_eq!(stats.accepted_unsigned, stats.unsigned);
+    assert_eq!(stats.accepted_unsigned, stats.unsigned_frames);
     assert_eq!(stats.dropped, 0);
     // A server link without a key accepts signed frames without checking them.
     assert_eq!(r.server_link.signing_stats(), SigningStats::default());
@@ -383,7 +383,7 @@ fn client_that_requires_signing_ignores_an_unsigned_server() {
     assert!(dir_entries(r.local.path()).is_empty());
     let stats = r.client_link.signing_stats();
     assert!(
-        stats.dropped > 0 && stats.dropped == stats.unsigned,
+        stats.dropped > 0 && stats.dropped == stats.unsigned_frames,
         "{stats:?}"
     );
     // The server did answer (unsigned): the client dropped the replies.

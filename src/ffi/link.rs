@@ -24,11 +24,11 @@ const _: () = assert!(MAVFTP_SIGNING_KEY_LEN == SIGNING_KEY_LEN);
 /// MAVLink 2 signing counters of a link since it was opened
 /// (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
 /// key keeps them. Incoming frames are counted while a key is set:
-/// accepted_unsigned + dropped = unsigned + bad_signature + replay +
+/// accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
 /// stale_stream + too_many_streams.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct mavftp_link_signing_stats {
+pub struct mavftp_signing_stats {
     /// Frames this link signed and sent (heartbeats included).
     pub frames_signed: u64,
     /// Incoming frames with a correct signature (accepted).
@@ -41,7 +41,7 @@ pub struct mavftp_link_signing_stats {
     /// is required: no client or server saw them.
     pub dropped: u64,
     /// Incoming frames without a signature (MAVLink 1 included).
-    pub unsigned: u64,
+    pub unsigned_frames: u64,
     /// Incoming signed frames with a wrong signature (another key, altered
     /// bytes).
     pub bad_signature: u64,
@@ -56,14 +56,14 @@ pub struct mavftp_link_signing_stats {
     pub too_many_streams: u64,
 }
 
-impl From<SigningStats> for mavftp_link_signing_stats {
+impl From<SigningStats> for mavftp_signing_stats {
     fn from(s: SigningStats) -> Self {
-        mavftp_link_signing_stats {
+        mavftp_signing_stats {
             frames_signed: s.frames_signed,
             accepted_signed: s.accepted_signed,
             accepted_unsigned: s.accepted_unsigned,
             dropped: s.dropped,
-            unsigned: s.unsigned,
+            unsigned_frames: s.unsigned_frames,
             bad_signature: s.bad_signature,
             replay: s.replay,
             stale_stream: s.stale_stream,
@@ -299,7 +299,7 @@ pub unsafe extern "C" fn mavftp_link_clear_signing(link: *mut mavftp_link) -> ma
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_link_signing_stats(
     link: *const mavftp_link,
-    out_stats: *mut mavftp_link_signing_stats,
+    out_stats: *mut mavftp_signing_stats,
 ) -> mavftp_result {
     guard(
         |_| (),

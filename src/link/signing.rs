@@ -38,7 +38,7 @@ pub(crate) const MAX_SIGNING_STREAMS: usize = 256;
 /// Counters only grow; they survive [`Link::clear_signing`](super::Link::clear_signing)
 /// and a new key. Incoming frames are counted only while a key is set; then
 /// `accepted_signed + accepted_unsigned + dropped` is every frame received and
-/// `accepted_unsigned + dropped = unsigned + bad_signature + replay +
+/// `accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
 /// stale_stream + too_many_streams`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SigningStats {
@@ -54,7 +54,7 @@ pub struct SigningStats {
     /// is required: they reached no client, server or heard table.
     pub dropped: u64,
     /// Incoming frames without a signature (MAVLink 1 included).
-    pub unsigned: u64,
+    pub unsigned_frames: u64,
     /// Incoming signed frames whose signature is wrong (another key, or
     /// altered bytes).
     pub bad_signature: u64,
@@ -82,7 +82,7 @@ enum Failure {
 impl Failure {
     fn counter(self, stats: &mut SigningStats) -> &mut u64 {
         match self {
-            Failure::Unsigned => &mut stats.unsigned,
+            Failure::Unsigned => &mut stats.unsigned_frames,
             Failure::BadSignature => &mut stats.bad_signature,
             Failure::Replay => &mut stats.replay,
             Failure::StaleStream => &mut stats.stale_stream,
@@ -365,7 +365,7 @@ mod tests {
         let mut plain = FrameWriter::new(5, 1);
         let unsigned = plain.heartbeat().to_vec();
         parse_one(&unsigned, |f| assert!(!rx.check(f)));
-        assert_eq!(rx.stats().unsigned, 1);
+        assert_eq!(rx.stats().unsigned_frames, 1);
         // Not required: unsigned frames pass, and so do signed ones that fail
         // a check (as in the MAVLink reference implementations).
         rx.set(KEY, 0, false);
@@ -394,7 +394,7 @@ mod tests {
         assert_eq!(stats.dropped, 4);
         assert_eq!(
             stats.accepted_unsigned + stats.dropped,
-            stats.unsigned
+            stats.unsigned_frames
                 + stats.bad_signature
                 + stats.replay
                 + stats.stale_stream
