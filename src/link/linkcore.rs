@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::frame::{FrameParser, FrameWriter, RawFrame, split_ftp_payload};
+use super::frame::{FrameParser, FrameWriter, RawFrame, SIGNATURE_LEN, split_ftp_payload};
 use super::signing::{SIGNING_KEY_LEN, SigningState, SigningStats};
 use super::{IncomingFtp, Route};
 use crate::protocol::{FILE_TRANSFER_PROTOCOL_ID, FtpPacket};
@@ -360,6 +360,14 @@ impl LinkCore {
 
     pub fn signing_stats(&self) -> SigningStats {
         self.signing.lock().stats()
+    }
+
+    pub fn signature_bytes(&self) -> u32 {
+        if self.signing.lock().is_signing() {
+            SIGNATURE_LEN as u32
+        } else {
+            0
+        }
     }
 
     fn mark_heard(&self, system: u8, component: u8, at: Instant, route: Route) {

@@ -421,6 +421,12 @@ impl Link {
         self.core().signing_stats()
     }
 
+    /// Bytes a signature adds to each frame this link sends now (13 while
+    /// it signs, else 0): for pacing by wire size.
+    pub(crate) fn signature_bytes(&self) -> u32 {
+        self.core().signature_bytes()
+    }
+
     /// Close the link: run the close hooks, stop the I/O threads, disconnect
     /// subscriptions. Idempotent (a concurrent or re-entrant call returns at once).
     pub fn close(&self) {

@@ -167,6 +167,11 @@ impl SigningState {
         self.stats
     }
 
+    /// Whether outgoing frames are signed.
+    pub fn is_signing(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// The timestamp for the next frame we send: after every one we sent and
     /// every one we accepted, and not behind our clock.
     fn next_timestamp(&mut self) -> u64 {
