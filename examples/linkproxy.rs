@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! linkproxy --listen 127.0.0.1:14551 --forward 127.0.0.1:14550 --rate 5760 \
-//!           --delay-ms 10 --loss 0.05 --dup 0 --reorder 0 --corrupt 0 \
-//!           --queue-ms 1000 --seed 1 [--duration-s 60] [--stats-s 5]
+//!           --delay-ms 10 --loss 0.05 [--loss-mode on-air] --dup 0 --reorder 0 \
+//!           --corrupt 0 --queue-ms 1000 --seed 1 [--duration-s 60] [--stats-s 5]
 //! ```
 //!
 //! Clients send to `--listen`; their datagrams go to `--forward` and the
 //! answers come back to the client heard last. Both directions get the same
 //! impairments (the server → client direction uses seed + 1). `--rate 0`
-//! means unlimited. Runs until killed, or for `--duration-s`; prints the
+//! means unlimited. `--loss-mode on-air` (the default) makes a lost datagram
+//! take its airtime before it vanishes, as on a radio; `before-link` drops it
+//! on entry, free of airtime (the proxy's first model). Runs until killed, or for `--duration-s`; prints the
 //! counters of both directions every `--stats-s` seconds and at the end.
 
 use std::net::SocketAddr;
@@ -29,7 +31,7 @@ struct Options {
 
 fn usage() -> &'static str {
     "usage: linkproxy --listen HOST:PORT --forward HOST:PORT [--rate BYTES_PER_S] [--delay-ms MS] \
-     [--loss P] [--dup P] [--reorder P] [--reorder-ms MS] [--corrupt P] [--queue-ms MS | --queue-bytes N] \
+     [--loss P] [--loss-mode on-air|before-link] [--dup P] [--reorder P] [--reorder-ms MS] [--corrupt P] [--queue-ms MS | --queue-bytes N] \
      [--seed N] [--duration-s S] [--stats-s S]"
 }
 
@@ -66,6 +68,7 @@ fn parse_args() -> Result<Options, String> {
                 imp.delay = Duration::from_millis(value.parse().map_err(|_| bad("delay"))?)
             }
             "--loss" => imp.loss = prob(&value)?,
+            "--loss-mode" => imp.loss_mode = value.parse().map_err(|e| format!("{flag}: {e}"))?,
             "--dup" => imp.duplicate = prob(&value)?,
             "--reorder" => imp.reorder = prob(&value)?,
             "--reorder-ms" => reorder_ms = value.parse().map_err(|_| bad("hold time"))?,

@@ -4,6 +4,12 @@
 //! corruption (the MAVLink CRC then rejects the frame) — all driven by a seeded
 //! PRNG so that a run repeats. [`ImpairedPipe`] is the engine on its own (the
 //! `linkproxy` example uses it between UDP sockets).
+//!
+//! Loss comes in two modes ([`LossMode`]): by default a lost frame is lost on
+//! the air, after it waited in the queue and took its airtime, as on a radio;
+//! [`LossMode::BeforeLink`] drops it on entry, free of airtime (the model the
+//! simulator had first). Both draw the same decisions from the same seed, so a
+//! run in either mode loses the same frames (unless the queue is full).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -28,6 +34,47 @@ pub enum QueueLimit {
     Time(Duration),
 }
 
+/// What a lost frame costs the link (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LossMode {
+    /// Lost on the air: the frame takes its place in the queue and its
+    /// airtime at the link's rate, then never arrives (a radio frame hit by
+    /// noise). With loss p on a saturated link, (1 − p) of the rate arrives.
+    #[default]
+    OnAir,
+    /// Lost before the link: dropped on entry, it costs no queue space and no
+    /// airtime, so a saturated link still delivers its full rate.
+    BeforeLink,
+}
+
+impl LossMode {
+    /// The mode's name on command lines: `on-air` or `before-link`.
+    pub fn key(self) -> &'static str {
+        match self {
+            LossMode::OnAir => "on-air",
+            LossMode::BeforeLink => "before-link",
+        }
+    }
+}
+
+impl std::fmt::Display for LossMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl std::str::FromStr for LossMode {
+    type Err = String;
+
+    /// `on-air` or `before-link`.
+    fn from_str(s: &str) -> Result<LossMode, String> {
+        [LossMode::OnAir, LossMode::BeforeLink]
+            .into_iter()
+            .find(|m| m.key() == s)
+            .ok_or_else(|| format!("unknown loss mode '{s}' (on-air or before-link)"))
+    }
+}
+
 /// The impairments of one direction. [`Impairment::none`] is a perfect,
 /// immediate link; the `with_*` methods change one property each.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +87,8 @@ pub struct Impairment {
     pub delay: Duration,
     /// Probability that a frame is lost.
     pub loss: f64,
+    /// Whether a lost frame still takes its queue place and airtime.
+    pub loss_mode: LossMode,
     /// Probability that a frame is delivered twice.
     pub duplicate: f64,
     /// Probability that a frame is held back by `reorder_hold` (arriving after later frames).
@@ -66,6 +115,7 @@ impl Impairment {
             queue_limit: QueueLimit::Unlimited,
             delay: Duration::ZERO,
             loss: 0.0,
+            loss_mode: LossMode::OnAir,
             duplicate: 0.0,
             reorder: 0.0,
             reorder_hold: Duration::from_millis(5),
@@ -103,6 +153,12 @@ impl Impairment {
     /// Set the loss probability (0..1).
     pub fn with_loss(mut self, probability: f64) -> Impairment {
         self.loss = probability;
+        self
+    }
+
+    /// Set what a lost frame costs (see [`LossMode`]).
+    pub fn with_loss_mode(mut self, mode: LossMode) -> Impairment {
+        self.loss_mode = mode;
         self
     }
 
@@ -189,7 +245,9 @@ impl SplitMix64 {
 pub struct PipeStats {
     /// Frames pushed in.
     pub offered: u64,
-    /// Frames dropped by the loss probability.
+    /// Frames dropped by the loss probability ([`LossMode::OnAir`]: after
+    /// they took their airtime; a lost frame that finds the queue full counts
+    /// as queue-dropped instead).
     pub lost: u64,
     /// Frames dropped because the queue was full.
     pub queue_dropped: u64,
@@ -299,7 +357,9 @@ impl ImpairedPipe {
             return;
         }
         st.stats.offered += 1;
-        if st.rng.chance(imp.loss) {
+        // Drawn first in both modes, so a seed loses the same frames in each.
+        let lost = st.rng.chance(imp.loss);
+        if lost && imp.loss_mode == LossMode::BeforeLink {
             st.stats.lost += 1;
             return;
         }
@@ -323,6 +383,11 @@ impl ImpairedPipe {
                 st.busy_until
             }
         };
+        if lost {
+            // On the air: it kept the link busy until `departure`; nobody hears it.
+            st.stats.lost += 1;
+            return;
+        }
         let mut at = departure + imp.delay;
         if st.rng.chance(imp.reorder) {
             st.stats.reordered += 1;

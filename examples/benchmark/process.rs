@@ -1,0 +1,335 @@
+//! Child processes: peers that print READY, the Python drivers and their JSON
+//! answers, the venv, CPU time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// A script of tests/interop/ (the third-party peers' drivers and the venv).
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(name)
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> Result<u16, String> {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot bind an ephemeral UDP port: {e}"))
+}
+
+/// Deterministic file content of `len` bytes (differs per `seed`).
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// A child process killed (and reaped) when dropped; closing its stdin
+/// first gives a peer that watches stdin the chance to exit by itself.
+pub struct ChildGuard {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Python driver's answer: its one JSON line.
+pub struct DriverAnswer {
+    pub line: String,
+}
+
+impl DriverAnswer {
+    /// The `result` field (a MAVSDK FtpResult name such as "SUCCESS").
+    pub fn result(&self) -> String {
+        self.string_field("result").unwrap_or_default()
+    }
+
+    /// A top-level string field of the JSON line (no escapes beyond \" and \\).
+    pub fn string_field(&self, key: &str) -> Option<String> {
+        let pat = format!("\"{key}\": \"");
+        let start = self.line.find(&pat)? + pat.len();
+        let mut out = String::new();
+        let mut chars = self.line[start..].chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.push(chars.next()?),
+                '"' => return Some(out),
+                c => out.push(c),
+            }
+        }
+        None
+    }
+
+    /// A top-level number or boolean field, as text.
+    pub fn raw_field(&self, key: &str) -> Option<String> {
+        let pat = format!("\"{key}\": ");
+        let start = self.line.find(&pat)? + pat.len();
+        let rest = &self.line[start..];
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        Some(rest[..end].trim().to_string())
+    }
+}
+
+/// A child process whose stdout lines arrive on a channel.
+pub struct Spawned {
+    pub guard: ChildGuard,
+    pub lines: Receiver<String>,
+}
+
+/// Spawn `cmd` with piped stdin/stdout and wait for a stdout line starting
+/// with "READY"; returns the rest of that line.
+pub fn spawn_ready(
+    mut cmd: Command,
+    what: &str,
+    limit: Duration,
+) -> Result<(Spawned, String), String> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Drain stderr so a chatty peer never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut BufReader::new(stderr), &mut std::io::sink());
+    });
+    let stdin = child.stdin.take();
+    let mut spawned = Spawned {
+        guard: ChildGuard { child, stdin },
+        lines: rx,
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match spawned.lines.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix("READY") {
+                    return Ok((spawned, rest.trim().to_string()));
+                }
+            }
+            Err(_) => {
+                let status = spawned.guard.child.try_wait();
+                return Err(format!("{what} did not get ready (status {status:?})"));
+            }
+        }
+    }
+}
+
+impl Spawned {
+    /// Close stdin (the peer's signal to stop) and return a line starting
+    /// with `prefix` printed before it exits, if any.
+    pub fn finish(mut self, prefix: &str) -> Option<String> {
+        drop(self.guard.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return Some(rest.trim().to_string());
+            }
+        }
+        None
+    }
+
+    /// Write one line to the child's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<(), String> {
+        let stdin = self.guard.stdin.as_mut().ok_or("stdin already closed")?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("cannot write to the child: {e}"))
+    }
+
+    /// The rest of the next stdout line that starts with one of `prefixes`
+    /// (with the prefix matched), skipping other lines; Err at `limit` or
+    /// when the child's stdout closes.
+    pub fn wait_line(
+        &mut self,
+        prefixes: &[&'static str],
+        limit: Duration,
+    ) -> Result<(&'static str, String), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).map_err(|_| {
+                format!(
+                    "no line starting with {prefixes:?} within {limit:?} (status {:?})",
+                    self.guard.child.try_wait()
+                )
+            })?;
+            for p in prefixes {
+                if let Some(rest) = line.strip_prefix(p) {
+                    return Ok((p, rest.trim().to_string()));
+                }
+            }
+        }
+    }
+
+    /// Send "CPU" and read the answer: a `--peer` helper's CPU seconds so far.
+    pub fn ask_cpu(&mut self) -> Result<f64, String> {
+        self.send_line("CPU")?;
+        let (_, v) = self.wait_line(&["CPU"], Duration::from_secs(30))?;
+        v.parse().map_err(|_| format!("bad CPU answer '{v}'"))
+    }
+
+    /// Close stdin and wait up to `limit` for the child to exit by itself
+    /// (a process under valgrind writes its counts when it exits); true if
+    /// it did. The guard kills it otherwise when dropped.
+    pub fn close_and_wait(&mut self, limit: Duration) -> bool {
+        drop(self.guard.stdin.take());
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.guard.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+/// A Python driver's run: its JSON answer, or None if it was killed at `limit`.
+pub fn run_driver(
+    python: &Path,
+    script_name: &str,
+    args: &[String],
+    limit: Duration,
+) -> Result<Option<DriverAnswer>, String> {
+    let mut child = Command::new(python)
+        .arg(script(script_name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {script_name}: {e}"))?;
+    let collect = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let out = collect(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = collect(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let mut killed = false;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if killed {
+        return Ok(None);
+    }
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or_else(|| {
+            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+            format!("{script_name} printed no JSON ({tail})")
+        })?
+        .to_string();
+    Ok(Some(DriverAnswer { line }))
+}
+
+/// CPU time (user + system) of this whole process, in seconds.
+pub fn process_cpu_s() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage struct owned by this frame.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// The venv's python (tests/interop/ensure_venv.sh), without panicking.
+pub fn venv_python() -> Result<PathBuf, String> {
+    let out = Command::new("bash")
+        .arg(script("ensure_venv.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run ensure_venv.sh: {e}"))?;
+    if !out.status.success() {
+        return Err("ensure_venv.sh failed (needs mavsdk==4.1.0 and pymavlink)".into());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let py = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+    if py.exists() {
+        Ok(py)
+    } else {
+        Err(format!("venv python {} missing", py.display()))
+    }
+}
+
+pub fn peer_versions(python: &Path) -> String {
+    let code = "import importlib.metadata as m; print('mavsdk', m.version('mavsdk'), '/ pymavlink', m.version('pymavlink'))";
+    Command::new(python)
+        .args(["-c", code])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
