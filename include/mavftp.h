@@ -487,8 +487,17 @@ void mavftp_list_free(mavftp_list *list);
 /**
  * A client of one remote FTP server (one target system/component) on a link.
  * Operations run one after the other in the order submitted (a second call
- * queues, it does not fail with BUSY); clients of different targets work at
- * the same time. Its callbacks run on its worker thread (see "Threads and
+ * queues, it does not fail with BUSY); several clients on one link, of the
+ * same target or not, work at the same time (each uses its own session ids
+ * and sequence numbers).
+ *
+ * Sharing a vehicle: the client never sends ResetSessions and closes only
+ * the sessions it opened. While the server's sessions are held by another
+ * ground station, an operation waits (timeout × retries at most, then
+ * BUSY); a download whose session is closed or taken over under it re-opens
+ * it, goes on, and is verified by CRC32 before SUCCESS. Files of 4 GiB or
+ * more cannot be transferred (FILE_IO_ERROR: the protocol's offsets are
+ * 32-bit). Its callbacks run on its worker thread (see "Threads and
  * callbacks" at the top of this header).
  *
  * Thread safety: all functions may be called from any thread, also from
@@ -537,7 +546,8 @@ typedef void (*mavftp_bool_cb)(mavftp_result result,
 
 /**
  * Create a client of (target_system, target_component) on `link`.
- * target_system 0 means the first system heard; target_component 0 means 1
+ * target_system 0 means the first system heard (an operation waits up to
+ * timeout × retries for one, then NO_SYSTEM); target_component 0 means 1
  * (the autopilot). On success `*out_client` receives a client to free with
  * `mavftp_client_free` (before or after its link).
  */

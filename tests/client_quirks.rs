@@ -486,10 +486,10 @@ fn mavsdk41_slow_burst_hands_over_to_reads() {
     assert_eq!(*offsets.last().expect("reads"), len as u32, "no end check");
 }
 
-/// ArduPilot ends a burst with bc=1 on its 2000th packet (a full one): the
+/// ArduPilot ends a burst with bc=1 on its 500th packet (a full one): the
 /// client re-bursts from there and every data byte is sent once.
 #[test]
-fn ardupilot_burst_capped_at_2000_packets_is_continued() {
+fn ardupilot_burst_capped_at_500_packets_is_continued() {
     let r = rig(Personality::ArduPilot);
     let len = AP_BURST_PACKETS as usize * MAX_DATA + 500;
     let data = pattern(len, 9);
@@ -686,10 +686,14 @@ fn fake_bursts_end_like_the_real_servers() {
     };
     use Personality::*;
     let (d, e) = (false, true);
-    // Exact multiple of the chunk.
+    // Exact multiple of the chunk (ArduPilot's EOF carries the offset of
+    // the last data packet).
     let px4 = vec![(d, 0, 239, d), (d, 239, 239, d), (e, 478, 1, d)];
     assert_eq!(burst(Px4, 478, 239, 0), px4);
-    assert_eq!(burst(ArduPilot, 478, 239, 0), px4);
+    assert_eq!(
+        burst(ArduPilot, 478, 239, 0),
+        vec![(d, 0, 239, d), (d, 239, 239, d), (e, 239, 1, d)]
+    );
     assert_eq!(
         burst(Mavsdk41, 478, 239, 0),
         vec![(d, 0, 239, d), (d, 239, 239, e)]
@@ -701,7 +705,7 @@ fn fake_bursts_end_like_the_real_servers() {
     );
     assert_eq!(
         burst(ArduPilot, 300, 239, 0),
-        vec![(d, 0, 239, d), (d, 239, 61, e), (e, 300, 1, d)]
+        vec![(d, 0, 239, d), (d, 239, 61, e), (e, 239, 1, d)]
     );
     assert_eq!(
         burst(Mavsdk41, 300, 239, 0),
@@ -710,8 +714,151 @@ fn fake_bursts_end_like_the_real_servers() {
     // PX4 ignores the chunk size; AP honours it.
     assert_eq!(burst(Px4, 300, 100, 0)[0], (d, 0, 239, d));
     assert_eq!(burst(ArduPilot, 300, 100, 0)[0], (d, 0, 100, d));
-    // Burst at the end: NAK EOF, MAVSDK with offset 0.
+    // Burst at the end: NAK EOF, ArduPilot and MAVSDK with offset 0.
     assert_eq!(burst(Px4, 300, 239, 300), vec![(e, 300, 1, d)]);
-    assert_eq!(burst(ArduPilot, 300, 239, 300), vec![(e, 300, 1, d)]);
+    assert_eq!(burst(ArduPilot, 300, 239, 300), vec![(e, 0, 1, d)]);
     assert_eq!(burst(Mavsdk41, 300, 239, 300), vec![(e, 0, 1, d)]);
+}
+
+/// A bare requester on its own link to a fake: one request, its reply.
+struct RawPeer {
+    link: Link,
+    sub: mavftp::link::FtpSubscription,
+    seq: u16,
+}
+
+impl RawPeer {
+    /// A second ground station (own ids `own`) on a new link to `fake`.
+    fn new(fake: &FakeServer, own: (u8, u8)) -> (RawPeer, Link) {
+        let (a, b) = link_pair(own, (1, 1), Impairment::none(), Impairment::none());
+        fake.serve_link(&b);
+        let sub = a.subscribe(|m| m.packet.opcode.is_reply());
+        (
+            RawPeer {
+                link: a,
+                sub,
+                // Seqs apart per station (PX4 replays its cache for any seq match).
+                seq: u16::from(own.0) * 200,
+            },
+            b,
+        )
+    }
+
+    fn call(
+        &mut self,
+        op: Opcode,
+        session: u8,
+        offset: u32,
+        data: &[u8],
+    ) -> mavftp::protocol::FtpPacket {
+        let mut req = mavftp::protocol::FtpPacket::request(op, self.seq);
+        self.seq = self.seq.wrapping_add(10);
+        req.session = session;
+        req.offset = offset;
+        req.data = data.to_vec();
+        self.link.send_ftp(1, 1, &req).expect("send");
+        loop {
+            let m = self
+                .sub
+                .receiver
+                .recv_timeout(Duration::from_secs(2))
+                .unwrap_or_else(|_| panic!("no reply to {op:?}"));
+            if m.packet.seq == req.seq.wrapping_add(1) {
+                return m.packet;
+            }
+        }
+    }
+}
+
+fn nak_of(p: &mavftp::protocol::FtpPacket) -> Option<mavftp::protocol::NakCode> {
+    p.nak_code()
+}
+
+/// Raw wire check of the fakes' session rules with two ground stations on
+/// two links (docs/PROTOCOL_NOTES.md §5): ArduPilot's one shared session and
+/// its 3 s timer, PX4's single session closed by any reset or by idling.
+#[test]
+fn fake_session_rules_match_the_real_servers() {
+    use mavftp::protocol::NakCode::*;
+    let (l0, l1) = link_pair((245, 190), (1, 1), Impairment::none(), Impairment::none());
+    let ap = FakeServer::start(&l1, Personality::ArduPilot);
+    ap.put_file("/f", &pattern(1000, 1));
+    ap.put_file("/g", &pattern(1000, 2));
+    let (mut a, _a_link) = RawPeer::new(&ap, (245, 190));
+    let (mut b, _b_link) = RawPeer::new(&ap, (246, 190));
+    let open = a.call(Opcode::OpenFileRO, 7, 0, b"/f");
+    assert_eq!((open.opcode, open.session), (Opcode::Ack, 7));
+    // Another id within 3 s of the last reply: InvalidSession, for any opcode.
+    assert_eq!(
+        nak_of(&b.call(Opcode::OpenFileRO, 9, 0, b"/g")),
+        Some(InvalidSession)
+    );
+    assert_eq!(
+        nak_of(&b.call(Opcode::ListDirectory, 9, 0, b"/")),
+        Some(InvalidSession)
+    );
+    // Terminate of another id: ACK only, the file stays open for session 7...
+    assert_eq!(
+        b.call(Opcode::TerminateSession, 9, 0, &[]).opcode,
+        Opcode::Ack
+    );
+    assert_eq!(ap.open_sessions(), 1);
+    // ...but the timer is zeroed: the next open of another id takes over.
+    let taken = b.call(Opcode::OpenFileRO, 9, 0, b"/g");
+    assert_eq!((taken.opcode, taken.session), (Opcode::Ack, 9));
+    assert_eq!(ap.stats().sessions_lost, 1);
+    assert_eq!(
+        nak_of(&a.call(Opcode::ReadFile, 7, 0, &[0; 10])),
+        Some(InvalidSession)
+    );
+    // Reset of another id is acknowledged without closing anything.
+    assert_eq!(a.call(Opcode::ResetSessions, 7, 0, &[]).opcode, Opcode::Ack);
+    assert_eq!(ap.open_sessions(), 1);
+    assert_eq!(
+        b.call(Opcode::TerminateSession, 9, 0, &[]).opcode,
+        Opcode::Ack
+    );
+    assert_eq!(ap.open_sessions(), 0);
+    assert_eq!(
+        nak_of(&a.call(Opcode::ReadFile, 7, 0, &[0; 10])),
+        Some(FileNotFound)
+    );
+    drop(ap);
+    drop((l0, l1));
+
+    let (_l0, l1) = link_pair((245, 190), (1, 1), Impairment::none(), Impairment::none());
+    let px4 = FakeServer::start(&l1, Personality::Px4);
+    px4.put_file("/f", &pattern(100_000, 1));
+    let (mut a, _a_link) = RawPeer::new(&px4, (245, 190));
+    let (mut b, _b_link) = RawPeer::new(&px4, (246, 190));
+    assert_eq!(a.call(Opcode::OpenFileRO, 5, 0, b"/f").session, 0);
+    assert_eq!(
+        nak_of(&b.call(Opcode::OpenFileRO, 0, 0, b"/f")),
+        Some(NoSessionsAvailable)
+    );
+    assert_eq!(b.call(Opcode::ResetSessions, 0, 0, &[]).opcode, Opcode::Ack);
+    assert_eq!(
+        nak_of(&a.call(Opcode::ReadFile, 0, 0, &[0; 10])),
+        Some(InvalidSession)
+    );
+    // Idle close: no request for the idle time closes the session.
+    px4.set_px4_idle_timeout(Duration::from_millis(100));
+    assert_eq!(a.call(Opcode::OpenFileRO, 0, 0, b"/f").opcode, Opcode::Ack);
+    assert_eq!(a.call(Opcode::ReadFile, 0, 0, &[0; 10]).opcode, Opcode::Ack);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        nak_of(&a.call(Opcode::ReadFile, 0, 0, &[0; 10])),
+        Some(InvalidSession)
+    );
+    // The first burst packet leaves ~10 ms after the request.
+    px4.set_px4_idle_timeout(Duration::from_secs(10));
+    assert_eq!(a.call(Opcode::OpenFileRO, 0, 0, b"/f").opcode, Opcode::Ack);
+    let t = Instant::now();
+    let first = a.call(Opcode::BurstReadFile, 0, 0, &[0; 239]);
+    assert_eq!((first.opcode, first.offset), (Opcode::Ack, 0));
+    assert!(
+        t.elapsed() >= Duration::from_millis(9),
+        "burst started after {:?}",
+        t.elapsed()
+    );
 }

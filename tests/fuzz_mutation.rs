@@ -188,8 +188,6 @@ fn fuzz_server_requests_mutations() {
 }
 
 #[test]
-#[ignore = "fails on the current client: it accepts a ReadFile ACK whose offset is not the \
-            requested one (issue 9 item 2, fix in src/client); run it once that is merged"]
 fn fuzz_client_replies_mutations() {
     drive(
         "client_replies",

@@ -78,9 +78,6 @@ fn pattern(len: usize) -> Vec<u8> {
 /// client takes it as the answer for offset 239, writes the first 239 bytes
 /// there and reports SUCCESS with wrong bytes (issue 9 item 2).
 #[test]
-#[ignore = "bug in src/client (matching in window.rs/ops.rs read_body): a ReadFile ACK is \
-            matched by seq and req_opcode only, its offset is not checked against the \
-            request (issue 9 item 2); un-ignore once the client checks it"]
 fn client_download_refuses_a_read_ack_renumbered_to_another_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("root");

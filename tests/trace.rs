@@ -10,8 +10,9 @@ use mavftp::server::Server;
 
 #[test]
 fn every_operation_works_with_tracing_on() {
-    // SAFETY: set before any other thread of this process reads the
-    // environment (this binary has one test, and it has started nothing yet).
+    // SAFETY: set before this test starts anything; the only other test of
+    // this binary reads the environment only through std (spawning a
+    // child), which std's environment lock orders with set_var.
     unsafe { std::env::set_var("MAVFTP_TRACE", "1") };
     let lossy = |seed| Impairment::none().with_loss(0.05).with_seed(seed);
     let (client_link, server_link) = link_pair((245, 190), (1, 1), lossy(1), lossy(2));
@@ -42,4 +43,40 @@ fn every_operation_works_with_tracing_on() {
     assert_eq!(client.are_files_identical(&up, "/up/up.bin"), Ok(true));
     let listing = client.list_directory("/up").expect("traced listing");
     assert_eq!(listing.files(), vec!["up.bin"]);
+}
+
+/// Issue 9 item 17: the trace shows every request, the session closes
+/// included (session interplay with other ground stations is visible).
+/// Runs the test above in a child process and reads its stderr.
+#[test]
+fn trace_shows_every_request_including_terminate() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "every_operation_works_with_tracing_on",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MAVFTP_TRACE", "1")
+        .output()
+        .expect("run the traced test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "traced test failed:\n{stderr}");
+    for what in [
+        "send OpenFileRO",
+        "send ReadFile",
+        "burst seq",
+        "send TerminateSession",
+        "send CreateDirectory",
+        "send CreateFile",
+        "send WriteFile",
+        "send CalcFileCRC32",
+        "send ListDirectory",
+    ] {
+        assert!(stderr.contains(what), "no '{what}' in the trace:\n{stderr}");
+    }
+    let opens =
+        stderr.matches("send OpenFileRO").count() + stderr.matches("send CreateFile").count();
+    let closes = stderr.matches("send TerminateSession").count();
+    assert!(closes >= opens, "{opens} opens but {closes} closes traced");
 }

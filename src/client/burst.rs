@@ -15,15 +15,21 @@
 //! EOF carrying that size; anything less certain (MAVSDK's EOF with offset 0,
 //! an ArduPilot `@PARAM` file whose open size is fake) is confirmed with a
 //! plain read at the end.
+//!
+//! A burst packet is used only if it is for our session and its (seq,
+//! offset) fit one of our recent rounds: packet k of a round asked at seq s
+//! from offset o carries seq s + k and offset o + (k − 1) × chunk. Anything
+//! else (another client's burst on the same session id, a confused server)
+//! is dropped and its bytes are read again if needed.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::Progress;
-use super::engine::{Conversation, Reply, is_nak, trace};
-use super::ops::{PartFile, ProgressGate, cut_hole, read_body};
-use super::window::Window;
+use super::conversation::{Halt, Step};
+use super::fetch::{Fetch, session_gone};
+use super::trace::trace;
+use super::window::is_nak;
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
-use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// Reads must beat the burst by this factor before the download switches.
 const READS_FASTER_FACTOR: f64 = 1.02;
@@ -37,29 +43,75 @@ const MIN_STALL: Duration = Duration::from_millis(25);
 /// take bursts at least this many RTOs (timing them costs one or two).
 const PROBE_WORTH_RTOS: u32 = 8;
 
-/// Download the open file `session` (advertised `size`) into `part` with bursts.
-pub(crate) fn burst_body(
-    conv: &mut Conversation,
-    session: u8,
-    size: u32,
-    part: &mut PartFile,
-    progress: &mut ProgressGate,
-) -> FtpOutcome<()> {
-    let reads = Window::for_data(conv, conv.settings().read_window);
+/// Seqs between a round that did not end and the next (more than the
+/// packets of one ArduPilot burst).
+const ROUND_SEQ_SPACING: u16 = 2048;
+/// Rounds remembered for the (seq, offset) check of late packets.
+const ROUNDS_KEPT: usize = 8;
+
+/// Download with bursts until the end of the file (the part file is then
+/// cut at the end). Resumable: after a lost session the caller re-opens and
+/// calls again with the same [`Fetch`].
+pub(crate) fn burst_body(fetch: &mut Fetch<'_>) -> Step<()> {
+    fetch.fill_mode();
     let mut download = BurstDownload {
-        conv,
-        session,
-        size,
-        part,
-        progress,
-        high: 0,
-        holes: Vec::new(),
-        reads,
-        eof: None,
+        f: fetch,
+        rounds: VecDeque::new(),
     };
     let result = download.run();
-    download.reads.save_probe(download.conv);
+    download.f.reads.save_probe(download.f.conv);
     result
+}
+
+/// One BurstReadFile we sent: packet k (k ≥ 1) answers with seq `seq + k`
+/// at offset `start + (k − 1) × chunk`.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    seq: u16,
+    start: u64,
+    /// The server's packet size, once a packet showed it.
+    chunk: Option<u64>,
+    /// Number of its last packet, once its burst_complete packet or EOF
+    /// arrived (the next round's seqs and offsets continue where it ended).
+    last: Option<u64>,
+}
+
+impl Round {
+    /// k of a packet with `seq` (0 if it cannot be of this round).
+    fn packet_number(&self, seq: u16) -> u64 {
+        let k = u64::from(seq.wrapping_sub(self.seq));
+        if k >= 0x8000 { 0 } else { k }
+    }
+
+    /// Whether a data packet with `seq`, `offset` and `len` bytes fits this
+    /// round (learning the chunk size from the first one that shows it).
+    fn admits(&mut self, seq: u16, offset: u64, len: u64) -> bool {
+        let k = self.packet_number(seq);
+        if k == 0 || self.last.is_some_and(|l| k > l) || offset < self.start {
+            return false;
+        }
+        let (index, span) = (k - 1, offset - self.start);
+        match self.chunk {
+            Some(c) => span == index * c && len <= c,
+            None if index == 0 => {
+                // A full-size first packet shows the chunk; a short one is
+                // the whole rest of the file (or the server's chunk).
+                self.chunk = Some(len.max(1));
+                span == 0
+            }
+            None => {
+                if span % index != 0 {
+                    return false;
+                }
+                let c = span / index;
+                if c == 0 || c > MAX_DATA as u64 || len > c {
+                    return false;
+                }
+                self.chunk = Some(c);
+                true
+            }
+        }
+    }
 }
 
 /// How a burst round ended.
@@ -82,44 +134,33 @@ enum Event {
     BurstData {
         burst_complete: bool,
         short: bool,
-        end: u32,
+        end: u64,
     },
     /// NAK EOF of the current burst, with the offset it carries.
     BurstEof { offset: u32 },
 }
 
-struct BurstDownload<'a> {
-    conv: &'a mut Conversation,
-    session: u8,
-    /// Size from OpenFileRO (advisory: ArduPilot's virtual files lie).
-    size: u32,
-    part: &'a mut PartFile,
-    progress: &'a mut ProgressGate,
-    /// Every byte below is written, in a hole, or asked for by a read in flight.
-    high: u32,
-    /// Missing ranges below `high` not yet asked for, sorted.
-    holes: Vec<(u32, u32)>,
-    /// Gap-fill ReadFile requests in flight: (offset, length).
-    reads: Window<(u32, u32)>,
-    /// End of file, once a read ran into it.
-    eof: Option<u32>,
+struct BurstDownload<'f, 'a> {
+    f: &'f mut Fetch<'a>,
+    /// Our recent rounds, newest last.
+    rounds: VecDeque<Round>,
 }
 
-impl BurstDownload<'_> {
-    fn run(&mut self) -> FtpOutcome<()> {
-        let retries = self.conv.settings().retries.max(1);
+impl BurstDownload<'_, '_> {
+    fn run(&mut self) -> Step<()> {
+        let retries = self.f.conv.settings().retries.max(1);
         let mut stalls = 0u32;
         let mut probed = false;
         loop {
-            let (started, from) = (Instant::now(), self.high);
+            let (started, from) = (Instant::now(), self.f.frontier);
             let end = self.burst_round(stalls)?;
-            let progressed = self.high > from;
+            let progressed = self.f.frontier > from;
             match end {
                 RoundEnd::AtEnd => return self.finish(false),
                 RoundEnd::NeedsConfirm => return self.finish(true),
                 RoundEnd::Early | RoundEnd::Stalled => {}
             }
-            if self.eof.is_some_and(|e| e <= self.high) {
+            if self.f.eof.is_some_and(|e| e <= self.f.frontier) {
                 return self.finish(true);
             }
             if progressed {
@@ -127,19 +168,18 @@ impl BurstDownload<'_> {
             } else {
                 stalls += 1;
                 if stalls > retries {
-                    return Err(self
-                        .conv
-                        .timeout_error(&FtpPacket::request(Opcode::BurstReadFile, 0)));
+                    let req = FtpPacket::request(Opcode::BurstReadFile, 0);
+                    return Err(self.f.conv.timeout_error(&req).into());
                 }
             }
             if progressed && !probed {
                 probed = true;
-                let arrived = (self.high - from).saturating_sub(self.missing());
+                let arrived = (self.f.frontier - from).saturating_sub(self.f.missing());
                 let burst_rate = arrived as f64 / started.elapsed().as_secs_f64();
                 // Timing reads drains the window (a round trip or two):
                 // not worth it for a rest that bursts bring in quickly.
-                let rest = self.size.saturating_sub(self.high) as f64;
-                let worth = (self.conv.rto() * PROBE_WORTH_RTOS).as_secs_f64();
+                let rest = self.f.size.saturating_sub(self.f.frontier) as f64;
+                let worth = (self.f.conv.rto() * PROBE_WORTH_RTOS).as_secs_f64();
                 if rest >= burst_rate * worth && self.reads_are_faster(burst_rate)? {
                     return self.finish(true);
                 }
@@ -149,19 +189,38 @@ impl BurstDownload<'_> {
 
     /// One BurstReadFile from `high`, followed until it ends or stalls
     /// (the wait for its first packet backs off after `stalls` silent rounds).
-    fn burst_round(&mut self, stalls: u32) -> FtpOutcome<RoundEnd> {
-        let mut req = FtpPacket::request(Opcode::BurstReadFile, self.conv.take_seq());
-        req.session = self.session;
-        req.offset = self.high;
+    fn burst_round(&mut self, stalls: u32) -> Step<RoundEnd> {
+        if let Some(prev) = self.rounds.back()
+            && prev.last.is_none()
+        {
+            // The last round did not end (a stall): it may still stream
+            // (ArduPilot serves queued bursts in full). This round's seqs
+            // start far enough apart that no packet fits both.
+            let prev_seq = prev.seq;
+            self.f
+                .conv
+                .saw_seq(prev_seq.wrapping_add(ROUND_SEQ_SPACING));
+        }
+        let mut req = FtpPacket::request(Opcode::BurstReadFile, self.f.conv.take_seq());
+        req.session = self.f.session;
+        req.offset = super::fetch::wire_offset(self.f.frontier)?;
         req.data = vec![0u8; MAX_DATA];
         let burst_seq = req.seq;
-        let conv = &mut *self.conv;
-        conv.link.send_ftp(conv.target.0, conv.target.1, &req)?;
+        self.f.conv.send(&req)?;
+        if self.rounds.len() >= ROUNDS_KEPT {
+            self.rounds.pop_front();
+        }
+        self.rounds.push_back(Round {
+            seq: burst_seq,
+            start: self.f.frontier,
+            chunk: None,
+            last: None,
+        });
         trace!(
             "burst seq {} from {} ({} holes)",
             burst_seq,
-            self.high,
-            self.holes.len()
+            self.f.frontier,
+            self.f.holes.len()
         );
         let sent = Instant::now();
         let mut first_packet: Option<(Instant, u32)> = None;
@@ -171,13 +230,13 @@ impl BurstDownload<'_> {
         loop {
             let quiet_limit = match (last_packet, interval) {
                 (Some(_), Some(i)) => (i * STALL_INTERVALS).max(MIN_STALL),
-                _ => self.conv.backed_off(self.conv.rto(), stalls),
+                _ => self.f.conv.backed_off(self.f.conv.rto(), stalls),
             };
             let stall_at = last_packet.unwrap_or(sent) + quiet_limit;
             if Instant::now() >= stall_at {
                 trace!(
                     "burst stalled at {} after {:?} quiet",
-                    self.high, quiet_limit
+                    self.f.frontier, quiet_limit
                 );
                 return Ok(RoundEnd::Stalled);
             }
@@ -199,11 +258,13 @@ impl BurstDownload<'_> {
                     if packets >= n0 + 8 {
                         // The link's delivery rate sizes the gap-fill window.
                         let rate = (packets - n0) as f64 / (now - t0).as_secs_f64().max(1e-6);
-                        self.reads.assume_rate(rate);
+                        self.f.reads.assume_rate(rate);
                     }
                     if burst_complete {
-                        trace!("burst complete at {end} (high {})", self.high);
-                        let at_size = self.size > 0 && end == self.high && self.high >= self.size;
+                        let high = self.f.frontier;
+                        trace!("burst complete at {end} (high {high})");
+                        let size = self.f.size;
+                        let at_size = size > 0 && end == high && high >= size;
                         return Ok(if short && at_size {
                             RoundEnd::AtEnd
                         } else if short || at_size {
@@ -214,8 +275,9 @@ impl BurstDownload<'_> {
                     }
                 }
                 Event::BurstEof { offset } => {
-                    trace!("burst EOF offset {offset} (high {})", self.high);
-                    let exact = self.size > 0 && offset == self.high && self.high == self.size;
+                    let (high, size) = (self.f.frontier, self.f.size);
+                    trace!("burst EOF offset {offset} (high {high})");
+                    let exact = size > 0 && u64::from(offset) == high && high == size;
                     return Ok(if exact {
                         RoundEnd::AtEnd
                     } else {
@@ -231,36 +293,37 @@ impl BurstDownload<'_> {
     /// hole that the read window goes on filling. Both rates leave out loss
     /// recovery: the burst counts what arrived in its round, the reads the
     /// time to 90 % of their chunk.
-    fn reads_are_faster(&mut self, burst_rate: f64) -> FtpOutcome<bool> {
+    fn reads_are_faster(&mut self, burst_rate: f64) -> Step<bool> {
         self.fill_all_holes()?;
-        let chunk = (self.high.min(self.size.saturating_sub(self.high) / 2) / MAX_DATA as u32)
-            * MAX_DATA as u32;
-        if chunk < 8 * MAX_DATA as u32 {
+        let (high, size) = (self.f.frontier, self.f.size);
+        let chunk = (high.min(size.saturating_sub(high) / 2) / MAX_DATA as u64) * MAX_DATA as u64;
+        if chunk < 8 * MAX_DATA as u64 {
             return Ok(false);
         }
-        self.holes.push((self.high, self.high + chunk));
-        self.high += chunk;
+        self.f.holes.insert(high, high + chunk);
+        self.f.frontier = high + chunk;
         // Steady-state rate: from the first reply to 90 % of the chunk (the
         // first round trip is paid once by reads, by bursts every round).
-        let mut first_reply: Option<(Instant, u32)> = None;
-        while self.missing() > chunk / 10 && self.eof.is_none() {
+        let mut first_reply: Option<(Instant, u64)> = None;
+        while self.f.missing() > chunk / 10 && self.f.eof.is_none() {
             self.step(Instant::now() + Duration::from_millis(50), None)?;
-            let missing = self.missing();
+            let missing = self.f.missing();
             if first_reply.is_none() && missing < chunk {
                 first_reply = Some((Instant::now(), missing));
             }
         }
         let read_rate = first_reply.map_or(0.0, |(t, m)| {
-            m.saturating_sub(self.missing()) as f64 / t.elapsed().as_secs_f64().max(1e-6)
+            m.saturating_sub(self.f.missing()) as f64 / t.elapsed().as_secs_f64().max(1e-6)
         });
         trace!("probe: reads {read_rate:.0} B/s, burst {burst_rate:.0} B/s");
         // The open size was advisory (ArduPilot @PARAM): reads found the end.
-        let faster = self.eof.is_some() || read_rate > burst_rate * READS_FASTER_FACTOR;
-        if faster && self.eof.is_none() && self.size > self.high {
+        let faster = self.f.eof.is_some() || read_rate > burst_rate * READS_FASTER_FACTOR;
+        let high = self.f.frontier;
+        if faster && self.f.eof.is_none() && size > high {
             // The rest of the file becomes one hole, read by the same window
             // without draining it first (a drain costs a round trip or two).
-            self.holes.push((self.high, self.size));
-            self.high = self.size;
+            self.f.holes.insert(high, size);
+            self.f.frontier = size;
         }
         if !faster {
             self.fill_all_holes()?;
@@ -268,30 +331,26 @@ impl BurstDownload<'_> {
         Ok(faster)
     }
 
-    /// Fill every hole, then confirm the end with a plain read from `high`
-    /// (which also fetches whatever a growing file gained) if asked to.
-    fn finish(&mut self, confirm: bool) -> FtpOutcome<()> {
+    /// Fill every hole, then confirm the end with a plain read from the
+    /// frontier (which also fetches whatever a growing file gained) if asked to.
+    fn finish(&mut self, confirm: bool) -> Step<()> {
         self.fill_all_holes()?;
-        let end = self.eof.map_or(self.high, |e| e.min(self.high));
-        if confirm || self.eof.is_some() {
-            read_body(
-                self.conv,
-                &mut self.reads,
-                self.session,
-                self.size,
-                self.part,
-                self.progress,
-                end,
-            )?;
+        let end = self
+            .f
+            .eof
+            .map_or(self.f.frontier, |e| e.min(self.f.frontier));
+        if confirm || self.f.eof.is_some() {
+            self.f.frontier = end;
+            self.f.read_until_end()?;
         } else {
-            self.part.truncate(end)?;
+            self.f.truncate(end)?;
         }
         Ok(())
     }
 
     /// Process replies until no hole is left and no read is in flight.
-    fn fill_all_holes(&mut self) -> FtpOutcome<()> {
-        while !self.holes.is_empty() || self.reads.in_flight() > 0 {
+    fn fill_all_holes(&mut self) -> Step<()> {
+        while !self.f.holes.is_empty() || self.f.reads.in_flight() > 0 {
             self.step(Instant::now() + Duration::from_millis(50), None)?;
         }
         Ok(())
@@ -299,63 +358,89 @@ impl BurstDownload<'_> {
 
     /// Ask for holes while the read window has room, wait for one packet
     /// (until `until` at most) and handle it.
-    fn step(&mut self, until: Instant, burst_seq: Option<u16>) -> FtpOutcome<Event> {
-        self.conv.check_cancel()?;
-        self.request_holes()?;
+    fn step(&mut self, until: Instant, burst_seq: Option<u16>) -> Step<Event> {
+        self.f.conv.check_cancel()?;
+        self.f.request_reads(false)?;
         let mut wake = until;
-        if self.reads.in_flight() > 0 {
-            wake = wake.min(self.reads.resend_overdue(self.conv)?);
+        if self.f.reads.in_flight() > 0 {
+            wake = wake.min(self.f.reads.resend_overdue(self.f.conv)?);
         }
-        let wait = wake
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(50));
-        let inc = match self.conv.replies.recv_timeout(wait) {
-            Ok(inc) => inc,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Ok(Event::Other),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
-            }
-        };
-        if (inc.source_system, inc.source_component) != self.conv.target {
+        let wake = wake.min(Instant::now() + Duration::from_millis(50));
+        let Some(p) = self.f.conv.recv(wake, true)? else {
             return Ok(Event::Other);
-        }
-        let p = inc.packet;
+        };
+        self.f.check_taken()?;
         if p.req_opcode == Opcode::BurstReadFile {
             return self.on_burst_packet(p, burst_seq);
         }
-        if let Some(((offset, want), reply)) = self.reads.accept(self.conv, p) {
-            self.on_read_reply(offset, want, reply)?;
+        if let Some((tag, reply)) = self.f.reads.accept(self.f.conv, p) {
+            self.f.on_read_reply(tag, reply)?;
         }
         Ok(Event::Other)
     }
 
-    /// A burst packet: data of any burst of this session is kept; only the
-    /// current burst (seq after `burst_seq`) drives the round.
-    fn on_burst_packet(&mut self, p: FtpPacket, burst_seq: Option<u16>) -> FtpOutcome<Event> {
+    /// A burst packet: data of any of our recent rounds of this session is
+    /// kept if its (seq, offset) fit that round; only the current round
+    /// (seq after `burst_seq`) drives the round.
+    fn on_burst_packet(&mut self, p: FtpPacket, burst_seq: Option<u16>) -> Step<Event> {
+        if p.session != self.f.session || p.data.len() > MAX_DATA {
+            return Ok(Event::Other);
+        }
         let current = burst_seq.is_some_and(|s| {
             let d = p.seq.wrapping_sub(s);
             d != 0 && d < 0x8000
         });
-        if current {
-            self.conv.saw_seq(p.seq);
+        if current && (p.burst_complete || p.opcode == Opcode::Nak) {
+            // bc=1 ends a round; so does its NAK (PX4 leaves bc undefined there).
+            if let Some(r) = self.rounds.back_mut() {
+                let k = r.packet_number(p.seq);
+                let k = if p.opcode == Opcode::Nak {
+                    k.saturating_sub(1)
+                } else {
+                    k
+                };
+                r.last = Some(r.last.map_or(k, |l| l.min(k)));
+            }
         }
         if p.opcode == Opcode::Nak {
             if !current {
                 return Ok(Event::Other);
             }
+            // The server used this seq: later requests go above it.
+            self.f.conv.saw_seq(p.seq);
             if is_nak(&p, NakCode::Eof) {
                 return Ok(Event::BurstEof { offset: p.offset });
             }
-            return Err(nak_to_error(
-                &p,
-                &format!("burst read at offset {}", self.high),
-            ));
+            if session_gone(&p) {
+                return Err(Halt::SessionLost(format!(
+                    "burst answered NAK {:?}",
+                    p.nak_code()
+                )));
+            }
+            let what = format!("burst read at offset {}", self.f.frontier);
+            return Err(nak_to_error(&p, &what).into());
         }
-        if p.session != self.session {
+        let (offset, len) = (u64::from(p.offset), p.data.len() as u64);
+        if len > 0
+            && !self
+                .rounds
+                .iter_mut()
+                .rev()
+                .any(|r| r.admits(p.seq, offset, len))
+        {
+            trace!(
+                "burst packet seq {} offset {} fits none of our rounds: dropped",
+                p.seq, p.offset
+            );
             return Ok(Event::Other);
         }
-        let end = p.offset.saturating_add(p.data.len() as u32);
-        self.store_burst_data(p.offset, &p.data, current)?;
+        // Ours (it fits a round, or is the current round's): later requests
+        // go above its seq. Other packets are not followed (see the window).
+        self.f.conv.saw_seq(p.seq);
+        let end = offset + len;
+        if len > 0 {
+            self.store_burst_data(offset, &p.data, current)?;
+        }
         if !current {
             return Ok(Event::Other);
         }
@@ -367,105 +452,36 @@ impl BurstDownload<'_> {
     }
 
     /// Keep burst data that fills a hole, overtakes a read in flight or
-    /// extends `high` (leaving a hole when it jumps ahead; only the current
-    /// burst may jump).
-    fn store_burst_data(&mut self, offset: u32, data: &[u8], current: bool) -> FtpOutcome<()> {
-        let (a, b) = (offset, offset.saturating_add(data.len() as u32));
-        if data.is_empty() || self.eof.is_some_and(|e| a >= e) {
+    /// extends the frontier (leaving a hole when it jumps ahead; only the
+    /// current burst may jump).
+    fn store_burst_data(&mut self, a: u64, data: &[u8], current: bool) -> Step<()> {
+        let b = a + data.len() as u64;
+        if self.f.eof.is_some_and(|e| a >= e) {
             return Ok(());
         }
+        let high = self.f.frontier;
         let mut fresh = false;
-        if a < self.high {
-            fresh |= cut_hole(&mut self.holes, a, b.min(self.high));
-            if self.reads.any(|&(o, n)| o >= a && o + n <= b) {
-                self.reads.drop_where(|&(o, n)| o >= a && o + n <= b);
+        if a < high {
+            fresh |= self.f.holes.cut(a, b.min(high));
+            if self.f.reads.any(|&(o, n)| o >= a && o + u64::from(n) <= b) {
+                self.f
+                    .reads
+                    .drop_where(|&(o, n)| o >= a && o + u64::from(n) <= b);
                 fresh = true;
             }
         }
-        if b > self.high && (current || a <= self.high) {
-            if a > self.high {
-                trace!("hole {}..{}", self.high, a);
-                self.holes.push((self.high, a));
+        if b > high && (current || a <= high) {
+            if a > high {
+                trace!("hole {high}..{a}");
+                self.f.holes.insert(high, a);
             }
-            self.high = b;
+            self.f.frontier = b;
             fresh = true;
         }
         if fresh {
-            self.part.write_at(a as u64, data)?;
-            self.report_progress();
+            self.f.store(a, data)?;
+            self.f.report_progress();
         }
         Ok(())
     }
-
-    /// A reply to a gap-fill read.
-    fn on_read_reply(&mut self, offset: u32, want: u32, reply: Reply) -> FtpOutcome<()> {
-        match reply {
-            Reply::Ack(p) if !p.data.is_empty() => {
-                let n = (p.data.len() as u32).min(want);
-                if self.eof.is_none_or(|e| offset < e) {
-                    self.part.write_at(offset as u64, &p.data[..n as usize])?;
-                }
-                if n < want {
-                    // A short read inside the file: ask again for the rest.
-                    insert_hole(&mut self.holes, (offset + n, offset + want));
-                }
-                self.report_progress();
-                Ok(())
-            }
-            Reply::Nak(p) if !is_nak(&p, NakCode::Eof) => {
-                Err(nak_to_error(&p, &format!("read at offset {offset}")))
-            }
-            // NAK EOF or an empty read: the file ends here.
-            _ => {
-                let e = self.eof.map_or(offset, |old| old.min(offset));
-                self.eof = Some(e);
-                self.reads.drop_where(|&(o, _)| o >= e);
-                cut_hole(&mut self.holes, e, u32::MAX);
-                Ok(())
-            }
-        }
-    }
-
-    /// Send ReadFile requests for the first holes while the window has room.
-    fn request_holes(&mut self) -> FtpOutcome<()> {
-        while self.reads.has_room() {
-            let Some(&(a, b)) = self.holes.first() else {
-                break;
-            };
-            let n = (b - a).min(MAX_DATA as u32);
-            cut_hole(&mut self.holes, a, a + n);
-            if self.eof.is_some_and(|e| a >= e) {
-                continue;
-            }
-            let mut req = FtpPacket::request(Opcode::ReadFile, 0);
-            req.session = self.session;
-            req.offset = a;
-            req.data = vec![0u8; n as usize];
-            self.reads.send(self.conv, req, (a, n))?;
-        }
-        Ok(())
-    }
-
-    /// Bytes below `high` not received yet (in holes or asked for).
-    fn missing(&self) -> u32 {
-        self.holes.iter().map(|&(a, b)| b - a).sum::<u32>()
-            + self.reads.tags().map(|&(_, n)| n).sum::<u32>()
-    }
-
-    fn report_progress(&mut self) {
-        let have = self.high.saturating_sub(self.missing());
-        self.progress.report(
-            Progress {
-                bytes_transferred: have,
-                total_bytes: self.size.max(self.high),
-            },
-            false,
-        );
-    }
-}
-
-/// Insert `hole` into the sorted hole list.
-fn insert_hole(holes: &mut Vec<(u32, u32)>, hole: (u32, u32)) {
-    let at = holes.partition_point(|&(a, _)| a < hole.0);
-    holes.insert(at, hole);
 }

@@ -1,91 +1,66 @@
 //! The client engine: a worker thread per client, a queue of operations run
 //! in submission order, and one state machine per operation kind.
 //!
+//! Parts, each depending only on the ones listed after it:
+//! - `worker`: the thread that runs queued operations;
+//! - `ops`: the operations (download with re-open after a lost session,
+//!   upload, list, commands, CRC);
+//! - the transfers: `burst` (burst download with gap fill) over `fetch`
+//!   (what a download has and lacks, plain reads; kept across a re-opened
+//!   session), `write` (upload body fed from disk), with `part_file` and
+//!   `progress`;
+//! - `session`: opening (claimed ids, busy waits) and closing sessions;
+//! - `window`: requests in flight, matched to replies, resent with one
+//!   retry policy chosen per call; every request goes through it;
+//! - `conversation`: the one receive path, sending, seq numbers, the target;
+//! - pure logic: `rtt` (RTT/RTO estimate, Karn's rule, back-off), `probe`
+//!   (the server-queue probe), `holes` (the hole list);
+//! - leaves: `shared` (settings, cancellation, last error), `types` (the
+//!   public data types), `trace` (`MAVFTP_TRACE`).
+//!
 //! Every operation is refused up front if its arguments are invalid (the
 //! callback then never runs). A missing local directory for a download is
 //! `FileIoError`; a missing local file for an upload or CRC is `FileDoesNotExist`.
 
 mod burst;
-mod engine;
+mod conversation;
+mod fetch;
+mod holes;
 mod ops;
+mod part_file;
+mod probe;
+mod progress;
+mod rtt;
+mod session;
+mod shared;
+pub(crate) mod trace;
+mod types;
 mod window;
+mod worker;
+mod write;
 
-use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use engine::{Conversation, Job, JobRun, QueueState, Settings, Shared};
-use ops::ProgressGate;
+use conversation::Conversation;
+use progress::ProgressGate;
+use shared::Control;
+use worker::{Job, JobRun, Queue};
 
-use crate::protocol::{Opcode, validate_remote_path};
-use crate::result::{FtpError, FtpResult};
+pub use types::{Completion, DirEntry, EntryKind, Listing, Progress, ProgressFn};
 
 use crate::link::Link;
-use crate::result::FtpOutcome;
-
-/// Bytes moved so far out of the total (total is 0 while unknown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Progress {
-    pub bytes_transferred: u32,
-    pub total_bytes: u32,
-}
-
-/// Kind of a directory entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    File = 1,
-    Directory = 2,
-}
-
-/// One entry of a remote directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    pub name: String,
-    pub kind: EntryKind,
-    /// 0 for directories.
-    pub size_bytes: u64,
-    /// Seconds since the epoch; 0 when the server does not tell.
-    pub modification_time_s: u64,
-}
-
-/// A remote directory's entries, sorted by name, without `.` and `..`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Listing {
-    pub entries: Vec<DirEntry>,
-}
-
-impl Listing {
-    /// Names of the subdirectories, sorted.
-    pub fn dirs(&self) -> Vec<&str> {
-        self.entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::Directory)
-            .map(|e| e.name.as_str())
-            .collect()
-    }
-
-    /// Names of the files, sorted.
-    pub fn files(&self) -> Vec<&str> {
-        self.entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::File)
-            .map(|e| e.name.as_str())
-            .collect()
-    }
-}
-
-/// Called with progress on the client's worker thread.
-pub type ProgressFn = Box<dyn FnMut(Progress) + Send>;
-/// Called exactly once with the final outcome, on the client's worker thread.
-pub type Completion<T> = Box<dyn FnOnce(FtpOutcome<T>) + Send>;
+use crate::protocol::{Opcode, validate_remote_path};
+use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// A client of one remote FTP server (one target system/component).
 /// All methods may be called from any thread, including from inside callbacks.
 pub struct Client {
-    shared: Arc<Shared>,
+    control: Arc<Control>,
+    queue: Arc<Queue>,
     worker: Mutex<Option<JoinHandle<()>>>,
     link: Link,
     close_hook: u64,
@@ -98,48 +73,33 @@ impl Client {
         if link.is_closed() {
             return Err(FtpError::new(FtpResult::Cancelled, "link is closed"));
         }
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(QueueState {
-                jobs: VecDeque::new(),
-                running: false,
-            }),
-            wake: Condvar::new(),
-            cancel_gen: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
-            last_error: Mutex::new(None),
-            settings: Mutex::new(Settings {
-                timeout: Duration::from_millis(500),
-                retries: 10,
-                target_system,
-                target_component,
-                read_window: engine::DEFAULT_READ_WINDOW,
-                write_window: engine::DEFAULT_WRITE_WINDOW,
-            }),
-            worker_thread: Mutex::new(None),
-        });
+        let control = Arc::new(Control::new(target_system, target_component));
+        let queue = Arc::new(Queue::default());
         let own = (link.own_system_id(), link.own_component_id());
         let sub = link.subscribe(move |inc| {
             inc.target_system == own.0
                 && inc.target_component == own.1
                 && inc.packet.opcode.is_reply()
         });
-        let conv = Conversation::new(link.clone(), shared.clone(), sub);
+        let conv = Conversation::new(link.clone(), control.clone(), sub);
+        let worker_queue = queue.clone();
         let worker = std::thread::Builder::new()
             .name("mavftp-client".into())
-            .spawn(move || engine::worker_main(conv))
+            .spawn(move || worker::worker_main(conv, worker_queue))
             .map_err(|e| FtpError::io("spawn client worker", &e))?;
-        if let Ok(mut t) = shared.worker_thread.lock() {
+        if let Ok(mut t) = control.worker_thread.lock() {
             *t = Some(worker.thread().id());
         }
-        let weak = Arc::downgrade(&shared);
+        let weak = (Arc::downgrade(&control), Arc::downgrade(&queue));
         let close_hook = link.on_close(Box::new(move || {
-            if let Some(s) = weak.upgrade() {
-                s.cancel_gen.fetch_add(1, Ordering::SeqCst);
-                s.wake.notify_all();
+            if let (Some(c), Some(q)) = (weak.0.upgrade(), weak.1.upgrade()) {
+                c.cancel_gen.fetch_add(1, Ordering::SeqCst);
+                q.wake.notify_all();
             }
         }));
         Ok(Client {
-            shared,
+            control,
+            queue,
             worker: Mutex::new(Some(worker)),
             link: link.clone(),
             close_hook,
@@ -148,14 +108,14 @@ impl Client {
 
     /// Address another component of the target system from the next operation on.
     pub fn set_target_compid(&self, compid: u8) {
-        if let Ok(mut s) = self.shared.settings.lock() {
+        if let Ok(mut s) = self.control.settings.lock() {
             s.target_component = compid;
         }
     }
 
     /// Base reply timeout and retries per request (adapted to the measured RTT).
     pub fn set_timeout(&self, timeout: Duration, retries: u32) {
-        if let Ok(mut s) = self.shared.settings.lock() {
+        if let Ok(mut s) = self.control.settings.lock() {
             s.timeout = timeout.max(Duration::from_millis(1));
             s.retries = retries;
         }
@@ -167,7 +127,7 @@ impl Client {
     /// is held at 5 for every later transfer to that server if the drops
     /// vanish there (ArduPilot queues 5 requests and drops the rest).
     pub fn set_window_caps(&self, read: usize, write: usize) {
-        if let Ok(mut s) = self.shared.settings.lock() {
+        if let Ok(mut s) = self.control.settings.lock() {
             if read > 0 {
                 s.read_window = read;
             }
@@ -179,17 +139,17 @@ impl Client {
 
     /// End the running and queued operations with `Cancelled`.
     pub fn cancel(&self) {
-        self.shared.cancel_gen.fetch_add(1, Ordering::SeqCst);
-        self.shared.wake.notify_all();
+        self.control.cancel_gen.fetch_add(1, Ordering::SeqCst);
+        self.queue.wake.notify_all();
     }
 
     /// Detail of the last failure of this client, if any.
     pub fn last_error(&self) -> Option<String> {
-        self.shared.last_error.lock().ok().and_then(|g| g.clone())
+        self.control.last_error.lock().ok().and_then(|g| g.clone())
     }
 
     fn on_worker(&self) -> bool {
-        self.shared
+        self.control
             .worker_thread
             .lock()
             .ok()
@@ -203,37 +163,50 @@ impl Client {
         run: impl FnOnce(&mut Conversation) -> FtpOutcome<T> + Send + 'static,
         done: Completion<T>,
     ) -> FtpOutcome<()> {
-        if self.shared.stopping.load(Ordering::SeqCst) || self.link.is_closed() {
+        if self.control.stopping.load(Ordering::SeqCst) || self.link.is_closed() {
             return Err(FtpError::new(
                 FtpResult::Cancelled,
                 "client is shutting down",
             ));
         }
-        let shared = self.shared.clone();
+        let control = self.control.clone();
         let job: Job = Box::new(move |how| {
             let outcome = match how {
                 JobRun::Cancelled => {
                     Err(FtpError::new(FtpResult::Cancelled, "operation cancelled"))
                 }
-                JobRun::Run(conv) => match conv.resolve_target() {
-                    Ok(()) => run(conv),
-                    Err(e) => Err(e),
-                },
+                // A panic inside the operation still ends it with a result
+                // (UNKNOWN and the panic's text), so the callback runs.
+                JobRun::Run(conv) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    conv.begin_operation()?;
+                    run(conv)
+                }))
+                .unwrap_or_else(|panic| {
+                    // A session the operation held is not left open.
+                    session::close_abandoned(conv);
+                    Err(FtpError::new(
+                        FtpResult::Unknown,
+                        format!(
+                            "internal error: the operation panicked: {}",
+                            panic_text(&*panic)
+                        ),
+                    ))
+                }),
             };
             if let Err(e) = &outcome {
-                shared.set_error(e);
+                control.set_error(e);
             }
             done(outcome);
         });
-        let generation = self.shared.cancel_gen.load(Ordering::SeqCst);
+        let generation = self.control.cancel_gen.load(Ordering::SeqCst);
         let mut q = self
-            .shared
             .queue
+            .state
             .lock()
             .map_err(|_| FtpError::new(FtpResult::Unknown, "client state poisoned"))?;
         q.jobs.push_back((generation, job));
         drop(q);
-        self.shared.wake.notify_all();
+        self.queue.wake.notify_all();
         Ok(())
     }
 
@@ -445,13 +418,24 @@ impl Client {
     }
 }
 
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
 impl Drop for Client {
     /// Ends every accepted operation (Cancelled if cut short) and waits for its
     /// callback, unless called from this client's own worker thread.
     fn drop(&mut self) {
         self.link.remove_close_hook(self.close_hook);
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.wake.notify_all();
+        self.control.stopping.store(true, Ordering::SeqCst);
+        self.queue.wake.notify_all();
         let handle = self.worker.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
             if self.on_worker() {

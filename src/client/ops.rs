@@ -2,57 +2,29 @@
 //! conversation. Downloads go to a temp file renamed into place on success.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::io::{BufReader, Read};
+use std::path::Path;
 
-use super::engine::{Conversation, Reply, is_nak};
-use super::window::Window;
-use super::{DirEntry, EntryKind, Listing, Progress, ProgressFn};
+use super::burst::burst_body;
+use super::conversation::{Conversation, Halt};
+use super::fetch::{Fetch, MAX_FILE_LEN};
+use super::part_file::PartFile;
+use super::progress::ProgressGate;
+use super::session::{
+    BusyWait, close, close_quietly, is_busy, open, request_ok_when_free, transact_when_free,
+};
+use super::trace::trace;
+use super::types::{DirEntry, EntryKind, Listing};
+use super::window::{Reply, RetryPolicy, is_nak, transact};
+use super::write::{close_upload, write_body};
 use crate::protocol::{
     FtpPacket, ListingEntry, MAX_DATA, MavCrc32, NakCode, Opcode, nak_to_error, parse_listing,
 };
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
-/// Rate-limits progress callbacks: at most every 1 % or 100 ms, whichever is rarer.
-pub(crate) struct ProgressGate {
-    f: Option<ProgressFn>,
-    last_at: Option<Instant>,
-    last_bytes: u32,
-}
-
-impl ProgressGate {
-    pub fn new(f: Option<ProgressFn>) -> ProgressGate {
-        ProgressGate {
-            f,
-            last_at: None,
-            last_bytes: 0,
-        }
-    }
-    /// The last progress of a completed transfer: `len` of `len` bytes.
-    pub fn finish(&mut self, len: u32) {
-        let p = Progress {
-            bytes_transferred: len,
-            total_bytes: len,
-        };
-        self.report(p, true);
-    }
-
-    pub fn report(&mut self, p: Progress, force: bool) {
-        let Some(f) = self.f.as_mut() else { return };
-        let step = (p.total_bytes / 100).max(1);
-        let time_ok = self
-            .last_at
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
-        let bytes_ok =
-            p.bytes_transferred.saturating_sub(self.last_bytes) >= step || p.total_bytes == 0;
-        if force || (time_ok && bytes_ok) {
-            self.last_at = Some(Instant::now());
-            self.last_bytes = p.bytes_transferred;
-            f(p);
-        }
-    }
-}
+/// Most entries (placeholders included) a listing may have: a server whose
+/// listing never ends cannot grow the client without bound.
+pub(crate) const MAX_LISTING_ENTRIES: u32 = 100_000;
 
 fn file_name(path: &str) -> FtpOutcome<&str> {
     let name = path.rsplit('/').next().unwrap_or("");
@@ -62,119 +34,19 @@ fn file_name(path: &str) -> FtpOutcome<&str> {
     Ok(name)
 }
 
-/// Temp file in `dir`, deleted on drop unless kept.
-pub(crate) struct PartFile {
-    path: PathBuf,
-    file: Option<std::io::BufWriter<File>>,
-    keep: bool,
-}
-
-impl PartFile {
-    fn create(dir: &Path, name: &str) -> FtpOutcome<PartFile> {
-        for _ in 0..8 {
-            let path = dir.join(format!(
-                ".{name}.mavftp-part-{:04x}{:04x}",
-                super::engine::rand_u16(),
-                super::engine::rand_u16()
-            ));
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(f) => {
-                    return Ok(PartFile {
-                        path,
-                        file: Some(std::io::BufWriter::new(f)),
-                        keep: false,
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(FtpError::io(format!("create {}", path.display()), &e)),
-            }
-        }
-        Err(FtpError::new(
-            FtpResult::FileIoError,
-            "could not create a temporary file",
-        ))
-    }
-    pub(super) fn write_at(&mut self, offset: u64, data: &[u8]) -> FtpOutcome<()> {
-        use std::io::Seek;
-        let f = self
-            .file
-            .as_mut()
-            .ok_or_else(|| FtpError::new(FtpResult::FileIoError, "temp file closed"))?;
-        f.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| FtpError::io("seek temp file", &e))?;
-        f.write_all(data)
-            .map_err(|e| FtpError::io("write temp file", &e))
-    }
-    /// Cut the file at `len` (reads past the end may have landed beyond it).
-    pub(super) fn truncate(&mut self, len: u32) -> FtpOutcome<()> {
-        let f = self
-            .file
-            .as_mut()
-            .ok_or_else(|| FtpError::new(FtpResult::FileIoError, "temp file closed"))?;
-        f.flush().map_err(|e| FtpError::io("flush temp file", &e))?;
-        f.get_ref()
-            .set_len(len as u64)
-            .map_err(|e| FtpError::io("truncate temp file", &e))
-    }
-    fn commit(mut self, dest: &Path) -> FtpOutcome<()> {
-        if let Some(mut f) = self.file.take() {
-            f.flush().map_err(|e| FtpError::io("flush temp file", &e))?;
-            let inner = f
-                .into_inner()
-                .map_err(|e| FtpError::io("flush temp file", e.error()))?;
-            let _ = inner.sync_all();
-        }
-        std::fs::rename(&self.path, dest)
-            .map_err(|e| FtpError::io(format!("rename to {}", dest.display()), &e))?;
-        self.keep = true;
-        Ok(())
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        self.file.take();
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 fn path_packet(op: Opcode, path: &str) -> FtpPacket {
     let mut p = FtpPacket::request(op, 0);
     p.data = path.as_bytes().to_vec();
     p
 }
 
-/// Open a file read-only, handling NoSessionsAvailable with one reset.
-fn open_ro(conv: &mut Conversation, remote: &str) -> FtpOutcome<(u8, u32)> {
-    for attempt in 0..2 {
-        let mut req = path_packet(Opcode::OpenFileRO, remote);
-        req.session = conv.fresh_session();
-        match conv.transact(req)? {
-            Reply::Ack(p) => return Ok((p.session, p.data_u32().unwrap_or(0))),
-            Reply::Nak(p) => {
-                let retryable =
-                    is_nak(&p, NakCode::NoSessionsAvailable) || is_nak(&p, NakCode::Fail);
-                if attempt == 0 && retryable {
-                    conv.reset_sessions();
-                    continue;
-                }
-                return Err(nak_to_error(&p, &format!("open {remote}")));
-            }
-        }
-    }
-    Err(FtpError::new(
-        FtpResult::ProtocolError,
-        format!("open {remote} failed"),
-    ))
-}
-
 /// Download `remote` into `local_dir`.
+///
+/// A session lost mid-transfer (closed by the server, or taken over by
+/// another client) is re-opened and the download goes on from the bytes
+/// received so far, after a wait (the other client may be in the middle of
+/// its own transfer) within timeout × retries; such a download is then
+/// verified with CalcFileCRC32 before it is reported complete.
 pub(crate) fn download(
     conv: &mut Conversation,
     remote: &str,
@@ -184,132 +56,114 @@ pub(crate) fn download(
 ) -> FtpOutcome<()> {
     let name = file_name(remote)?;
     let dest = local_dir.join(name);
-    conv.ensure_reset()?;
     let mut part = PartFile::create(local_dir, name)?;
-    let (session, size) = open_ro(conv, remote)?;
-    let result = if use_burst {
-        super::burst::burst_body(conv, session, size, &mut part, progress)
-    } else {
-        let mut win = Window::for_data(conv, conv.settings().read_window);
-        let read = read_body(conv, &mut win, session, size, &mut part, progress, 0);
-        win.save_probe(conv);
-        read.map(|_| ())
-    };
-    match result {
-        Ok(()) => {
-            conv.terminate(session);
-            part.commit(&dest)?;
-            let len = std::fs::metadata(&dest).map_or(0, |m| m.len()) as u32;
-            progress.finish(len);
-            Ok(())
-        }
-        Err(e) => {
-            conv.terminate(session);
-            conv.reset_sessions();
-            Err(e)
-        }
-    }
-}
-
-/// Read with the window `win` of ReadFile requests (empty; its estimates
-/// may come from earlier reads) from `start` until EOF. Returns the file
-/// length. The open size only shapes the requests: the end is a short read,
-/// an empty ACK or NAK EOF (NAK Fail past the size, MAVSDK).
-pub(super) fn read_body(
-    conv: &mut Conversation,
-    win: &mut Window<(u32, u32)>,
-    session: u8,
-    size: u32,
-    part: &mut PartFile,
-    progress: &mut ProgressGate,
-    start: u32,
-) -> FtpOutcome<u32> {
-    let mut next = start; // next offset to request
-    let mut end: Option<u32> = None; // known end of file
-    let mut done_bytes = 0u32;
-    loop {
-        conv.check_cancel()?;
-        while win.has_room() && end.is_none_or(|e| next < e) {
-            // Past the advertised size, probe one read at a time.
-            if size > 0 && next >= size && win.any(|&(o, _)| o >= size) {
-                break;
-            }
-            // Ask exactly the remainder when the size is known; past it, probe with a full read.
-            let want = if size > next {
-                (size - next).min(MAX_DATA as u32)
-            } else {
-                MAX_DATA as u32
-            };
-            let mut req = FtpPacket::request(Opcode::ReadFile, 0);
-            req.session = session;
-            req.offset = next;
-            // ReadFile carries the wanted size in `size` (data.len()), zero bytes.
-            req.data = vec![0u8; want as usize];
-            win.send(conv, req, (next, want))?;
-            next += want;
-        }
-        if win.in_flight() == 0 {
-            let e = end.unwrap_or(next);
-            part.truncate(e)?;
-            return Ok(e);
-        }
-        let ((offset, want), reply) = win.next_reply(conv)?;
-        let eof_at = match reply {
-            Reply::Ack(p) => {
-                let n = (p.data.len() as u32).min(want);
-                if n > 0 && end.is_none_or(|e| offset < e) {
-                    part.write_at(offset as u64, &p.data[..n as usize])?;
-                    done_bytes += n;
-                    progress.report(
-                        Progress {
-                            bytes_transferred: start + done_bytes,
-                            total_bytes: size.max(start + done_bytes),
-                        },
-                        false,
-                    );
-                }
-                (n < want).then_some(offset + n)
-            }
-            Reply::Nak(p) => {
-                if is_nak(&p, NakCode::Eof)
-                    || (is_nak(&p, NakCode::Fail) && size > 0 && offset >= size)
-                {
-                    Some(offset)
-                } else {
-                    return Err(nak_to_error(&p, &format!("read at offset {offset}")));
-                }
-            }
+    let first = open(conv, Opcode::OpenFileRO, remote)?;
+    let mut fetch = Fetch::new(conv, &mut part, progress, remote, &first);
+    let mut held = Some(first);
+    let mut losses = 0u32;
+    let mut lost_wait = BusyWait::new(format!("re-open {remote}"));
+    // Where the last loss happened: a loss after progress gets a fresh
+    // budget (a long download on a slow link may lose PX4's idle session
+    // now and then).
+    let mut lost_at: Option<u64> = None;
+    let result = loop {
+        let step = if use_burst {
+            burst_body(&mut fetch)
+        } else {
+            let step = fetch.read_until_end().map(|_| ());
+            fetch.reads.save_probe(fetch.conv);
+            step
         };
-        if let Some(e) = eof_at {
-            let e = end.map_or(e, |old| old.min(e));
-            end = Some(e);
-            win.drop_where(|&(o, _)| o >= e);
+        match step {
+            Ok(()) => break Ok(()),
+            Err(Halt::Failed(e)) => break Err(e),
+            Err(Halt::SessionLost(why)) => {
+                losses += 1;
+                trace!("download {remote}: session lost ({why}); re-opening");
+                // Not ours any more: never terminated.
+                held = None;
+                fetch.conv.watch_session(None);
+                fetch.lose_session();
+                let have = fetch.frontier.saturating_sub(fetch.missing());
+                if lost_at.is_some_and(|at| have > at) {
+                    lost_wait = BusyWait::new(format!("re-open {remote}"));
+                }
+                lost_at = Some(have);
+                if let Err(e) = lost_wait.wait(fetch.conv, &why, false) {
+                    break Err(FtpError::new(
+                        FtpResult::Busy,
+                        format!(
+                            "download {remote}: session lost {losses} times ({})",
+                            e.message
+                        ),
+                    ));
+                }
+                match open(fetch.conv, Opcode::OpenFileRO, remote) {
+                    Ok(s) => {
+                        fetch.reopened(&s);
+                        held = Some(s);
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
         }
+    };
+    let len = fetch.eof.unwrap_or(fetch.frontier).min(fetch.frontier);
+    drop(fetch);
+    let session = held.take();
+    if let Err(e) = result {
+        if let Some(s) = &session {
+            close_quietly(conv, s);
+        }
+        return Err(e);
     }
+    if let Some(s) = &session {
+        // The data is complete: the close is worth its retries, but its
+        // answer changes nothing (PX4 may have closed an idle session).
+        let policy = RetryPolicy {
+            cancellable: false,
+            ..RetryPolicy::standard(&conv.settings())
+        };
+        let _ = close(conv, s, policy);
+    }
+    if losses > 0 {
+        verify_crc(conv, &mut part, remote)?;
+    }
+    part.commit(&dest)?;
+    progress.finish(len.min(MAX_FILE_LEN) as u32);
+    Ok(())
 }
 
-/// Remove `[start, end)` from the holes; true if it overlapped one.
-pub(super) fn cut_hole(holes: &mut Vec<(u32, u32)>, start: u32, end: u32) -> bool {
-    let mut hit = false;
-    let mut out = Vec::with_capacity(holes.len() + 1);
-    for &(a, b) in holes.iter() {
-        if end <= a || start >= b {
-            out.push((a, b));
-            continue;
-        }
-        hit = true;
-        if a < start {
-            out.push((a, start));
-        }
-        if end < b {
-            out.push((end, b));
-        }
+/// Compare the MAVLink CRC32 of the downloaded bytes with the server's for
+/// `remote`; FILE_IO_ERROR when they differ.
+fn verify_crc(conv: &mut Conversation, part: &mut PartFile, remote: &str) -> FtpOutcome<()> {
+    let local = part.crc()?;
+    let p = request_ok_when_free(
+        conv,
+        path_packet(Opcode::CalcFileCRC32, remote),
+        &format!("verify {remote} (CRC32)"),
+    )?;
+    let remote_crc = crc_of(&p)?;
+    trace!("verify {remote}: local CRC {local:08x}, server {remote_crc:08x}");
+    if remote_crc != local {
+        return Err(FtpError::new(
+            FtpResult::FileIoError,
+            format!(
+                "download {remote}: the session was lost during the transfer and the bytes \
+                 received do not match the server's file (CRC32 {local:08x}, server \
+                 {remote_crc:08x})"
+            ),
+        ));
     }
-    *holes = out;
-    hit
+    Ok(())
 }
 
-/// Upload `local` into `remote_dir`.
+fn crc_of(p: &FtpPacket) -> FtpOutcome<u32> {
+    p.data_u32()
+        .ok_or_else(|| FtpError::new(FtpResult::ProtocolError, "CRC32 reply without a value"))
+}
+
+/// Upload `local` into `remote_dir`, read from disk as it is sent.
 pub(crate) fn upload(
     conv: &mut Conversation,
     local: &Path,
@@ -326,130 +180,61 @@ pub(crate) fn upload(
         format!("{remote_dir}/{name}")
     };
     crate::protocol::validate_remote_path(&remote)?;
-    let mut data = Vec::new();
-    File::open(local)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| FtpError::io(format!("read {}", local.display()), &e))?;
-    if data.len() > u32::MAX as usize {
-        return Err(FtpError::invalid("file too large"));
+    let file =
+        File::open(local).map_err(|e| FtpError::io(format!("open {}", local.display()), &e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| FtpError::io(format!("stat {}", local.display()), &e))?
+        .len();
+    if len > MAX_FILE_LEN {
+        return Err(FtpError::new(
+            FtpResult::FileIoError,
+            format!(
+                "{} is {len} bytes: MAVLink FTP offsets are 32-bit, files up to 4 GiB - 1 \
+                 byte can be transferred",
+                local.display()
+            ),
+        ));
     }
-    conv.ensure_reset()?;
-    let mut session = 0;
-    for attempt in 0..2 {
-        let mut req = path_packet(Opcode::CreateFile, &remote);
-        req.session = conv.fresh_session();
-        match conv.transact(req)? {
-            Reply::Ack(p) => {
-                session = p.session;
-                break;
-            }
-            Reply::Nak(p) => {
-                if attempt == 0
-                    && (is_nak(&p, NakCode::NoSessionsAvailable) || is_nak(&p, NakCode::Fail))
-                {
-                    conv.reset_sessions();
-                    continue;
-                }
-                return Err(nak_to_error(&p, &format!("create {remote}")));
-            }
-        }
-    }
-    let result = match write_body(conv, session, &data, &remote, progress) {
+    let len = len as u32;
+    let session = open(conv, Opcode::CreateFile, &remote)?;
+    let mut source = BufReader::with_capacity(64 * 1024, file);
+    let result = match write_body(conv, &session, &mut source, len, &remote, progress) {
         // The data is final only once the close is acknowledged (MAVSDK's
         // server buffers writes until TerminateSession).
-        Ok(()) => close_upload(conv, session, &remote),
+        Ok(()) => close_upload(conv, &session, &remote),
         Err(e) => {
-            conv.terminate(session);
+            if conv.session_taken().is_none() {
+                close_quietly(conv, &session);
+            }
             Err(e)
         }
     };
-    match result {
-        Ok(()) => progress.finish(data.len() as u32),
-        Err(_) => conv.reset_sessions(),
+    if result.is_ok() {
+        progress.finish(len);
     }
     result
 }
 
-/// TerminateSession after an upload, retried like any request. A NAK
-/// InvalidSession or Fail to a *resent* close means the first one closed the
-/// session and only its ACK was lost.
-fn close_upload(conv: &mut Conversation, session: u8, remote: &str) -> FtpOutcome<()> {
-    let mut req = FtpPacket::request(Opcode::TerminateSession, 0);
-    req.session = session;
-    let mut win: Window<()> = Window::new(conv, 1);
-    win.send(conv, req, ())?;
-    let ((), reply) = win.next_reply(conv)?;
-    match reply {
-        Reply::Ack(_) => Ok(()),
-        Reply::Nak(p)
-            if win.counts().resends > 0
-                && (is_nak(&p, NakCode::InvalidSession) || is_nak(&p, NakCode::Fail)) =>
-        {
-            Ok(())
-        }
-        Reply::Nak(p) => Err(nak_to_error(&p, &format!("close {remote}"))),
-    }
+/// Whether a listed name can be handed to the application: a single path
+/// component of printable characters.
+fn acceptable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
 }
 
-/// Write `data` with a window of WriteFile requests; only unacknowledged
-/// blocks are resent (by the window, with their own seq).
-fn write_body(
-    conv: &mut Conversation,
-    session: u8,
-    data: &[u8],
-    remote: &str,
-    progress: &mut ProgressGate,
-) -> FtpOutcome<()> {
-    let total = data.len() as u32;
-    let mut win: Window<usize> = Window::for_data(conv, conv.settings().write_window);
-    let mut next = 0usize;
-    let mut acked = 0u32;
-    let result = loop {
-        conv.check_cancel()?;
-        while win.has_room() && next < data.len() {
-            let n = (data.len() - next).min(MAX_DATA);
-            let mut req = FtpPacket::request(Opcode::WriteFile, 0);
-            req.session = session;
-            req.offset = next as u32;
-            req.data = data[next..next + n].to_vec();
-            win.send(conv, req, next)?;
-            next += n;
-        }
-        if win.in_flight() == 0 {
-            break Ok(());
-        }
-        let (offset, reply) = match win.next_reply(conv) {
-            Ok(r) => r,
-            Err(e) => break Err(e),
-        };
-        match reply {
-            Reply::Ack(_) => {
-                acked += (data.len() - offset).min(MAX_DATA) as u32;
-                progress.report(
-                    Progress {
-                        bytes_transferred: acked,
-                        total_bytes: total,
-                    },
-                    false,
-                );
-            }
-            Reply::Nak(p) => {
-                break Err(nak_to_error(
-                    &p,
-                    &format!("write {remote} at offset {offset}"),
-                ));
-            }
-        }
-    };
-    win.save_probe(conv);
-    result
-}
-
-/// List a directory (opcode 16 first, falling back to 3).
+/// List a directory (opcode 16 first, falling back to 3). Entries whose
+/// name is empty, `.`/`..`, contains `/` or a control character, or whose
+/// size field is malformed, are left out; a listing longer than
+/// [`MAX_LISTING_ENTRIES`] is PROTOCOL_ERROR.
 pub(crate) fn list(conv: &mut Conversation, dir: &str) -> FtpOutcome<Listing> {
-    let mut with_time = conv.list_with_time != Some(false);
+    let mut with_time = conv.memory.list_with_time != Some(false);
     let mut entries: Vec<DirEntry> = Vec::new();
     let mut offset = 0u32;
+    let mut busy = BusyWait::new(format!("list {dir}"));
     loop {
         conv.check_cancel()?;
         let op = if with_time {
@@ -459,71 +244,78 @@ pub(crate) fn list(conv: &mut Conversation, dir: &str) -> FtpOutcome<Listing> {
         };
         let mut req = path_packet(op, dir);
         req.offset = offset;
-        let reply = if with_time && conv.list_with_time.is_none() {
+        let reply = if with_time && conv.memory.list_with_time.is_none() {
             // Probe: a server that ignores the opcode (MAVSDK) must not cost all retries.
-            let saved = conv.shared.settings.lock().map(|s| s.retries).unwrap_or(10);
-            if let Ok(mut s) = conv.shared.settings.lock() {
-                s.retries = 1;
-            }
-            let r = conv.transact(req);
-            if let Ok(mut s) = conv.shared.settings.lock() {
-                s.retries = saved;
-            }
-            match r {
+            match transact(conv, req, RetryPolicy::probe()) {
                 Err(e) if e.result == FtpResult::Timeout => {
-                    conv.list_with_time = Some(false);
+                    conv.memory.list_with_time = Some(false);
                     with_time = false;
+                    continue;
+                }
+                Ok(Reply::Nak(p)) if is_busy(&p) => {
+                    let quiet = is_nak(&p, NakCode::InvalidSession);
+                    busy.wait(conv, "NAK to the listing", quiet)?;
                     continue;
                 }
                 other => other?,
             }
         } else {
-            conv.transact(req)?
+            transact_when_free(conv, req, &format!("list {dir}"))?
         };
         match reply {
             Reply::Ack(p) => {
                 if with_time {
-                    conv.list_with_time = Some(true);
+                    conv.memory.list_with_time = Some(true);
                 }
                 if p.data.is_empty() {
                     break;
                 }
                 let (parsed, counted) = parse_listing(&p.data);
                 for e in parsed {
-                    match e {
-                        ListingEntry::File { name, size, mtime } => entries.push(DirEntry {
+                    let entry = match e {
+                        ListingEntry::File { name, size, mtime } => DirEntry {
                             name,
                             kind: EntryKind::File,
                             size_bytes: size,
                             modification_time_s: mtime.unwrap_or(0),
-                        }),
-                        ListingEntry::Directory { name, mtime } => {
-                            if name != "." && name != ".." {
-                                entries.push(DirEntry {
-                                    name,
-                                    kind: EntryKind::Directory,
-                                    size_bytes: 0,
-                                    modification_time_s: mtime.unwrap_or(0),
-                                })
-                            }
-                        }
-                        ListingEntry::Skip => {}
+                        },
+                        ListingEntry::Directory { name, mtime } => DirEntry {
+                            name,
+                            kind: EntryKind::Directory,
+                            size_bytes: 0,
+                            modification_time_s: mtime.unwrap_or(0),
+                        },
+                        ListingEntry::Skip => continue,
+                    };
+                    if acceptable_name(&entry.name) {
+                        entries.push(entry);
+                    } else if entry.name != "." && entry.name != ".." {
+                        trace!("list {dir}: entry {:?} left out", entry.name);
                     }
                 }
                 if counted == 0 {
                     break;
                 }
-                offset += counted;
+                offset = offset.saturating_add(counted);
+                if offset > MAX_LISTING_ENTRIES {
+                    return Err(FtpError::new(
+                        FtpResult::ProtocolError,
+                        format!(
+                            "list {dir}: the server listed more than {MAX_LISTING_ENTRIES} \
+                             entries"
+                        ),
+                    ));
+                }
             }
             Reply::Nak(p) => {
                 if is_nak(&p, NakCode::Eof) {
                     break;
                 }
                 if with_time
-                    && conv.list_with_time != Some(true)
+                    && conv.memory.list_with_time != Some(true)
                     && (is_nak(&p, NakCode::UnknownCommand) || is_nak(&p, NakCode::Fail))
                 {
-                    conv.list_with_time = Some(false);
+                    conv.memory.list_with_time = Some(false);
                     with_time = false;
                     continue;
                 }
@@ -537,8 +329,7 @@ pub(crate) fn list(conv: &mut Conversation, dir: &str) -> FtpOutcome<Listing> {
 
 /// A simple path command (mkdir, rmdir, rm).
 pub(crate) fn simple(conv: &mut Conversation, op: Opcode, path: &str) -> FtpOutcome<()> {
-    conv.request_ok(path_packet(op, path), &format!("{op:?} {path}"))
-        .map(|_| ())
+    request_ok_when_free(conv, path_packet(op, path), &format!("{op:?} {path}")).map(|_| ())
 }
 
 /// Rename.
@@ -550,8 +341,7 @@ pub(crate) fn rename(conv: &mut Conversation, from: &str, to: &str) -> FtpOutcom
     if req.data.len() > MAX_DATA {
         return Err(FtpError::invalid("rename paths too long together"));
     }
-    conv.request_ok(req, &format!("rename {from} to {to}"))
-        .map(|_| ())
+    request_ok_when_free(conv, req, &format!("rename {from} to {to}")).map(|_| ())
 }
 
 /// CRC comparison.
@@ -569,12 +359,10 @@ pub(crate) fn crc_compare(conv: &mut Conversation, local: &Path, remote: &str) -
         }
         crc.update(&buf[..n]);
     }
-    let p = conv.request_ok(
+    let p = request_ok_when_free(
+        conv,
         path_packet(Opcode::CalcFileCRC32, remote),
         &format!("CRC32 of {remote}"),
     )?;
-    let remote_crc = p
-        .data_u32()
-        .ok_or_else(|| FtpError::new(FtpResult::ProtocolError, "CRC32 reply without a value"))?;
-    Ok(remote_crc == crc.value())
+    Ok(crc_of(&p)? == crc.value())
 }

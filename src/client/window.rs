@@ -1,17 +1,95 @@
 //! A window of requests in flight.
 //!
 //! Each request gets its own seq and is matched by its reply's seq (`seq+1`)
-//! and request opcode, never by offset (MAVSDK's server leaves it at 0).
+//! and request opcode; before its bytes are used the reply is checked
+//! against what was asked (session, a ReadFile's offset and size, at most
+//! 239 data bytes). A reply that fails the checks is ignored like a lost
+//! one; a request that only ever got such replies ends in PROTOCOL_ERROR.
+//! Write offsets are not checked (MAVSDK's server leaves them at 0).
 //! A request unanswered for one RTO is resent with the same seq (backing off
 //! per request); only first transmissions give RTT samples (Karn's rule).
 //! The window follows the bandwidth-delay product: the lowest RTT seen times
 //! the highest delivery rate seen, with a gain that shrinks on loss.
+//!
+//! Every request of every operation goes through a window: single requests
+//! (open, list, commands, cleanup) through [`transact`], a window of one.
+//! How often a request is tried is the window's [`RetryPolicy`], chosen per
+//! call; the client's settings are only read.
 
 use std::time::{Duration, Instant};
 
-use super::engine::{Conversation, Reply, trace};
-use crate::protocol::{FtpPacket, Opcode};
+use super::conversation::Conversation;
+use super::probe::{Counts, QueueProbe, WindowView};
+use super::shared::Settings;
+use super::trace::trace;
+use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
+
+/// What happened to one request.
+pub(crate) enum Reply {
+    Ack(FtpPacket),
+    Nak(FtpPacket),
+}
+
+/// Is this packet a NAK with `code`?
+pub(crate) fn is_nak(p: &FtpPacket, code: NakCode) -> bool {
+    p.nak_code() == Some(code)
+}
+
+/// How a request is retried.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetryPolicy {
+    /// Resends after the first transmission before TIMEOUT/NO_SYSTEM.
+    pub retries: u32,
+    /// Whether cancel() ends the wait (cleanup runs even after a cancel).
+    pub cancellable: bool,
+    /// Whether waits double while the link is silent (RFC 6298 back-off).
+    pub back_off: bool,
+}
+
+impl RetryPolicy {
+    /// The client's settings: `retries` resends (at least 1), cancellable, backing off.
+    pub fn standard(s: &Settings) -> RetryPolicy {
+        RetryPolicy {
+            retries: s.retries.max(1),
+            cancellable: true,
+            back_off: true,
+        }
+    }
+
+    /// A probe whose silence is an answer (a server that ignores an opcode):
+    /// one resend.
+    pub fn probe() -> RetryPolicy {
+        RetryPolicy {
+            retries: 1,
+            cancellable: true,
+            back_off: true,
+        }
+    }
+
+    /// Best-effort cleanup after the operation's result is decided: three
+    /// tries one RTO apart (one when the target was never heard), not cancellable.
+    pub fn cleanup(target_heard: bool) -> RetryPolicy {
+        RetryPolicy {
+            retries: if target_heard { 2 } else { 0 },
+            cancellable: false,
+            back_off: false,
+        }
+    }
+}
+
+/// Send `req` (its seq is assigned here) and wait for its reply, retrying
+/// with the same seq under `policy`: a window of one request. A NAK is
+/// returned as [`Reply::Nak`].
+pub(crate) fn transact(
+    conv: &mut Conversation,
+    req: FtpPacket,
+    policy: RetryPolicy,
+) -> FtpOutcome<Reply> {
+    let mut win: Window<()> = Window::with_policy(conv, 1, policy);
+    win.send(conv, req, ())?;
+    win.next_reply(conv).map(|((), reply)| reply)
+}
 
 /// One request in flight.
 struct Pending<T> {
@@ -26,16 +104,8 @@ struct Pending<T> {
     first_sent: Instant,
     /// Number of this request among all sent (0-based).
     serial: u64,
-}
-
-/// Loss accounting of a window.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Counts {
-    /// Requests sent (first transmissions).
-    pub sent: u64,
-    pub resends: u64,
-    pub repeats: u64,
-    pub replies: u64,
+    /// Why the last reply with this request's seq was refused, if one was.
+    refused: Option<String>,
 }
 
 /// Requests in flight plus the estimates that size the window.
@@ -55,6 +125,7 @@ pub(crate) struct Window<T> {
     /// Watches for a server that drops what exceeds a small queue (its
     /// limit tightens the cap while that is checked or known).
     probe: Option<QueueProbe>,
+    policy: RetryPolicy,
     /// Requests sent so far (first transmissions).
     sent: u64,
     /// Requests resent so far.
@@ -69,19 +140,26 @@ pub(crate) struct Window<T> {
 const INITIAL: usize = 3;
 
 impl<T> Window<T> {
-    /// An empty window that never holds more than `cap` requests; its RTT
-    /// starts from the conversation's estimate (from small requests).
+    /// An empty window that never holds more than `cap` requests, with the
+    /// standard retry policy; its RTT starts from the conversation's
+    /// estimate (from small requests).
     pub fn new(conv: &Conversation, cap: usize) -> Window<T> {
+        Window::with_policy(conv, cap, RetryPolicy::standard(&conv.settings()))
+    }
+
+    /// Like [`Window::new`] with another retry policy.
+    pub fn with_policy(conv: &Conversation, cap: usize, policy: RetryPolicy) -> Window<T> {
         Window {
             pending: Vec::new(),
             cap: cap.max(1),
-            min_rtt: conv.srtt,
+            min_rtt: conv.rtt.srtt(),
             max_rate: 0.0,
             gain: 2.0,
             delivered: 0,
             backoff: 0,
             last_sample: None,
             probe: None,
+            policy,
             sent: 0,
             resends: 0,
             repeats: 0,
@@ -113,14 +191,14 @@ impl<T> Window<T> {
     /// earlier transfers to the same server learnt (see [`Window::save_probe`]).
     pub fn for_data(conv: &Conversation, cap: usize) -> Window<T> {
         let mut win = Window::new(conv, cap);
-        win.probe = Some(QueueProbe::resume(conv.queue_probe));
+        win.probe = Some(QueueProbe::resume(conv.memory.queue_probe));
         win
     }
 
     /// Keep what the queue probe learnt for the next transfer.
     pub fn save_probe(&self, conv: &mut Conversation) {
         if self.probe.is_some() {
-            conv.queue_probe = self.probe;
+            conv.memory.queue_probe = self.probe;
         }
     }
 
@@ -142,7 +220,10 @@ impl<T> Window<T> {
     /// Assign a seq to `req`, send it and track it under `tag`.
     pub fn send(&mut self, conv: &mut Conversation, mut req: FtpPacket, tag: T) -> FtpOutcome<()> {
         req.seq = conv.take_seq();
-        conv.link.send_ftp(conv.target.0, conv.target.1, &req)?;
+        if changes_sessions(req.opcode) {
+            conv.note_session_request(req.seq);
+        }
+        conv.send(&req)?;
         trace!(
             "send {:?} seq {} offset {} ({} in flight, window {})",
             req.opcode,
@@ -163,6 +244,7 @@ impl<T> Window<T> {
             delivered_at_send: self.delivered,
             first_sent: now,
             serial: self.sent,
+            refused: None,
         });
         self.sent += 1;
         Ok(())
@@ -198,7 +280,6 @@ impl<T> Window<T> {
     /// Fails with TIMEOUT/NO_SYSTEM when a request exhausts its retries.
     pub fn next_reply(&mut self, conv: &mut Conversation) -> FtpOutcome<(T, Reply)> {
         loop {
-            conv.check_cancel()?;
             if self.pending.is_empty() {
                 return Err(FtpError::new(
                     FtpResult::ProtocolError,
@@ -206,20 +287,10 @@ impl<T> Window<T> {
                 ));
             }
             let next_due = self.resend_overdue(conv)?;
-            let wait = next_due.saturating_duration_since(Instant::now());
-            match conv.replies.recv_timeout(wait) {
-                Ok(inc) => {
-                    if (inc.source_system, inc.source_component) != conv.target {
-                        continue;
-                    }
-                    if let Some(hit) = self.accept(conv, inc.packet) {
-                        return Ok(hit);
-                    }
-                }
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
-                }
+            if let Some(p) = conv.recv(next_due, self.policy.cancellable)?
+                && let Some(hit) = self.accept(conv, p)
+            {
+                return Ok(hit);
             }
         }
     }
@@ -234,7 +305,8 @@ impl<T> Window<T> {
     /// replies slower than the RTO so that only resends get answered) its
     /// wait doubles with each try, as in RFC 6298.
     pub fn resend_overdue(&mut self, conv: &mut Conversation) -> FtpOutcome<Instant> {
-        let retries = conv.settings().retries.max(1);
+        let retries = self.policy.retries;
+        let back_off = self.policy.back_off;
         let rto = conv.rto();
         let now = Instant::now();
         let mut next_due = now + Duration::from_millis(50);
@@ -244,7 +316,7 @@ impl<T> Window<T> {
             // Alive: a first transmission was answered since (or just
             // before) this request's last send.
             let alive = self.last_sample.is_some_and(|t| t + rto > p.sent_at);
-            let shift = if alive {
+            let shift = if alive || !back_off {
                 0
             } else {
                 (p.tries + self.backoff).min(5)
@@ -255,6 +327,15 @@ impl<T> Window<T> {
                 continue;
             }
             if p.tries >= retries {
+                if let Some(why) = &p.refused {
+                    return Err(FtpError::new(
+                        FtpResult::ProtocolError,
+                        format!(
+                            "{:?} at offset {}: every reply was refused ({why})",
+                            p.req.opcode, p.req.offset
+                        ),
+                    ));
+                }
                 return Err(conv.timeout_error(&p.req));
             }
             p.tries += 1;
@@ -265,7 +346,7 @@ impl<T> Window<T> {
             p.sent_at = now;
             p.queue_ahead = queue_delay(in_flight, self.max_rate);
             silent_loss |= !alive;
-            conv.link.send_ftp(conv.target.0, conv.target.1, &p.req)?;
+            conv.send(&p.req)?;
             trace!(
                 "resend {:?} seq {} offset {} try {} (rto {:?}{})",
                 p.req.opcode,
@@ -291,15 +372,19 @@ impl<T> Window<T> {
             .pending
             .iter()
             .position(|q| q.req.seq.wrapping_add(1) == p.seq && q.req.opcode == p.req_opcode);
-        let Some(idx) = idx else {
-            // A stray reply: still keep our next seq above the server's.
-            if p.req_opcode != Opcode::None {
-                conv.saw_seq(p.seq);
-            }
+        // A stray reply is not followed: it may answer another process with
+        // our ids on another link, and following its seqs would make our
+        // seqs collide with that process's.
+        let idx = idx?;
+        if let Some(why) = reply_problem(&self.pending[idx].req, &p) {
+            trace!(
+                "refused {:?} to seq {}: {why}",
+                p.opcode, self.pending[idx].req.seq
+            );
+            self.pending[idx].refused = Some(why);
             return None;
-        };
+        }
         let q = self.pending.swap_remove(idx);
-        conv.saw_seq(p.seq);
         let now = Instant::now();
         trace!(
             "reply {:?} to seq {} offset {} after {:.1} ms (try {})",
@@ -311,9 +396,8 @@ impl<T> Window<T> {
         );
         self.delivered += 1;
         self.replies += 1;
-        if q.tries == 0 {
-            let rtt = now - q.sent_at;
-            conv.sample_rtt(rtt);
+        let rtt = now - q.sent_at;
+        if conv.rtt.on_reply(q.tries, rtt) {
             self.last_sample = Some(now);
             self.backoff = 0;
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
@@ -326,7 +410,11 @@ impl<T> Window<T> {
         }
         self.gain = (self.gain + 0.02).min(2.0);
         if let Some(mut probe) = self.probe {
-            probe.update(self);
+            probe.update(WindowView {
+                counts: self.counts(),
+                in_flight: self.pending.len(),
+                oldest_in_flight: self.oldest_in_flight(),
+            });
             self.probe = Some(probe);
         }
         let reply = if p.opcode == Opcode::Nak {
@@ -338,140 +426,52 @@ impl<T> Window<T> {
     }
 }
 
+/// Whether a request opens, creates or closes sessions (its ACK changes
+/// which client a session belongs to).
+pub(crate) fn changes_sessions(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::OpenFileRO
+            | Opcode::OpenFileWO
+            | Opcode::CreateFile
+            | Opcode::TerminateSession
+            | Opcode::ResetSessions
+    )
+}
+
+/// Why `p`, whose seq and opcode match `req`, cannot be its answer.
+fn reply_problem(req: &FtpPacket, p: &FtpPacket) -> Option<String> {
+    if p.data.len() > MAX_DATA {
+        return Some(format!("{} data bytes", p.data.len()));
+    }
+    let session_bound = matches!(
+        req.opcode,
+        Opcode::ReadFile | Opcode::WriteFile | Opcode::TerminateSession
+    );
+    // NAKs echo the session too (PX4, ArduPilot, ours; MAVSDK's is always 0).
+    if session_bound && p.session != req.session {
+        return Some(format!("session {} instead of {}", p.session, req.session));
+    }
+    if req.opcode == Opcode::ReadFile && p.opcode == Opcode::Ack {
+        if p.offset != req.offset {
+            return Some(format!("offset {} instead of {}", p.offset, req.offset));
+        }
+        if p.data.len() > req.data.len() {
+            return Some(format!(
+                "{} bytes for {} asked",
+                p.data.len(),
+                req.data.len()
+            ));
+        }
+    }
+    None
+}
+
 /// Expected wait for the replies to `ahead` requests at `rate` replies/s.
 fn queue_delay(ahead: usize, rate: f64) -> Duration {
     if rate > 0.0 {
         Duration::from_secs_f64(ahead as f64 / rate)
     } else {
         Duration::ZERO
-    }
-}
-
-/// Finds out whether a server drops requests beyond a small queue
-/// (ArduPilot queues 5 and silently drops the rest) once a read or write
-/// window grows past it. The window opens to its cap and the loss is measured in
-/// spans of replies; a span with severe loss, or requests lost again and
-/// again, triggers a check at the safe depth: if the loss
-/// vanishes there, the server drops what exceeds its queue and the window
-/// stays at [`QueueProbe::SAFE`]; if not, the link itself is lossy and the
-/// window reopens with that loss as the new baseline.
-#[derive(Clone, Copy)]
-pub(crate) struct QueueProbe {
-    phase: ProbePhase,
-    /// Window counts when the current span began (None: not counting yet).
-    from: Option<Counts>,
-}
-
-#[derive(Clone, Copy)]
-enum ProbePhase {
-    /// Open, comparing each span's loss with `base` (the link's own loss).
-    Open { base: f64 },
-    /// Held at the safe depth after an open span lost `loss` with
-    /// `repeats` requests lost more than once; measures once every request
-    /// sent before (`after`, a serial) is answered.
-    Check { loss: f64, repeats: u64, after: u64 },
-    /// The server drops beyond the safe depth: held there.
-    Limited,
-}
-
-impl QueueProbe {
-    /// Requests a server is assumed to queue without dropping.
-    pub const SAFE: usize = 5;
-    /// Replies per measured open span.
-    const SPAN: u64 = 64;
-    /// Replies measured at the safe depth in a check.
-    const CHECK_SPAN: u64 = 32;
-    /// Requests resent twice or more within a span that mean drops, not
-    /// random loss (at 2 % loss each way that is ~0.2 % of requests).
-    const REPEATS: u64 = 3;
-    /// Loss rate above the link's own that counts as severe.
-    const SEVERE_LOSS: f64 = 0.2;
-
-    /// A probe that goes on from where the last transfer to the same server
-    /// left it, if any.
-    pub fn resume(saved: Option<QueueProbe>) -> QueueProbe {
-        let mut probe = saved.unwrap_or(QueueProbe {
-            phase: ProbePhase::Open { base: 0.0 },
-            from: None,
-        });
-        // Counts and serials belong to the last transfer's window.
-        probe.from = None;
-        if let ProbePhase::Check { after, .. } = &mut probe.phase {
-            *after = 0;
-        }
-        probe
-    }
-
-    /// The window limit for the current phase.
-    pub fn limit(&self) -> Option<usize> {
-        match self.phase {
-            ProbePhase::Check { .. } | ProbePhase::Limited => Some(Self::SAFE),
-            ProbePhase::Open { .. } => None,
-        }
-    }
-
-    /// Feed the window's state after a reply; the window applies
-    /// [`Self::limit`].
-    fn update<T>(&mut self, win: &Window<T>) {
-        let now = win.counts();
-        let from = match (self.phase, self.from) {
-            (ProbePhase::Limited, _) => return,
-            (_, Some(from)) => from,
-            // Open spans count only once the window is past the safe depth,
-            // checks once the open window's requests are all answered.
-            (ProbePhase::Open { .. }, None) if win.in_flight() <= Self::SAFE + 1 => return,
-            (ProbePhase::Check { after, .. }, None)
-                if win.oldest_in_flight().is_some_and(|o| o < after) =>
-            {
-                return;
-            }
-            (_, None) => {
-                self.from = Some(now);
-                return;
-            }
-        };
-        let replies = now.replies - from.replies;
-        let repeats = now.repeats - from.repeats;
-        let loss = (now.resends - from.resends) as f64 / replies.max(1) as f64;
-        // Severe loss only: a few percent (random link loss, or a mild
-        // overflow the resends absorb) is not worth a narrower window.
-        let severe = |loss: f64, repeats: u64, base: f64| {
-            loss > 2.0 * base + Self::SEVERE_LOSS || repeats >= Self::REPEATS
-        };
-        let next = match self.phase {
-            ProbePhase::Open { base }
-                if repeats >= Self::REPEATS
-                    || (replies >= Self::SPAN && severe(loss, repeats, base)) =>
-            {
-                ProbePhase::Check {
-                    loss,
-                    repeats,
-                    after: now.sent,
-                }
-            }
-            ProbePhase::Open { .. } if replies >= Self::SPAN => self.phase,
-            ProbePhase::Check {
-                loss: open_loss,
-                repeats: open_repeats,
-                ..
-            } if replies >= Self::CHECK_SPAN => {
-                let safe_is_clean = repeats == 0 && loss <= Self::SEVERE_LOSS / 2.0;
-                if safe_is_clean && severe(open_loss, open_repeats, loss) {
-                    ProbePhase::Limited
-                } else {
-                    ProbePhase::Open { base: loss }
-                }
-            }
-            _ => return,
-        };
-        self.phase = next;
-        trace!(
-            "queue probe: loss {loss:.3}, {repeats} repeated over {replies} replies, limit {:?}",
-            self.limit()
-        );
-        self.from = match self.phase {
-            ProbePhase::Open { .. } | ProbePhase::Check { .. } => None,
-            ProbePhase::Limited => Some(now),
-        };
     }
 }

@@ -25,6 +25,7 @@
 //! `tcpout` with nothing accepting at the address (refused, 3 s timeout) →
 //! `NoSystem`. Operations on a closed link → `Cancelled`.
 
+mod alloc;
 mod frame;
 mod linkcore;
 mod signing;
@@ -38,10 +39,13 @@ use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
+use self::alloc::ClientIds;
 use self::linkcore::{LinkCore, SinkTransport};
 use crate::protocol::FtpPacket;
 use crate::result::FtpOutcome;
 
+pub use self::alloc::SessionIdClaim;
+pub(crate) use self::alloc::random_u64;
 pub use self::signing::{SIGNING_KEY_LEN, SigningStats};
 pub use self::transport::MAX_UDP_PEERS;
 pub use self::url::{Endpoint, parse_url};
@@ -133,6 +137,8 @@ pub struct Link {
 /// Closes the core when the last user handle goes away; threads hold only the core.
 struct LinkHandle {
     core: Arc<LinkCore>,
+    /// Session ids and seqs of the clients on this link.
+    client_ids: ClientIds,
 }
 
 impl Drop for LinkHandle {
@@ -235,7 +241,10 @@ impl Link {
     /// Wrap a started core in a user handle.
     pub(crate) fn from_core(core: Arc<LinkCore>) -> Link {
         Link {
-            handle: Arc::new(LinkHandle { core }),
+            handle: Arc::new(LinkHandle {
+                core,
+                client_ids: ClientIds::new(),
+            }),
         }
     }
 
@@ -336,6 +345,27 @@ impl Link {
                 id,
             },
         }
+    }
+
+    /// Claim an FTP session id for a client of this link: non-zero, held by
+    /// no other claim of this link until the returned claim is dropped, and
+    /// chosen at random among the free ids (two processes rarely pick the
+    /// same). `Busy` when all 255 are held.
+    pub fn claim_session_id(&self) -> FtpOutcome<SessionIdClaim> {
+        self.handle.client_ids.claim_session_id()
+    }
+
+    /// The seq for a client's next request: one counter per link, so that
+    /// two clients of this link never send the same seq.
+    pub fn next_seq(&self) -> u16 {
+        self.handle.client_ids.next_seq()
+    }
+
+    /// Note a seq received from a server on this link: later requests of
+    /// every client of the link use higher seqs (mod 2^16), so that none
+    /// reuses a seq the server used (burst packets, cached replies).
+    pub fn saw_seq(&self, seq: u16) {
+        self.handle.client_ids.saw_seq(seq)
     }
 
     /// The first system id other than our own that was heard on this link.

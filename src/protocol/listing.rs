@@ -20,7 +20,9 @@ pub enum ListingEntry {
 /// Parse the data of a listing reply. Returns the entries and how many
 /// entries count toward the next request offset (every non-empty entry,
 /// `S` included; empty strings from old ArduPilot's double NULs do not count,
-/// entries with unknown type letters count but are dropped).
+/// entries with unknown type letters count but are dropped, and so do `F`
+/// entries whose size field is missing or not a number that fits 64 bits,
+/// and entries whose name is not UTF-8).
 pub fn parse_listing(data: &[u8]) -> (Vec<ListingEntry>, u32) {
     let mut entries = Vec::new();
     let mut counted = 0u32;
@@ -29,12 +31,14 @@ pub fn parse_listing(data: &[u8]) -> (Vec<ListingEntry>, u32) {
             continue;
         }
         counted += 1;
-        let text = String::from_utf8_lossy(&raw[1..]).into_owned();
+        let Ok(text) = std::str::from_utf8(&raw[1..]) else {
+            continue;
+        };
         match raw[0] {
             b'F' => {
-                let (name, size, mtime) =
-                    split_file_fields(&text).unwrap_or_else(|| (text.clone(), 0, None));
-                entries.push(ListingEntry::File { name, size, mtime });
+                if let Some((name, size, mtime)) = split_file_fields(text) {
+                    entries.push(ListingEntry::File { name, size, mtime });
+                }
             }
             b'D' => {
                 let mut parts = text.split('\t');
@@ -139,6 +143,41 @@ mod tests {
         data.extend(encode_listing_entry(&dir, true));
         assert_eq!(data, b"Fx\t5\t1700000000\0Dd\t0\t42\0");
         assert_eq!(parse_listing(&data).0, vec![file, dir]);
+    }
+
+    #[test]
+    fn files_without_a_valid_size_count_but_are_dropped() {
+        let (entries, counted) =
+            parse_listing(b"Fnosize\0Fbig\t99999999999999999999999\0Fneg\t-1\0Fok\t5\0");
+        assert_eq!(counted, 4);
+        assert_eq!(
+            entries,
+            vec![ListingEntry::File {
+                name: "ok".into(),
+                size: 5,
+                mtime: None
+            }]
+        );
+    }
+
+    #[test]
+    fn sizes_beyond_4_gib_are_kept() {
+        let (entries, _) = parse_listing(b"Fhuge\t4831838208\0");
+        assert_eq!(
+            entries,
+            vec![ListingEntry::File {
+                name: "huge".into(),
+                size: 4_831_838_208,
+                mtime: None
+            }]
+        );
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_count_but_are_dropped() {
+        let (entries, counted) = parse_listing(b"F\xff\xfe\t1\0Dok\0");
+        assert_eq!(counted, 2);
+        assert_eq!(entries.len(), 1);
     }
 
     #[test]

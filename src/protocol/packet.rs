@@ -305,8 +305,8 @@ impl FtpPacket {
     }
 }
 
-/// Map a NAK to the result MAVSDK's client would report, with a detail message
-/// (docs/PROTOCOL_NOTES.md §3, including the recommended errno mappings).
+/// Map a NAK to a result with a detail message (docs/PROTOCOL_NOTES.md §3):
+/// MAVSDK's mapping, plus FailErrno as the file-system answer it is.
 pub fn nak_to_error(nak: &FtpPacket, what: &str) -> FtpError {
     let code = nak.nak_code().unwrap_or(NakCode::None);
     let (result, name) = match code {
@@ -315,16 +315,26 @@ pub fn nak_to_error(nak: &FtpPacket, what: &str) -> FtpError {
             "NAK without error code".to_string(),
         ),
         NakCode::Fail => (FtpResult::ProtocolError, "Fail".to_string()),
-        NakCode::FailErrno => {
-            let errno = nak.nak_errno().unwrap_or(0);
-            let result = match errno as i32 {
-                libc::ENOENT => FtpResult::FileDoesNotExist,
-                libc::EEXIST => FtpResult::FileExists,
-                libc::EACCES | libc::EPERM | libc::EROFS => FtpResult::FileProtected,
-                _ => FtpResult::ProtocolError,
-            };
-            (result, format!("FailErrno (errno {errno})"))
-        }
+        // A file-system answer, not a protocol violation: the common errnos
+        // map like MAVSDK's ENOENT, the rest is a remote file I/O error.
+        NakCode::FailErrno => match nak.nak_errno() {
+            Some(errno) => {
+                let result = match errno as i32 {
+                    libc::ENOENT => FtpResult::FileDoesNotExist,
+                    libc::EEXIST => FtpResult::FileExists,
+                    libc::EACCES | libc::EPERM | libc::EROFS => FtpResult::FileProtected,
+                    _ => FtpResult::FileIoError,
+                };
+                (
+                    result,
+                    format!("FailErrno (errno {errno}: {})", errno_text(errno)),
+                )
+            }
+            None => (
+                FtpResult::FileIoError,
+                "FailErrno without an errno".to_string(),
+            ),
+        },
         NakCode::InvalidDataSize => (FtpResult::ProtocolError, "InvalidDataSize".into()),
         NakCode::InvalidSession => (FtpResult::ProtocolError, "InvalidSession".into()),
         NakCode::NoSessionsAvailable => (FtpResult::Busy, "NoSessionsAvailable".into()),
@@ -337,6 +347,16 @@ pub fn nak_to_error(nak: &FtpPacket, what: &str) -> FtpError {
         NakCode::Other(v) => (FtpResult::ProtocolError, format!("unknown NAK code {v}")),
     };
     FtpError::new(result, format!("{what}: server answered NAK {name}"))
+}
+
+/// The usual text of an errno (Linux numbering, which NuttX and newlib
+/// share for the common ones), without the "(os error N)" suffix.
+fn errno_text(errno: u8) -> String {
+    let text = std::io::Error::from_raw_os_error(i32::from(errno)).to_string();
+    match text.rfind(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -404,6 +424,32 @@ mod tests {
             nak_to_error(&nak, "open").result,
             FtpResult::FileDoesNotExist
         );
+    }
+
+    #[test]
+    fn fail_errno_is_a_file_system_answer() {
+        let req = FtpPacket::request(Opcode::RemoveDirectory, 5);
+        let result = |errno| {
+            nak_to_error(
+                &FtpPacket::nak_for(&req, NakCode::FailErrno, errno),
+                "rmdir",
+            )
+        };
+        assert_eq!(result(2).result, FtpResult::FileDoesNotExist);
+        assert_eq!(result(17).result, FtpResult::FileExists);
+        for protected in [1, 13, 30] {
+            assert_eq!(result(protected).result, FtpResult::FileProtected);
+        }
+        // ArduPilot SITL: rmdir of a non-empty directory; PX4: ENOTEMPTY.
+        for other in [21, 39, 27, 5] {
+            let e = result(other);
+            assert_eq!(e.result, FtpResult::FileIoError, "errno {other}");
+            assert!(e.message.contains(&format!("errno {other}")), "{e}");
+        }
+        assert!(result(21).message.contains("directory"), "{}", result(21));
+        let mut bare = FtpPacket::nak_for(&req, NakCode::FailErrno, 0);
+        bare.data.truncate(1);
+        assert_eq!(nak_to_error(&bare, "rmdir").result, FtpResult::FileIoError);
     }
 
     #[test]

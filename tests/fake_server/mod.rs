@@ -1,30 +1,48 @@
 //! A scripted fake MAVLink FTP server for the client tests: an in-memory file
-//! set served on a [`Link`] with the wire quirks of PX4, ArduPilot or the
-//! MAVSDK 4.1 server (docs/PROTOCOL_NOTES.md §5, §6, §7, §9, §10), plus counters of what
-//! it received so that tests can assert on the client's wire behaviour.
+//! set served on one or more [`Link`]s at once (the same state, as one
+//! autopilot seen by several ground stations) with the wire quirks of PX4,
+//! ArduPilot or the MAVSDK 4.1 server (docs/PROTOCOL_NOTES.md §4–§7, §9,
+//! §10), plus counters of what it received so that tests can assert on the
+//! client's wire behaviour. A reply goes back on the link its request came from.
 //!
 //! Modelled quirks, per [`Personality`]:
-//! - `Px4`: one session, id always 0 (Read/Burst/Terminate with another id or
-//!   nothing open → InvalidSession; Open while open → NoSessionsAvailable);
-//!   burst chunk always 239 whatever was asked; bc=1 once a burst has sent
-//!   ≥ 35 000 B; the last data packet has bc=0 and is followed by NAK EOF
-//!   (offset = size, bc "uninitialized": alternates); reply cache of the last
-//!   reply if its size ≤ 4, replayed for any request with seq+1 == cached seq
-//!   (burst packets go through it too); empty directory at offset 0 → ACK size
-//!   0; ACK sizes Create 4 (old size), Write 4 (bytes written); opcode 16 →
-//!   UnknownCommand. Requests are handled in arrival order; bursts stream in
-//!   slices between requests.
-//! - `ArduPilot`: sessions echo the client's id (up to 5); chunk = requested
-//!   size (0 → 239); ≤ 2000 packets per burst (bc=1 on the 2000th); a short
-//!   packet has bc=1 and is followed by NAK EOF; an exact multiple ends with
-//!   bc=0 then NAK EOF; a queue of 5 requests in front of one worker (with a
-//!   service time per request): requests arriving while 5 wait are dropped;
-//!   the worker blocks while it bursts; one global cached reply (any size),
-//!   replayed when session matches and seq+1 == cached seq; virtual files
-//!   (`@PARAM/param.pck`) report a fake size in OpenFileRO and require the
-//!   same read size for every read on a handle (else NAK FailErrno EINVAL,
-//!   as `AP_Filesystem_Param::read` does); unknown
-//!   opcodes and opcode 16 → NAK Fail (pre-2026).
+//! - `Px4` (v1.14 SITL): one session per instance, id always 0 (Read/Burst/
+//!   Terminate with another id or nothing open → InvalidSession; a second
+//!   Open → NoSessionsAvailable); any ResetSessions closes it, and so does
+//!   10 s without an incoming request (outgoing burst packets do not count;
+//!   [`FakeServer::set_px4_idle_timeout`]); burst chunk always 239 whatever
+//!   was asked; the first burst packet leaves ~10 ms after the request;
+//!   rounds end with bc=1 once ≥ 35,000 B went out; the last data packet has
+//!   bc=0 and is followed by NAK EOF (offset = size, bc "uninitialized":
+//!   alternates); reply cache of the last reply if its size ≤ 4, replayed for
+//!   any request with seq+1 == cached seq (burst packets go through it too);
+//!   empty directory at offset 0 → ACK size 0; ACK sizes Create 4 (old size),
+//!   Write 4 (bytes written); opcode 16 → UnknownCommand; rmdir of a
+//!   non-empty directory → FailErrno 39 (ENOTEMPTY). Requests are handled in
+//!   arrival order; bursts stream in slices between requests.
+//! - `ArduPilot` (GCS_FTP.cpp of 2025-07, Copter SITL): ONE session for all
+//!   peers and links, whose id is whatever the client sends. While a file is
+//!   open, a request with another session id gets NAK InvalidSession until
+//!   3 s after the server's last reply, and every reply (burst packets
+//!   included) restarts that timer; after 3 s of silence such a request
+//!   first force-closes the old file. TerminateSession/ResetSessions naming
+//!   another id are only acknowledged, and zero the timer (the next open of
+//!   another id then force-closes the old file); with the open id they
+//!   close it. Open while the file is open: NAK Fail (unless idle > 3 s).
+//!   Read/Write/Burst with no file open → NAK FileNotFound. Chunk = requested
+//!   size (0 → 239); ≤ 500 packets per burst (bc=1 on the 500th, even
+//!   mid-file); a short packet has bc=1 and is followed by NAK EOF; a file
+//!   ending on a chunk boundary gets no bc=1 packet, and the NAK EOF carries
+//!   the offset of the last data packet; a burst starting at or past the end
+//!   → NAK EOF with offset 0; a queue of 5 requests in front of one worker
+//!   (with a service time per request): requests arriving while 5 wait are
+//!   dropped; the worker blocks while it bursts; one global cached reply (any
+//!   size), replayed when (sysid, compid), session match and seq+1 == cached
+//!   seq; virtual files (`@PARAM/param.pck`) report a fake size in
+//!   OpenFileRO and require the same read size for every read on a handle
+//!   (else NAK FailErrno EINVAL, as `AP_Filesystem_Param::read` does);
+//!   unknown opcodes and opcode 16 → NAK Fail (pre-2026); rmdir of a
+//!   non-empty directory → NAK FailErrno 21.
 //! - `Mavsdk41`: session always 0, a new Open replaces the open file; bursts
 //!   paced one packet per `burst_gap` (2 ms), bc=1 every 150 packets and on the
 //!   last data packet, no EOF NAK; a burst at offset ≥ size → NAK EOF with
@@ -32,6 +50,12 @@
 //!   the end → NAK Fail; Read/Burst with session ≠ 0 or nothing open → NAK
 //!   Fail; WriteFile ACK offset 0; no reply to opcodes 0, 12 and unknown ones;
 //!   no duplicate detection; a burst of size 0 is counted and not answered.
+//!
+//! Misbehaviour on demand (for the client's integrity tests): ReadFile ACKs
+//! or burst packets whose offset is not the one asked for
+//! ([`FakeServer::set_read_offset_glitch`], [`FakeServer::set_burst_offset_glitch`]),
+//! files that never end ([`FakeServer::put_endless`]), listings that never
+//! end or carry raw entries ([`FakeServer::put_listing`]).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -41,7 +65,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use mavftp::link::{IncomingFtp, Link, WeakLink};
 use mavftp::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, mavlink_crc32};
 
@@ -66,14 +90,24 @@ impl Personality {
 
 /// PX4 stops a burst (bc=1) once this many bytes went out in it.
 pub const PX4_BURST_BYTES: usize = 35_000;
-/// ArduPilot's packet cap per burst.
-pub const AP_BURST_PACKETS: u32 = 2000;
+/// PX4 closes its session after this long without an incoming request.
+pub const PX4_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// PX4 streams a burst from its send loop, ~10 ms after the request.
+pub const PX4_BURST_START: Duration = Duration::from_millis(10);
+/// ArduPilot's packet cap per burst (2025).
+pub const AP_BURST_PACKETS: u32 = 500;
 /// ArduPilot's request queue length.
 pub const AP_QUEUE: usize = 5;
+/// ArduPilot refuses other session ids this long after its last reply.
+pub const AP_SESSION_TIMEOUT: Duration = Duration::from_secs(3);
 /// MAVSDK 4.1 sets bc=1 every this many packets.
 pub const MAVSDK_BURST_PACKETS: u32 = 150;
 /// errno ArduPilot's param backend sets for a read of another size.
 const EINVAL: u8 = 22;
+/// errno ArduPilot SITL answers an rmdir of a non-empty directory with.
+pub const AP_RMDIR_NOT_EMPTY_ERRNO: u8 = 21;
+/// errno PX4 answers an rmdir of a non-empty directory with (ENOTEMPTY).
+pub const PX4_RMDIR_NOT_EMPTY_ERRNO: u8 = 39;
 /// Fake OpenFileRO size of ArduPilot's `@PARAM/param.pck`.
 pub const AP_PARAM_FAKE_SIZE: u32 = 65_535;
 
@@ -81,6 +115,10 @@ pub const AP_PARAM_FAKE_SIZE: u32 = 65_535;
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
     pub at: Instant,
+    /// Index of the link it came on (0 = the one given to `start`).
+    pub link: usize,
+    /// Sender (system, component).
+    pub source: (u8, u8),
     pub seq: u16,
     pub session: u8,
     pub opcode: u8,
@@ -129,6 +167,11 @@ pub struct Stats {
     pub burst_packets: u64,
     /// Replies of any kind sent (burst packets included).
     pub replies_sent: u64,
+    /// Sessions closed by something other than their own Terminate (PX4
+    /// Reset or idle close, ArduPilot force-close or Reset).
+    pub sessions_lost: u64,
+    /// ReadFile ACKs and burst packets sent with a wrong offset on purpose.
+    pub glitches: u64,
 }
 
 impl Stats {
@@ -141,11 +184,61 @@ impl Stats {
     }
 }
 
+/// Where a request came from, and where its reply goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Peer {
+    link: usize,
+    sys: u8,
+    comp: u8,
+}
+
 #[derive(Debug, Clone)]
 struct FsFile {
     data: Vec<u8>,
     /// Size reported by OpenFileRO instead of the real one (virtual files).
     fake_size: Option<u32>,
+    /// Data never ends (generated on the fly; `data` is unused).
+    endless: bool,
+}
+
+impl FsFile {
+    fn new(data: Vec<u8>) -> FsFile {
+        FsFile {
+            data,
+            fake_size: None,
+            endless: false,
+        }
+    }
+
+    /// Bytes `[off, off + n)` that exist, and the file length (u64::MAX if endless).
+    fn slice(&self, off: usize, n: usize) -> (Vec<u8>, u64) {
+        if self.endless {
+            let data = (off..off + n).map(|i| endless_byte(i as u64)).collect();
+            return (data, u64::MAX);
+        }
+        let len = self.data.len();
+        let end = off.saturating_add(n).min(len);
+        let data = if off < end {
+            self.data[off..end].to_vec()
+        } else {
+            Vec::new()
+        };
+        (data, len as u64)
+    }
+}
+
+/// Content of an endless file at `offset`.
+pub fn endless_byte(offset: u64) -> u8 {
+    (offset.wrapping_mul(0x9E37_79B9) >> 7) as u8
+}
+
+/// How a directory is listed.
+#[derive(Debug, Clone)]
+enum ListingMode {
+    /// These entries (without their NUL), whatever the directory holds.
+    Raw(Vec<Vec<u8>>),
+    /// New file entries at every offset, never EOF.
+    Endless,
 }
 
 #[derive(Debug, Clone)]
@@ -158,7 +251,7 @@ struct Session {
 
 #[derive(Debug, Clone)]
 struct Burst {
-    peer: (u8, u8),
+    peer: Peer,
     session: u8,
     next_seq: u16,
     offset: u32,
@@ -167,33 +260,56 @@ struct Burst {
     bytes: usize,
     record: usize,
     next_due: Instant,
+    /// Offset of the last data packet sent (ArduPilot's EOF NAK carries it).
+    last_offset: u32,
+}
+
+/// ArduPilot's single session: which id holds the open file and when the
+/// server last replied to anyone.
+#[derive(Debug, Default)]
+struct ApSession {
+    current: Option<u8>,
+    last_reply: Option<Instant>,
+    /// The reply being sent zeroes the timer (Terminate/Reset of another id).
+    zero_timer: bool,
 }
 
 struct State {
     files: BTreeMap<String, FsFile>,
     dirs: BTreeSet<String>,
+    listings: BTreeMap<String, ListingMode>,
     sessions: BTreeMap<u8, Session>,
+    ap: ApSession,
+    /// PX4: when the last request arrived (its idle timer).
+    px4_last_request: Option<Instant>,
     cache: Option<((u8, u8), FtpPacket)>,
     burst: Option<Burst>,
     stats: Stats,
     log: Vec<RequestRecord>,
     bursts: Vec<BurstRecord>,
     eof_garbage: bool,
+    read_acks: u64,
+    burst_data: u64,
 }
 
 struct Knobs {
     burst_gap: Duration,
     service_time: Duration,
     px4_burst_bytes: usize,
+    px4_idle: Duration,
+    read_glitch_every: u64,
+    burst_glitch_every: u64,
 }
 
 struct Inner {
     personality: Personality,
-    link: WeakLink,
+    links: Mutex<Vec<WeakLink>>,
     state: Mutex<State>,
     knobs: Mutex<Knobs>,
+    /// Requests of every link, in arrival order (PX4 / MAVSDK).
+    inbox: Sender<(usize, IncomingFtp)>,
     /// ArduPilot's request queue and whether the worker is busy.
-    queue: Mutex<(VecDeque<IncomingFtp>, bool)>,
+    queue: Mutex<(VecDeque<(usize, IncomingFtp)>, bool)>,
     queue_wake: Condvar,
     stop: AtomicBool,
 }
@@ -201,7 +317,7 @@ struct Inner {
 /// The fake server; stops when dropped.
 pub struct FakeServer {
     inner: Arc<Inner>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Normalize a wire path: leading `/` added (except for `@` virtual paths),
@@ -236,73 +352,90 @@ impl FakeServer {
     /// Serve an empty file set (root directory only) on `link`, answering
     /// requests addressed to the link's own ids (or component 0).
     pub fn start(link: &Link, personality: Personality) -> FakeServer {
-        let own = (link.own_system_id(), link.own_component_id());
-        let sub = link.subscribe(move |m: &IncomingFtp| {
-            !m.packet.opcode.is_reply()
-                && m.target_system == own.0
-                && (m.target_component == own.1 || m.target_component == 0)
-        });
         let mut dirs = BTreeSet::new();
         dirs.insert("/".to_string());
+        let (inbox, inbox_rx) = crossbeam_channel::unbounded();
         let inner = Arc::new(Inner {
             personality,
-            link: link.downgrade(),
+            links: Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 files: BTreeMap::new(),
                 dirs,
+                listings: BTreeMap::new(),
                 sessions: BTreeMap::new(),
+                ap: ApSession::default(),
+                px4_last_request: None,
                 cache: None,
                 burst: None,
                 stats: Stats::default(),
                 log: Vec::new(),
                 bursts: Vec::new(),
                 eof_garbage: false,
+                read_acks: 0,
+                burst_data: 0,
             }),
             knobs: Mutex::new(Knobs {
                 burst_gap: Duration::from_micros(2060),
                 service_time: Duration::from_micros(300),
                 px4_burst_bytes: PX4_BURST_BYTES,
+                px4_idle: PX4_IDLE_TIMEOUT,
+                read_glitch_every: 0,
+                burst_glitch_every: 0,
             }),
+            inbox,
             queue: Mutex::new((VecDeque::new(), false)),
             queue_wake: Condvar::new(),
             stop: AtomicBool::new(false),
         });
-        let mut threads = Vec::new();
-        let rx = sub.receiver.clone();
-        match personality {
-            Personality::ArduPilot => {
-                let a = Arc::clone(&inner);
-                threads.push(
-                    std::thread::Builder::new()
-                        .name("fake-ap-rx".into())
-                        .spawn(move || {
-                            let _sub = sub;
-                            a.ap_receive(&rx)
-                        })
-                        .expect("spawn"),
-                );
-                let b = Arc::clone(&inner);
-                threads.push(
-                    std::thread::Builder::new()
-                        .name("fake-ap-worker".into())
-                        .spawn(move || b.ap_worker())
-                        .expect("spawn"),
-                );
-            }
-            _ => {
-                let a = Arc::clone(&inner);
-                threads.push(
-                    std::thread::Builder::new()
-                        .name("fake-server".into())
-                        .spawn(move || {
-                            let _sub = sub;
-                            a.run_sync(&rx)
-                        })
-                        .expect("spawn"),
-                );
-            }
+        let a = Arc::clone(&inner);
+        let worker = match personality {
+            Personality::ArduPilot => std::thread::Builder::new()
+                .name("fake-ap-worker".into())
+                .spawn(move || a.ap_worker()),
+            _ => std::thread::Builder::new()
+                .name("fake-server".into())
+                .spawn(move || a.run_sync(&inbox_rx)),
         }
-        FakeServer { inner, threads }
+        .expect("spawn");
+        let server = FakeServer {
+            inner,
+            threads: Mutex::new(vec![worker]),
+        };
+        server.serve_link(link);
+        server
+    }
+
+    /// Also serve the same state on `link` (another ground station's link to
+    /// the same autopilot). Returns the link's index in [`RequestRecord::link`].
+    pub fn serve_link(&self, link: &Link) -> usize {
+        let own = (link.own_system_id(), link.own_component_id());
+        let sub = link.subscribe(move |m: &IncomingFtp| {
+            !m.packet.opcode.is_reply()
+                && m.target_system == own.0
+                && (m.target_component == own.1 || m.target_component == 0)
+        });
+        let index = {
+            let mut links = lock(&self.inner.links);
+            links.push(link.downgrade());
+            links.len() - 1
+        };
+        let inner = Arc::clone(&self.inner);
+        let rx = sub.receiver.clone();
+        let t = std::thread::Builder::new()
+            .name("fake-rx".into())
+            .spawn(move || {
+                let _sub = sub;
+                while !inner.stopped() {
+                    match rx.recv_timeout(Duration::from_millis(20)) {
+                        Ok(inc) => inner.arrive(index, inc),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })
+            .expect("spawn");
+        lock(&self.threads).push(t);
+        index
     }
 
     /// The personality served.
@@ -312,15 +445,39 @@ impl FakeServer {
 
     /// Add (or replace) a file; its parent directories are created.
     pub fn put_file(&self, path: &str, data: &[u8]) {
-        self.put(path, data, None);
+        self.put(path, FsFile::new(data.to_vec()));
     }
 
     /// Add a virtual file whose OpenFileRO size is `fake_size`.
     pub fn put_virtual(&self, path: &str, data: &[u8], fake_size: u32) {
-        self.put(path, data, Some(fake_size));
+        let mut f = FsFile::new(data.to_vec());
+        f.fake_size = Some(fake_size);
+        self.put(path, f);
     }
 
-    fn put(&self, path: &str, data: &[u8], fake_size: Option<u32>) {
+    /// Add a file whose reads never reach an end (content [`endless_byte`])
+    /// while OpenFileRO announces `announced` bytes.
+    pub fn put_endless(&self, path: &str, announced: u32) {
+        let mut f = FsFile::new(Vec::new());
+        f.fake_size = Some(announced);
+        f.endless = true;
+        self.put(path, f);
+    }
+
+    /// List `dir` with these raw entries (each without its NUL), whatever
+    /// it holds; `None` makes its listing endless.
+    pub fn put_listing(&self, dir: &str, entries: Option<Vec<Vec<u8>>>) {
+        let dir = norm(dir);
+        let mut st = lock(&self.inner.state);
+        st.dirs.insert(dir.clone());
+        let mode = match entries {
+            Some(e) => ListingMode::Raw(e),
+            None => ListingMode::Endless,
+        };
+        st.listings.insert(dir, mode);
+    }
+
+    fn put(&self, path: &str, f: FsFile) {
         let path = norm(path);
         let mut st = lock(&self.inner.state);
         if !path.starts_with('@') {
@@ -330,13 +487,7 @@ impl FakeServer {
                 dir = parent_of(&dir);
             }
         }
-        st.files.insert(
-            path,
-            FsFile {
-                data: data.to_vec(),
-                fake_size,
-            },
-        );
+        st.files.insert(path, f);
     }
 
     /// Create a directory (and its parents).
@@ -391,13 +542,30 @@ impl FakeServer {
     pub fn set_px4_burst_bytes(&self, bytes: usize) {
         lock(&self.inner.knobs).px4_burst_bytes = bytes;
     }
+
+    /// PX4 idle time after which the session is closed (default 10 s).
+    pub fn set_px4_idle_timeout(&self, idle: Duration) {
+        lock(&self.inner.knobs).px4_idle = idle;
+    }
+
+    /// Answer every `every`-th ReadFile (0: never) with the offset and data
+    /// of the chunk after the one asked for.
+    pub fn set_read_offset_glitch(&self, every: u64) {
+        lock(&self.inner.knobs).read_glitch_every = every;
+    }
+
+    /// Send every `every`-th burst data packet (0: never) with the offset of
+    /// the packet after it (its own data, so its seq and offset disagree).
+    pub fn set_burst_offset_glitch(&self, every: u64) {
+        lock(&self.inner.knobs).burst_glitch_every = every;
+    }
 }
 
 impl Drop for FakeServer {
     fn drop(&mut self) {
         self.inner.stop.store(true, Ordering::SeqCst);
         self.inner.queue_wake.notify_all();
-        for t in self.threads.drain(..) {
+        for t in lock(&self.threads).drain(..) {
             let _ = t.join();
         }
     }
@@ -408,9 +576,41 @@ impl Inner {
         self.stop.load(Ordering::SeqCst)
     }
 
+    /// A request arrived on link `link`.
+    fn arrive(&self, link: usize, inc: IncomingFtp) {
+        if self.personality != Personality::ArduPilot {
+            let _ = self.inbox.send((link, inc));
+            return;
+        }
+        // ArduPilot: a queue of 5 in front of the worker; the rest is dropped.
+        let mut q = lock(&self.queue);
+        let in_flight = q.0.len() + usize::from(q.1) + 1;
+        let full = q.0.len() >= AP_QUEUE;
+        {
+            let mut st = lock(&self.state);
+            st.stats.max_in_flight = st.stats.max_in_flight.max(in_flight);
+            if full {
+                let p = &inc.packet;
+                st.stats.requests_dropped += 1;
+                if p.opcode == Opcode::WriteFile {
+                    st.stats.writes_dropped += 1;
+                }
+                *st.stats
+                    .requests_by_opcode
+                    .entry(p.opcode.to_u8())
+                    .or_default() += 1;
+                st.log.push(record(link, &inc, true, false));
+            }
+        }
+        if !full {
+            q.0.push_back((link, inc));
+            self.queue_wake.notify_all();
+        }
+    }
+
     /// PX4 / MAVSDK: one thread handles requests in order and streams the
     /// active burst between them.
-    fn run_sync(&self, rx: &Receiver<IncomingFtp>) {
+    fn run_sync(&self, rx: &Receiver<(usize, IncomingFtp)>) {
         while !self.stopped() {
             let wait = {
                 let st = lock(&self.state);
@@ -431,13 +631,13 @@ impl Inner {
                 rx.recv_timeout(wait)
             };
             match got {
-                Ok(inc) => {
+                Ok((link, inc)) => {
                     let backlog = rx.len() + 1;
                     {
                         let mut st = lock(&self.state);
                         st.stats.max_in_flight = st.stats.max_in_flight.max(backlog);
                     }
-                    self.handle(inc);
+                    self.handle(link, inc);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -455,6 +655,9 @@ impl Inner {
         for _ in 0..slice {
             {
                 let mut st = lock(&self.state);
+                if self.personality == Personality::Px4 {
+                    self.px4_idle_close(&mut st);
+                }
                 let Some(b) = st.burst.as_mut() else { return };
                 let now = Instant::now();
                 if b.next_due > now {
@@ -469,62 +672,27 @@ impl Inner {
         }
     }
 
-    /// ArduPilot: the receive side of the 5-request queue.
-    fn ap_receive(&self, rx: &Receiver<IncomingFtp>) {
-        while !self.stopped() {
-            match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(inc) => {
-                    let mut q = lock(&self.queue);
-                    let in_flight = q.0.len() + usize::from(q.1) + 1;
-                    let full = q.0.len() >= AP_QUEUE;
-                    {
-                        let mut st = lock(&self.state);
-                        st.stats.max_in_flight = st.stats.max_in_flight.max(in_flight);
-                        if full {
-                            let p = &inc.packet;
-                            st.stats.requests_dropped += 1;
-                            if p.opcode == Opcode::WriteFile {
-                                st.stats.writes_dropped += 1;
-                            }
-                            *st.stats
-                                .requests_by_opcode
-                                .entry(p.opcode.to_u8())
-                                .or_default() += 1;
-                            st.log.push(RequestRecord {
-                                at: inc.received_at,
-                                seq: p.seq,
-                                session: p.session,
-                                opcode: p.opcode.to_u8(),
-                                offset: p.offset,
-                                size: p.data.len(),
-                                dropped: true,
-                                replayed: false,
-                            });
-                        }
-                    }
-                    if !full {
-                        q.0.push_back(inc);
-                        self.queue_wake.notify_all();
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
+    /// PX4: close the session after the idle time without a request.
+    fn px4_idle_close(&self, st: &mut State) {
+        let idle = lock(&self.knobs).px4_idle;
+        let expired = st.px4_last_request.is_some_and(|t| t.elapsed() >= idle);
+        if expired && !st.sessions.is_empty() {
+            close_all(st, true);
         }
     }
 
     /// ArduPilot: the worker; it blocks while it streams a burst.
     fn ap_worker(&self) {
         loop {
-            let inc = {
+            let (link, inc) = {
                 let mut q = lock(&self.queue);
                 loop {
                     if self.stopped() {
                         return;
                     }
-                    if let Some(inc) = q.0.pop_front() {
+                    if let Some(item) = q.0.pop_front() {
                         q.1 = true;
-                        break inc;
+                        break item;
                     }
                     q.1 = false;
                     q = self
@@ -538,35 +706,47 @@ impl Inner {
             if !service.is_zero() {
                 std::thread::sleep(service);
             }
-            self.handle(inc);
+            self.handle(link, inc);
             while !self.stopped() && self.burst_step() {}
             lock(&self.queue).1 = false;
         }
     }
 
-    /// Send one reply, updating the reply cache the way the personality does.
-    fn send(&self, st: &mut State, peer: (u8, u8), p: &FtpPacket) {
+    /// Send one reply, updating the reply cache and timers the way the
+    /// personality does.
+    fn send(&self, st: &mut State, peer: Peer, p: &FtpPacket) {
+        let ids = (peer.sys, peer.comp);
         match self.personality {
             Personality::Px4 => {
-                st.cache = (p.data.len() <= 4).then(|| (peer, p.clone()));
+                st.cache = (p.data.len() <= 4).then(|| (ids, p.clone()));
             }
             Personality::ArduPilot => {
                 let no_sessions = p.nak_code() == Some(NakCode::NoSessionsAvailable);
-                st.cache = (!no_sessions).then(|| (peer, p.clone()));
+                st.cache = (!no_sessions).then(|| (ids, p.clone()));
+                st.ap.last_reply = if std::mem::take(&mut st.ap.zero_timer) {
+                    None
+                } else {
+                    Some(Instant::now())
+                };
             }
             Personality::Mavsdk41 => {}
         }
         st.stats.replies_sent += 1;
-        if let Some(link) = self.link.upgrade() {
-            let _ = link.send_ftp(peer.0, peer.1, p);
+        let link = lock(&self.links).get(peer.link).and_then(WeakLink::upgrade);
+        if let Some(link) = link {
+            let _ = link.send_ftp(peer.sys, peer.comp, p);
         }
     }
 
-    /// Handle one request (cache replay, then the opcode).
-    fn handle(&self, inc: IncomingFtp) {
-        let peer = (inc.source_system, inc.source_component);
-        let req = inc.packet;
+    /// Handle one request (cache replay, session rules, then the opcode).
+    fn handle(&self, link: usize, inc: IncomingFtp) {
+        let peer = Peer {
+            link,
+            sys: inc.source_system,
+            comp: inc.source_component,
+        };
         let mut st = lock(&self.state);
+        let req = inc.packet.clone();
         *st.stats
             .requests_by_opcode
             .entry(req.opcode.to_u8())
@@ -574,20 +754,17 @@ impl Inner {
         let replay = match (&st.cache, self.personality) {
             (Some((_, c)), Personality::Px4) => c.seq == req.seq.wrapping_add(1),
             (Some((cp, c)), Personality::ArduPilot) => {
-                *cp == peer && c.session == req.session && c.seq == req.seq.wrapping_add(1)
+                *cp == (peer.sys, peer.comp)
+                    && c.session == req.session
+                    && c.seq == req.seq.wrapping_add(1)
             }
             _ => false,
         };
-        st.log.push(RequestRecord {
-            at: inc.received_at,
-            seq: req.seq,
-            session: req.session,
-            opcode: req.opcode.to_u8(),
-            offset: req.offset,
-            size: req.data.len(),
-            dropped: false,
-            replayed: replay,
-        });
+        st.log.push(record(link, &inc, false, replay));
+        if self.personality == Personality::Px4 {
+            self.px4_idle_close(&mut st);
+            st.px4_last_request = Some(Instant::now());
+        }
         if replay {
             if let Some((_, c)) = st.cache.clone() {
                 st.stats.cache_replays += 1;
@@ -598,9 +775,41 @@ impl Inner {
             }
             return;
         }
-        if let Some(reply) = self.dispatch(&mut st, peer, &req) {
+        let reply = match self.personality {
+            Personality::ArduPilot => match self.ap_session_gate(&mut st, &req) {
+                Some(r) => Some(r),
+                None => self.dispatch(&mut st, peer, &req),
+            },
+            _ => self.dispatch(&mut st, peer, &req),
+        };
+        if let Some(reply) = reply {
             self.send(&mut st, peer, &reply);
         }
+    }
+
+    /// ArduPilot's single-session rules, applied before any opcode: the
+    /// reply when they decide, None to go on.
+    fn ap_session_gate(&self, st: &mut State, req: &FtpPacket) -> Option<FtpPacket> {
+        let open = !st.sessions.is_empty();
+        let other = st.ap.current != Some(req.session);
+        if other && matches!(req.opcode, Opcode::TerminateSession | Opcode::ResetSessions) {
+            // Another session's close: acknowledged only; zeroes the timer.
+            st.ap.zero_timer = true;
+            return Some(FtpPacket::ack_for(req, Vec::new()));
+        }
+        if !(open && other) {
+            return None;
+        }
+        let recent = st
+            .ap
+            .last_reply
+            .is_some_and(|t| t.elapsed() < AP_SESSION_TIMEOUT);
+        if recent {
+            return Some(FtpPacket::nak_for(req, NakCode::InvalidSession, 0));
+        }
+        // The old session was idle: force-close it.
+        close_all(st, true);
+        None
     }
 
     fn nak(&self, req: &FtpPacket, code: NakCode) -> Option<FtpPacket> {
@@ -619,7 +828,9 @@ impl Inner {
     fn session_for(&self, st: &State, req: &FtpPacket) -> Result<Session, NakCode> {
         let bad = match self.personality {
             Personality::Mavsdk41 => NakCode::Fail,
-            _ => NakCode::InvalidSession,
+            Personality::Px4 => NakCode::InvalidSession,
+            // The session gate let it through: no file is open.
+            Personality::ArduPilot => NakCode::FileNotFound,
         };
         if self.personality != Personality::ArduPilot && req.session != 0 {
             return Err(bad);
@@ -638,16 +849,25 @@ impl Inner {
                 Ok(0)
             }
             Personality::ArduPilot => {
-                if st.sessions.contains_key(&req.session) {
+                let idle = st
+                    .ap
+                    .last_reply
+                    .is_none_or(|t| t.elapsed() > AP_SESSION_TIMEOUT);
+                if !st.sessions.is_empty() && req.opcode == Opcode::OpenFileRO && idle {
+                    // No activity for 3 s: the client lost the open reply.
+                    close_all(st, true);
+                }
+                if !st.sessions.is_empty() {
                     return Err(NakCode::Fail);
                 }
-                if st.sessions.len() >= 5 {
-                    return Err(NakCode::NoSessionsAvailable);
-                }
                 st.sessions.insert(req.session, s);
+                st.ap.current = Some(req.session);
                 Ok(req.session)
             }
             Personality::Mavsdk41 => {
+                if !st.sessions.is_empty() {
+                    st.stats.sessions_lost += 1;
+                }
                 st.sessions.clear();
                 st.burst = None;
                 st.sessions.insert(0, s);
@@ -656,7 +876,7 @@ impl Inner {
         }
     }
 
-    fn dispatch(&self, st: &mut State, peer: (u8, u8), req: &FtpPacket) -> Option<FtpPacket> {
+    fn dispatch(&self, st: &mut State, peer: Peer, req: &FtpPacket) -> Option<FtpPacket> {
         let pers = self.personality;
         let path = norm(&String::from_utf8_lossy(&req.data));
         match req.opcode {
@@ -669,27 +889,23 @@ impl Inner {
                     if req.session != 0 || st.sessions.is_empty() {
                         return self.nak(req, NakCode::InvalidSession);
                     }
-                    st.sessions.clear();
-                    st.burst = None;
+                    close_all(st, false);
                     Self::ack(req, Vec::new())
                 }
                 Personality::ArduPilot => {
-                    if st.sessions.remove(&req.session).is_some()
-                        && st.burst.as_ref().is_some_and(|b| b.session == req.session)
-                    {
-                        st.burst = None;
-                    }
+                    // The gate answered other ids: this is the open one.
+                    close_all(st, false);
+                    // Terminate's ACK zeroes the timer (2025 push_reply).
+                    st.ap.zero_timer = true;
                     Self::ack(req, Vec::new())
                 }
                 Personality::Mavsdk41 => {
-                    st.sessions.clear();
-                    st.burst = None;
+                    close_all(st, false);
                     Self::ack(req, Vec::new())
                 }
             },
             Opcode::ResetSessions => {
-                st.sessions.clear();
-                st.burst = None;
+                close_all(st, true);
                 Self::ack(req, Vec::new())
             }
             Opcode::ListDirectory | Opcode::ListDirectoryWithTime => {
@@ -745,10 +961,10 @@ impl Inner {
                     Ok(id) => id,
                     Err(code) => return self.nak(req, code),
                 };
-                let f = st.files.entry(path).or_insert(FsFile {
-                    data: Vec::new(),
-                    fake_size: None,
-                });
+                let f = st
+                    .files
+                    .entry(path)
+                    .or_insert_with(|| FsFile::new(Vec::new()));
                 let old = f.data.len() as u32;
                 if create || pers == Personality::Mavsdk41 {
                     f.data.clear();
@@ -812,7 +1028,19 @@ impl Inner {
                 let busy = st.files.keys().any(|k| k.starts_with(&prefix))
                     || st.dirs.iter().any(|k| k.starts_with(&prefix));
                 if busy {
-                    return self.nak(req, NakCode::Fail);
+                    return match pers {
+                        Personality::ArduPilot => Some(FtpPacket::nak_for(
+                            req,
+                            NakCode::FailErrno,
+                            AP_RMDIR_NOT_EMPTY_ERRNO,
+                        )),
+                        Personality::Px4 => Some(FtpPacket::nak_for(
+                            req,
+                            NakCode::FailErrno,
+                            PX4_RMDIR_NOT_EMPTY_ERRNO,
+                        )),
+                        Personality::Mavsdk41 => self.nak(req, NakCode::Fail),
+                    };
                 }
                 st.dirs.remove(&path);
                 Self::ack(req, Vec::new())
@@ -842,7 +1070,10 @@ impl Inner {
                 }
             }
             Opcode::CalcFileCRC32 => match st.files.get(&path) {
-                Some(f) => Self::ack(req, mavlink_crc32(0, &f.data).to_le_bytes().to_vec()),
+                Some(f) if !f.endless => {
+                    Self::ack(req, mavlink_crc32(0, &f.data).to_le_bytes().to_vec())
+                }
+                Some(_) => self.nak(req, NakCode::Fail),
                 None => self.nak(req, NakCode::FileNotFound),
             },
             Opcode::Ack | Opcode::Nak => None,
@@ -868,6 +1099,40 @@ impl Inner {
                 self.nak(req, NakCode::FileNotFound)
             };
         }
+        let start = req.offset as usize;
+        let entries: Vec<Vec<u8>> = match st.listings.get(path) {
+            Some(ListingMode::Raw(raw)) => raw.clone(),
+            Some(ListingMode::Endless) => (start..start + 8)
+                .map(|i| format!("Fendless_{i:09}\t{i}").into_bytes())
+                .collect(),
+            None => self.dir_entries(st, path, with_time),
+        };
+        let first = match st.listings.get(path) {
+            Some(ListingMode::Endless) => 0,
+            _ => start,
+        };
+        if first >= entries.len() {
+            if self.personality == Personality::Px4 && start == 0 {
+                return Self::ack(req, Vec::new());
+            }
+            return self.nak(req, NakCode::Eof);
+        }
+        let mut data = Vec::new();
+        for e in &entries[first..] {
+            if data.len() + e.len() + 2 > MAX_DATA {
+                break;
+            }
+            data.extend_from_slice(e);
+            data.push(0);
+        }
+        if data.is_empty() {
+            return self.nak(req, NakCode::Eof);
+        }
+        Self::ack(req, data)
+    }
+
+    /// The entries of a directory of the file set.
+    fn dir_entries(&self, st: &State, path: &str, with_time: bool) -> Vec<Vec<u8>> {
         let prefix = if path == "/" {
             "/".to_string()
         } else {
@@ -893,25 +1158,31 @@ impl Inner {
             };
             entries.push(e.into_bytes());
         }
-        let start = req.offset as usize;
-        if start >= entries.len() {
-            if self.personality == Personality::Px4 && start == 0 {
-                return Self::ack(req, Vec::new());
+        entries
+    }
+
+    /// Check (and remember) the read size of a virtual file on ArduPilot.
+    fn ap_virtual_read_size(
+        &self,
+        st: &mut State,
+        req: &FtpPacket,
+        s: &Session,
+        size: usize,
+    ) -> Result<(), FtpPacket> {
+        let virtual_file = st.files.get(&s.path).is_some_and(|f| f.fake_size.is_some());
+        if !virtual_file || self.personality != Personality::ArduPilot {
+            return Ok(());
+        }
+        match s.read_size {
+            Some(rs) if rs != size => Err(FtpPacket::nak_for(req, NakCode::FailErrno, EINVAL)),
+            Some(_) => Ok(()),
+            None => {
+                if let Some(sess) = st.sessions.get_mut(&req.session) {
+                    sess.read_size = Some(size);
+                }
+                Ok(())
             }
-            return self.nak(req, NakCode::Eof);
         }
-        let mut data = Vec::new();
-        for e in &entries[start..] {
-            if data.len() + e.len() + 2 > MAX_DATA {
-                break;
-            }
-            data.extend_from_slice(e);
-            data.push(0);
-        }
-        if data.is_empty() {
-            return self.nak(req, NakCode::Eof);
-        }
-        Self::ack(req, data)
     }
 
     fn read(&self, st: &mut State, req: &FtpPacket) -> Option<FtpPacket> {
@@ -920,38 +1191,37 @@ impl Inner {
             Err(code) => return self.nak(req, code),
         };
         let want = req.data.len();
-        let Some(f) = st.files.get(&s.path) else {
-            return self.nak(req, NakCode::Fail);
-        };
-        if f.fake_size.is_some() && self.personality == Personality::ArduPilot {
-            match s.read_size {
-                Some(rs) if rs != want => {
-                    return Some(FtpPacket::nak_for(req, NakCode::FailErrno, EINVAL));
-                }
-                Some(_) => {}
-                None => {
-                    if let Some(sess) = st.sessions.get_mut(&req.session) {
-                        sess.read_size = Some(want);
-                    }
-                }
-            }
+        if let Err(nak) = self.ap_virtual_read_size(st, req, &s, want) {
+            return Some(nak);
         }
         let Some(f) = st.files.get(&s.path) else {
             return self.nak(req, NakCode::Fail);
         };
-        let len = f.data.len();
         let off = req.offset as usize;
-        if off >= len {
+        let (data, len) = f.slice(off, want);
+        if off as u64 >= len {
             return self.nak(req, NakCode::Eof);
         }
-        if self.personality == Personality::Mavsdk41 && off + want > len {
+        if self.personality == Personality::Mavsdk41 && (off + want) as u64 > len {
             return self.nak(req, NakCode::Fail);
         }
-        let end = (off + want).min(len);
-        Self::ack(req, f.data[off..end].to_vec())
+        let every = lock(&self.knobs).read_glitch_every;
+        st.read_acks += 1;
+        if every > 0 && st.read_acks.is_multiple_of(every) {
+            // The next chunk, labelled as such, for a request of this one.
+            let n = data.len();
+            let (next, _) = f.slice(off + n, n);
+            if next.len() == n && n > 0 {
+                st.stats.glitches += 1;
+                let mut a = FtpPacket::ack_for(req, next);
+                a.offset = (off + n) as u32;
+                return Some(a);
+            }
+        }
+        Self::ack(req, data)
     }
 
-    fn start_burst(&self, st: &mut State, peer: (u8, u8), req: &FtpPacket) -> Option<FtpPacket> {
+    fn start_burst(&self, st: &mut State, peer: Peer, req: &FtpPacket) -> Option<FtpPacket> {
         let s = match self.session_for(st, req) {
             Ok(s) => s,
             Err(code) => return self.nak(req, code),
@@ -973,28 +1243,19 @@ impl Inner {
                 req.data.len()
             }
         };
+        if let Err(nak) = self.ap_virtual_read_size(st, req, &s, chunk) {
+            return Some(nak);
+        }
         let Some(f) = st.files.get(&s.path) else {
             return self.nak(req, NakCode::Fail);
         };
-        if f.fake_size.is_some() && self.personality == Personality::ArduPilot {
-            match s.read_size {
-                Some(rs) if rs != chunk => {
-                    return Some(FtpPacket::nak_for(req, NakCode::FailErrno, EINVAL));
-                }
-                Some(_) => {}
-                None => {
-                    if let Some(sess) = st.sessions.get_mut(&req.session) {
-                        sess.read_size = Some(chunk);
-                    }
-                }
-            }
-        }
-        let len = st.files.get(&s.path).map(|f| f.data.len()).unwrap_or(0);
-        if req.offset as usize >= len {
+        let (_, len) = f.slice(0, 0);
+        if u64::from(req.offset) >= len {
             let mut n = self.nak(req, NakCode::Eof)?;
-            if self.personality != Personality::Mavsdk41 {
-                n.offset = len as u32;
-            }
+            n.offset = match self.personality {
+                Personality::Px4 => len as u32,
+                _ => 0,
+            };
             return Some(n);
         }
         st.bursts.push(BurstRecord {
@@ -1014,6 +1275,10 @@ impl Inner {
             r.ended = true;
             r.ended_at = Some(Instant::now());
         }
+        let start = match self.personality {
+            Personality::Px4 => PX4_BURST_START,
+            _ => Duration::ZERO,
+        };
         st.burst = Some(Burst {
             peer,
             session: req.session,
@@ -1023,7 +1288,8 @@ impl Inner {
             packets: 0,
             bytes: 0,
             record,
-            next_due: Instant::now(),
+            next_due: Instant::now() + start,
+            last_offset: req.offset,
         });
         None
     }
@@ -1031,27 +1297,31 @@ impl Inner {
     /// Send the next packet of the active burst; false when none is left.
     fn burst_step(&self) -> bool {
         let pers = self.personality;
-        let px4_budget = lock(&self.knobs).px4_burst_bytes;
+        let (px4_budget, glitch_every) = {
+            let k = lock(&self.knobs);
+            (k.px4_burst_bytes, k.burst_glitch_every)
+        };
         let mut st = lock(&self.state);
         let Some(mut b) = st.burst.take() else {
             return false;
         };
-        let data = st
-            .sessions
-            .get(&b.session)
-            .and_then(|s| st.files.get(&s.path))
-            .map(|f| f.data.clone());
-        let Some(data) = data else {
+        let Some(path) = st.sessions.get(&b.session).map(|s| s.path.clone()) else {
             return false;
         };
-        let len = data.len();
+        let Some(f) = st.files.get(&path) else {
+            return false;
+        };
         let off = b.offset as usize;
-        if off >= len {
+        let (data, len) = f.slice(off, b.chunk);
+        if off as u64 >= len {
             // PX4 / ArduPilot: NAK EOF after the last data packet.
             let mut req = FtpPacket::request(Opcode::BurstReadFile, b.next_seq.wrapping_sub(1));
             req.session = b.session;
             let mut n = FtpPacket::nak_for(&req, NakCode::Eof, 0);
-            n.offset = len as u32;
+            n.offset = match pers {
+                Personality::ArduPilot => b.last_offset,
+                _ => len as u32,
+            };
             if pers == Personality::Px4 {
                 st.eof_garbage = !st.eof_garbage;
                 n.burst_complete = st.eof_garbage;
@@ -1060,8 +1330,8 @@ impl Inner {
             end_burst(&mut st, b.record, n.seq, true);
             return false;
         }
-        let n = b.chunk.min(len - off);
-        let last = off + n == len;
+        let n = data.len();
+        let last = (off + n) as u64 == len;
         b.packets += 1;
         b.bytes += n;
         let short = n < b.chunk;
@@ -1070,21 +1340,27 @@ impl Inner {
             Personality::ArduPilot => short || b.packets >= AP_BURST_PACKETS,
             Personality::Mavsdk41 => last || b.packets.is_multiple_of(MAVSDK_BURST_PACKETS),
         };
-        let p = FtpPacket {
+        let mut p = FtpPacket {
             seq: b.next_seq,
             session: b.session,
             opcode: Opcode::Ack,
             req_opcode: Opcode::BurstReadFile,
             burst_complete: bc,
             offset: off as u32,
-            data: data[off..off + n].to_vec(),
+            data,
         };
+        st.burst_data += 1;
+        if glitch_every > 0 && st.burst_data.is_multiple_of(glitch_every) && !last && !bc {
+            st.stats.glitches += 1;
+            p.offset = (off + n) as u32;
+        }
         st.stats.burst_packets += 1;
         self.send(&mut st, b.peer, &p);
         if let Some(r) = st.bursts.get_mut(b.record) {
             r.packets += 1;
             r.last_seq = p.seq;
         }
+        b.last_offset = off as u32;
         b.offset += n as u32;
         b.next_seq = b.next_seq.wrapping_add(1);
         // ArduPilot follows a short bc=1 packet with NAK EOF; PX4/AP follow
@@ -1103,6 +1379,36 @@ impl Inner {
     }
 }
 
+/// Close every session (and the burst); `lost` counts it as a session lost
+/// to something other than its own Terminate.
+fn close_all(st: &mut State, lost: bool) {
+    if lost && !st.sessions.is_empty() {
+        st.stats.sessions_lost += 1;
+    }
+    st.sessions.clear();
+    st.ap.current = None;
+    if let Some(b) = st.burst.take() {
+        end_burst(st, b.record, b.next_seq.wrapping_sub(1), false);
+    }
+}
+
+/// The log record of a request.
+fn record(link: usize, inc: &IncomingFtp, dropped: bool, replayed: bool) -> RequestRecord {
+    let p = &inc.packet;
+    RequestRecord {
+        at: inc.received_at,
+        link,
+        source: (inc.source_system, inc.source_component),
+        seq: p.seq,
+        session: p.session,
+        opcode: p.opcode.to_u8(),
+        offset: p.offset,
+        size: p.data.len(),
+        dropped,
+        replayed,
+    }
+}
+
 /// Mark a burst record as ended.
 fn end_burst(st: &mut State, record: usize, seq: u16, eof: bool) {
     if let Some(r) = st.bursts.get_mut(record) {
@@ -1114,7 +1420,7 @@ fn end_burst(st: &mut State, record: usize, seq: u16, eof: bool) {
 }
 
 // ---------------------------------------------------------------------------
-// Test plumbing shared by client_quirks.rs and loss_matrix.rs.
+// Test plumbing shared by the client test binaries.
 
 /// Deterministic test content.
 pub fn pattern(len: usize, salt: u8) -> Vec<u8> {

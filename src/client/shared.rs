@@ -1,0 +1,84 @@
+//! State shared between a `Client` handle and the
+//! operations running on its worker: cancellation, the last error and the
+//! settings (the job queue itself is in `worker`).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use crate::result::FtpError;
+
+/// Default cap on ReadFile requests in flight.
+pub(crate) const DEFAULT_READ_WINDOW: usize = 64;
+/// Default cap on WriteFile requests in flight (the window starts at 5 and
+/// goes beyond only for servers that do not drop what exceeds that).
+pub(crate) const DEFAULT_WRITE_WINDOW: usize = 32;
+
+/// Cancellation, last error and settings of one client.
+pub(crate) struct Control {
+    /// Bumped by cancel(): operations started before see the change.
+    pub cancel_gen: AtomicU64,
+    pub stopping: AtomicBool,
+    pub last_error: Mutex<Option<String>>,
+    pub settings: Mutex<Settings>,
+    pub worker_thread: Mutex<Option<ThreadId>>,
+}
+
+/// Per-client settings. Operations take a copy when they start; none writes them.
+#[derive(Clone, Copy)]
+pub(crate) struct Settings {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub target_system: u8,
+    pub target_component: u8,
+    /// Most ReadFile requests in flight.
+    pub read_window: usize,
+    /// Most WriteFile requests in flight (ArduPilot queues 5, drops the rest).
+    pub write_window: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            timeout: Duration::from_millis(500),
+            retries: 10,
+            target_system: 0,
+            target_component: 1,
+            read_window: DEFAULT_READ_WINDOW,
+            write_window: DEFAULT_WRITE_WINDOW,
+        }
+    }
+}
+
+impl Control {
+    /// Fresh state for a client of (target_system, target_component).
+    pub fn new(target_system: u8, target_component: u8) -> Control {
+        Control {
+            cancel_gen: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            settings: Mutex::new(Settings {
+                target_system,
+                target_component,
+                ..Settings::default()
+            }),
+            worker_thread: Mutex::new(None),
+        }
+    }
+
+    /// A copy of the current settings.
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    pub fn cancelled_since(&self, generation: u64) -> bool {
+        self.cancel_gen.load(Ordering::SeqCst) != generation || self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub fn set_error(&self, e: &FtpError) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = Some(e.to_string());
+        }
+    }
+}
