@@ -203,6 +203,12 @@ const char *mavftp_version(void);
 #define MAVFTP_DEFAULT_COMPONENT_ID 190
 
 /**
+ * Length in bytes of a MAVLink 2 signing secret key
+ * (`mavftp_link_set_signing`).
+ */
+#define MAVFTP_SIGNING_KEY_LEN 32
+
+/**
  * One MAVLink connection (UDP, TCP, serial or application-owned), shared by
  * any number of clients and servers. It sends a HEARTBEAT at 1 Hz and tracks
  * which systems it hears.
@@ -220,6 +226,59 @@ typedef struct mavftp_link mavftp_link;
 typedef void (*mavftp_send_cb)(const uint8_t *bytes,
                                size_t len,
                                void *user_data);
+
+/**
+ * MAVLink 2 signing counters of a link since it was opened
+ * (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
+ * key keeps them. Incoming frames are counted while a key is set:
+ * accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
+ * stale_stream + too_many_streams.
+ */
+typedef struct {
+    /**
+     * Frames this link signed and sent (heartbeats included).
+     */
+    uint64_t frames_signed;
+    /**
+     * Incoming frames with a correct signature (accepted).
+     */
+    uint64_t accepted_signed;
+    /**
+     * Incoming frames without a correct signature accepted because signing
+     * is not required (unsigned ones, and signed ones that failed a check,
+     * as in the MAVLink reference implementations).
+     */
+    uint64_t accepted_unsigned;
+    /**
+     * Incoming frames without a correct signature dropped because signing
+     * is required: no client or server saw them.
+     */
+    uint64_t dropped;
+    /**
+     * Incoming frames without a signature (MAVLink 1 included).
+     */
+    uint64_t unsigned_frames;
+    /**
+     * Incoming signed frames with a wrong signature (another key, altered
+     * bytes).
+     */
+    uint64_t bad_signature;
+    /**
+     * Correctly signed frames not newer than the last accepted one of their
+     * stream (system, component, link id): replays.
+     */
+    uint64_t replay;
+    /**
+     * Correctly signed first frames of a new stream more than one minute
+     * behind this link's timestamp.
+     */
+    uint64_t stale_stream;
+    /**
+     * Correctly signed first frames of a new stream while the link's table
+     * of streams was full of recent ones.
+     */
+    uint64_t too_many_streams;
+} mavftp_signing_stats;
 
 /**
  * Open a link. `url` is `udpin://HOST:PORT`, `udpout://HOST:PORT`,
@@ -279,6 +338,45 @@ mavftp_result mavftp_link_last_heard(const mavftp_link *link,
                                      uint8_t system_id,
                                      uint8_t component_id,
                                      uint64_t *out_ms_ago);
+
+/**
+ * Turn on MAVLink 2 message signing (mavlink.io "Message signing"): every
+ * frame the link sends from now on, heartbeats included, is signed with the
+ * 32-byte `secret_key` (`key_len` must be MAVFTP_SIGNING_KEY_LEN) and
+ * `link_id`; its timestamp (units of 10 microseconds since 2015-01-01
+ * 00:00:00 UTC) follows the system clock and grows with every frame.
+ * Incoming signed
+ * frames must carry a correct signature and a timestamp newer than the last
+ * one accepted from the same (system, component, link id); the first frame
+ * of such a stream may be at most one minute behind this link's timestamp.
+ * With `require_signed` true, every other frame (unsigned, MAVLink 1, wrong
+ * key, replayed) is dropped before routing, so a server on this link never
+ * answers it and a client ignores it; with false such frames are accepted
+ * as unsigned ones (as the MAVLink reference implementations do when they
+ * accept unsigned frames). Everything is counted
+ * (`mavftp_link_signing_stats`). Calling it again replaces key, link id and
+ * switch; the key is copied.
+ *
+ * Returns INVALID_PARAMETER for a NULL `link` or `secret_key` or a
+ * `key_len` other than 32.
+ */
+mavftp_result mavftp_link_set_signing(mavftp_link *link,
+                                      const uint8_t *secret_key,
+                                      size_t key_len,
+                                      uint8_t link_id,
+                                      bool require_signed);
+
+/**
+ * Turn signing off: frames are sent unsigned and every frame is accepted
+ * again. The counters stay.
+ */
+mavftp_result mavftp_link_clear_signing(mavftp_link *link);
+
+/**
+ * The link's signing counters: `*out_stats` receives them.
+ */
+mavftp_result mavftp_link_signing_stats(const mavftp_link *link,
+                                        mavftp_signing_stats *out_stats);
 
 /**
  * Close and free a link. Operations of its clients still in flight end

@@ -52,6 +52,7 @@
 
 #include "mavftp.h"
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -262,6 +263,33 @@ public:
     /** mavftp_link_feed: bytes received by the application (custom links). */
     std::error_code feed(const std::uint8_t *bytes, std::size_t len) noexcept {
         return detail::code(mavftp_link_feed(handle_, bytes, len));
+    }
+
+    /** A MAVLink 2 signing secret key. */
+    using SigningKey = std::array<std::uint8_t, MAVFTP_SIGNING_KEY_LEN>;
+
+    /**
+     * mavftp_link_set_signing: sign every frame sent from now on with `key`
+     * and `link_id`; incoming signed frames must verify (signature, newer
+     * timestamp per stream); with `require_signed` every other frame is
+     * dropped before any Client or Server sees it.
+     */
+    std::error_code set_signing(const SigningKey &key, std::uint8_t link_id,
+                                bool require_signed) noexcept {
+        return detail::code(
+            mavftp_link_set_signing(handle_, key.data(), key.size(), link_id, require_signed));
+    }
+
+    /** mavftp_link_clear_signing: send unsigned frames and accept every frame again. */
+    std::error_code clear_signing() noexcept {
+        return detail::code(mavftp_link_clear_signing(handle_));
+    }
+
+    /** mavftp_link_signing_stats: the signing counters (zeros with the error). */
+    std::pair<std::error_code, mavftp_signing_stats> signing_stats() const noexcept {
+        mavftp_signing_stats stats{};
+        const mavftp_result r = mavftp_link_signing_stats(handle_, &stats);
+        return {detail::code(r), stats};
     }
 
     /** mavftp_link_free now; the Link is empty afterwards. */

@@ -51,6 +51,8 @@ fn section_of(name: &str) -> Option<usize> {
         || n == "mavftp_send_cb"
         || n == "MAVFTP_DEFAULT_SYSTEM_ID"
         || n == "MAVFTP_DEFAULT_COMPONENT_ID"
+        || n == "MAVFTP_SIGNING_KEY_LEN"
+        || n == "mavftp_signing_stats"
     {
         Some(1)
     } else if n.starts_with("mavftp_list") || n == "mavftp_entry" || n.starts_with("MAVFTP_ENTRY_")

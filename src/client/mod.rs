@@ -428,7 +428,14 @@ impl Drop for Client {
     /// callback, unless called from this client's own worker thread.
     fn drop(&mut self) {
         self.link.remove_close_hook(self.close_hook);
-        self.control.stopping.store(true, Ordering::SeqCst);
+        {
+            // Set under the queue lock: the worker checks `stopping` and
+            // starts waiting while it holds that lock, so the notify below
+            // cannot fall between its check and its wait (a lost wakeup
+            // that made drop hang forever).
+            let _queue = self.queue.state.lock();
+            self.control.stopping.store(true, Ordering::SeqCst);
+        }
         self.queue.wake.notify_all();
         let handle = self.worker.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
@@ -438,6 +445,37 @@ impl Drop for Client {
                 return;
             }
             let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dropping a client right after creating it never hangs: the stop
+    /// request cannot slip between the worker's check and its wait.
+    #[test]
+    fn dropping_a_fresh_client_never_hangs() {
+        let (done_tx, done_rx) = crossbeam_channel::bounded(4);
+        // Four threads race creations and drops on both cores.
+        for _ in 0..4 {
+            let done_tx = done_tx.clone();
+            std::thread::spawn(move || {
+                let link = Link::open_custom(245, 190, Box::new(|_| {})).expect("link");
+                for _ in 0..2000 {
+                    let client = Client::new(&link, 1, 1).expect("client");
+                    drop(client);
+                }
+                let _ = done_tx.send(());
+            });
+        }
+        drop(done_tx);
+        for _ in 0..4 {
+            assert!(
+                done_rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+                "a client's drop hung (lost wakeup of its worker)"
+            );
         }
     }
 }

@@ -230,6 +230,26 @@ static void test_null_arguments(void) {
     CHECK_RES(mavftp_link_last_heard(NULL, 1, 1, &heard_ms), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_link_last_heard(link, 1, 1, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
 
+    /* signing: NULLs, key length, out-params untouched on failure */
+    uint8_t key[MAVFTP_SIGNING_KEY_LEN + 1];
+    memset(key, 0x42, sizeof key);
+    mavftp_signing_stats stats;
+    memset(&stats, 0x77, sizeof stats);
+    CHECK_RES(mavftp_link_set_signing(NULL, key, MAVFTP_SIGNING_KEY_LEN, 0, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_set_signing(link, NULL, MAVFTP_SIGNING_KEY_LEN, 0, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_set_signing(link, key, MAVFTP_SIGNING_KEY_LEN - 1, 0, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_set_signing(link, key, MAVFTP_SIGNING_KEY_LEN + 1, 0, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_set_signing(link, key, 0, 0, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_clear_signing(NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_signing_stats(NULL, &stats), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_signing_stats(link, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(stats.frames_signed == 0x7777777777777777ULL && stats.dropped == 0x7777777777777777ULL);
+    CHECK_RES(mavftp_link_signing_stats(link, &stats), MAVFTP_RESULT_SUCCESS);
+    CHECK(stats.frames_signed == 0 && stats.accepted_signed == 0 && stats.dropped == 0);
+    CHECK_RES(mavftp_link_set_signing(link, key, MAVFTP_SIGNING_KEY_LEN, 255, true), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_clear_signing(link), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_clear_signing(link), MAVFTP_RESULT_SUCCESS);
+
     mavftp_server *server = (mavftp_server *)0x1;
     CHECK_RES(mavftp_server_new(NULL, "/tmp", &server), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_server_new(link, NULL, &server), MAVFTP_RESULT_INVALID_PARAMETER);
@@ -610,6 +630,94 @@ static void test_custom_links(const char *work) {
     mavftp_link_free(server_link);
 }
 
+/* Signing over custom links: a server whose link requires signing answers a
+ * client with its key, and neither one with another key nor an unsigned one
+ * (no answer: TIMEOUT, nothing on disk, the drops counted). */
+static void test_signing(const char *work) {
+    char root[1024], dl[1024], path[1200], other[1200];
+    make_root(work, "root_signing", root, sizeof root);
+    snprintf(dl, sizeof dl, "%s/dl_signing", work);
+    CHECK(mkdir(dl, 0755) == 0 || errno == EEXIST);
+    uint8_t key[MAVFTP_SIGNING_KEY_LEN], wrong[MAVFTP_SIGNING_KEY_LEN];
+    for (size_t i = 0; i < sizeof key; i++) {
+        key[i] = (uint8_t)(i * 29 + 3);
+        wrong[i] = (uint8_t)(i * 29 + 4);
+    }
+    wire to_client, to_server;
+    pthread_mutex_init(&to_client.mu, NULL);
+    pthread_mutex_init(&to_server.mu, NULL);
+    to_client.peer = NULL;
+    to_server.peer = NULL;
+    mavftp_link *server_link = NULL, *client_link = NULL;
+    CHECK_RES(mavftp_link_open_custom(1, 1, wire_send, &to_client, &server_link), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_open_custom(0, 0, wire_send, &to_server, &client_link), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_set_signing(server_link, key, sizeof key, 1, true), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_set_signing(client_link, key, sizeof key, 2, true), MAVFTP_RESULT_SUCCESS);
+    pthread_mutex_lock(&to_client.mu);
+    to_client.peer = client_link;
+    pthread_mutex_unlock(&to_client.mu);
+    pthread_mutex_lock(&to_server.mu);
+    to_server.peer = server_link;
+    pthread_mutex_unlock(&to_server.mu);
+
+    mavftp_server *server = NULL;
+    CHECK_RES(mavftp_server_new(server_link, root, &server), MAVFTP_RESULT_SUCCESS);
+    mavftp_client *c = NULL;
+    CHECK_RES(mavftp_client_new(client_link, 1, 1, &c), MAVFTP_RESULT_SUCCESS);
+    g_client = c;
+    CHECK_RES(mavftp_client_set_timeout(c, 100, 2), MAVFTP_RESULT_SUCCESS);
+
+    /* signed both ways: byte for byte */
+    snprintf(path, sizeof path, "%s/signed.bin", work);
+    write_file(path, 30000, 11);
+    CHECK_RES(mavftp_client_upload(c, path, "/", NULL, NULL), MAVFTP_RESULT_SUCCESS);
+    snprintf(other, sizeof other, "%s/signed.bin", root);
+    CHECK(same_bytes(path, other));
+    CHECK_RES(mavftp_client_download(c, "/signed.bin", dl, true, NULL, NULL), MAVFTP_RESULT_SUCCESS);
+    snprintf(path, sizeof path, "%s/signed.bin", dl);
+    CHECK(same_bytes(path, other));
+    mavftp_signing_stats s0, s1, cs;
+    CHECK_RES(mavftp_link_signing_stats(server_link, &s0), MAVFTP_RESULT_SUCCESS);
+    CHECK(s0.frames_signed > 100 && s0.accepted_signed > 0 && s0.dropped == 0 && s0.unsigned_frames == 0);
+    CHECK_RES(mavftp_link_signing_stats(client_link, &cs), MAVFTP_RESULT_SUCCESS);
+    CHECK(cs.frames_signed > 0 && cs.accepted_signed > 100 && cs.dropped == 0);
+
+    /* another key (the client accepts the server's frames as unsigned ones) */
+    CHECK_RES(mavftp_link_set_signing(client_link, wrong, sizeof wrong, 2, false), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_create_directory(c, "/wrong"), MAVFTP_RESULT_TIMEOUT);
+    snprintf(dl, sizeof dl, "%s/dl_wrong_key", work);
+    CHECK(mkdir(dl, 0755) == 0 || errno == EEXIST);
+    CHECK_RES(mavftp_client_download(c, "/signed.bin", dl, false, NULL, NULL), MAVFTP_RESULT_TIMEOUT);
+    snprintf(path, sizeof path, "%s/wrong", root);
+    CHECK(!exists(path));
+    snprintf(path, sizeof path, "%s/signed.bin", dl);
+    CHECK(!exists(path));
+    CHECK_RES(mavftp_link_signing_stats(server_link, &s1), MAVFTP_RESULT_SUCCESS);
+    CHECK(s1.bad_signature > s0.bad_signature && s1.dropped > s0.dropped);
+    CHECK(s1.accepted_signed == s0.accepted_signed);
+
+    /* unsigned */
+    CHECK_RES(mavftp_link_clear_signing(client_link), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_remove_file(c, "/signed.bin"), MAVFTP_RESULT_TIMEOUT);
+    CHECK(exists(other));
+    CHECK_RES(mavftp_link_signing_stats(server_link, &s0), MAVFTP_RESULT_SUCCESS);
+    CHECK(s0.unsigned_frames > 0 && s0.dropped > s1.dropped);
+    CHECK(s0.dropped == s0.unsigned_frames + s0.bad_signature + s0.replay + s0.stale_stream + s0.too_many_streams);
+
+    /* the right key again: answered */
+    CHECK_RES(mavftp_link_set_signing(client_link, key, sizeof key, 2, true), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_remove_file(c, "/signed.bin"), MAVFTP_RESULT_SUCCESS);
+    CHECK(!exists(other));
+
+    g_client = NULL;
+    mavftp_client_free(c);
+    mavftp_server_free(server);
+    wire_cut(&to_client);
+    wire_cut(&to_server);
+    mavftp_link_free(client_link);
+    mavftp_link_free(server_link);
+}
+
 static int free_udp_port(void) {
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     CHECK(s >= 0);
@@ -669,6 +777,7 @@ int main(int argc, char **argv) {
         test_null_arguments();
     } else if (argc >= 3 && strcmp(argv[1], "e2e") == 0) {
         test_custom_links(argv[2]);
+        test_signing(argv[2]);
         test_udp_links(argv[2]);
     } else {
         fprintf(stderr, "usage: %s args | e2e WORKDIR\n", argv[0]);

@@ -206,6 +206,12 @@ int main(int argc, char **argv) {
     CHECK_RES(mavftp_link_open_custom(MAVFTP_DEFAULT_SYSTEM_ID, MAVFTP_DEFAULT_COMPONENT_ID,
                                       wire_send, &to_vehicle, &gcs),
               MAVFTP_RESULT_SUCCESS);
+    /* Everything below runs MAVLink 2 signed; the vehicle answers signed requests only. */
+    uint8_t key[MAVFTP_SIGNING_KEY_LEN];
+    for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(0xA0 + i);
+    CHECK_RES(mavftp_link_set_signing(vehicle, key, 31, 1, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_set_signing(vehicle, key, sizeof key, 1, true), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_set_signing(gcs, key, sizeof key, 2, true), MAVFTP_RESULT_SUCCESS);
     wire_connect(&to_gcs, gcs);
     wire_connect(&to_vehicle, vehicle);
 
@@ -311,6 +317,18 @@ int main(int argc, char **argv) {
     CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
     CHECK_RES(mavftp_client_remove_file(client, "/missing"), MAVFTP_RESULT_FILE_DOES_NOT_EXIST);
     CHECK_RES(mavftp_client_cancel(client), MAVFTP_RESULT_SUCCESS);
+
+    /* signing counters: every frame verified; then unsigned requests get no answer */
+    mavftp_signing_stats stats;
+    CHECK_RES(mavftp_link_signing_stats(vehicle, &stats), MAVFTP_RESULT_SUCCESS);
+    CHECK(stats.frames_signed > 0 && stats.accepted_signed > 0 && stats.dropped == 0);
+    CHECK_RES(mavftp_link_clear_signing(gcs), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_set_timeout(client, 100, 1), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_create_directory(client, "/unsigned"), MAVFTP_RESULT_TIMEOUT);
+    CHECK_RES(mavftp_link_signing_stats(vehicle, &stats), MAVFTP_RESULT_SUCCESS);
+    CHECK(stats.dropped > 0 && stats.unsigned_frames == stats.dropped);
+    CHECK(stats.bad_signature == 0 && stats.replay == 0 && stats.stale_stream == 0 &&
+          stats.too_many_streams == 0 && stats.accepted_unsigned == 0);
 
     /* Lifetimes: the links go first; client and server stay valid handles. */
     wire_connect(&to_gcs, NULL);

@@ -436,6 +436,16 @@ void custom_links_carry_a_transfer(const std::string &work) {
     CHECK_EC(mavftp::Link::open_custom({}).first, mavftp::Result::InvalidParameter);
     CHECK_EC(mavftp::Link::open("udpout://").first, mavftp::Result::InvalidParameter);
 
+    // Signed both ways; the vehicle requires it.
+    mavftp::Link::SigningKey key{};
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        key[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    }
+    CHECK_EC(v.second.set_signing(key, 1, true), ok);
+    CHECK_EC(g.second.set_signing(key, 2, true), ok);
+    CHECK_EC(mavftp::Link().set_signing(key, 0, false), mavftp::Result::InvalidParameter);
+    CHECK_EC(mavftp::Link().clear_signing(), mavftp::Result::InvalidParameter);
+
     const std::string root = make_dir(work + "/root");
     const auto data = pattern(200000, 4);
     write_file(root + "/c.bin", data);
@@ -446,6 +456,12 @@ void custom_links_carry_a_transfer(const std::string &work) {
     const std::string down = make_dir(work + "/down");
     CHECK_EC(client.second.download("/c.bin", down, true), ok);
     CHECK(read_file(down + "/c.bin") == data);
+    const auto stats = v.second.signing_stats();
+    CHECK_EC(stats.first, ok);
+    CHECK(stats.second.accepted_signed > 0 && stats.second.dropped == 0);
+    CHECK(stats.second.frames_signed > 100);
+    CHECK_EC(g.second.clear_signing(), ok);
+    CHECK_EC(mavftp::Link().signing_stats().first, mavftp::Result::InvalidParameter);
     {
         std::lock_guard<std::mutex> a(to_gcs.mu);
         to_gcs.peer = nullptr;
