@@ -21,7 +21,7 @@ use super::probe::QueueProbe;
 use super::rtt::RttEstimator;
 use super::shared::{Control, Settings};
 use super::trace::trace;
-use crate::link::{Engaged, Link, ReplySubscription};
+use crate::link::{Engaged, Link, ReplyInterrupter, ReplySubscription};
 use crate::protocol::{FtpPacket, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -154,6 +154,11 @@ impl Conversation {
         Ok(())
     }
 
+    /// Wakes this conversation's wait for a reply (see [`Control::cancel`]).
+    pub fn interrupter(&self) -> ReplyInterrupter {
+        self.replies.interrupter()
+    }
+
     /// Mark an operation as running until the guard drops (the link lets
     /// this client read for itself while it waits: see `link::replies`).
     pub fn engage(&self) -> Engaged {
@@ -257,6 +262,8 @@ impl Conversation {
                         return Ok(Some(inc.packet));
                     }
                 }
+                // Woken early (a cancel): look at the flags again.
+                Ok(None) if Instant::now() < deadline => {}
                 Ok(None) => return Ok(None),
                 Err(()) => {
                     return Err(FtpError::new(FtpResult::Cancelled, "link closed"));

@@ -76,6 +76,7 @@ impl Client {
         let control = Arc::new(Control::new(target_system, target_component));
         let queue = Arc::new(Queue::default());
         let conv = Conversation::new(link.clone(), control.clone());
+        let _ = control.reply_wake.set(conv.interrupter());
         let worker_queue = queue.clone();
         let worker = std::thread::Builder::new()
             .name("mavftp-client".into())
@@ -87,7 +88,7 @@ impl Client {
         let weak = (Arc::downgrade(&control), Arc::downgrade(&queue));
         let close_hook = link.on_close(Box::new(move || {
             if let (Some(c), Some(q)) = (weak.0.upgrade(), weak.1.upgrade()) {
-                c.cancel_gen.fetch_add(1, Ordering::SeqCst);
+                c.cancel();
                 q.wake.notify_all();
             }
         }));
@@ -133,7 +134,7 @@ impl Client {
 
     /// End the running and queued operations with `Cancelled`.
     pub fn cancel(&self) {
-        self.control.cancel_gen.fetch_add(1, Ordering::SeqCst);
+        self.control.cancel();
         self.queue.wake.notify_all();
     }
 
@@ -437,6 +438,7 @@ impl Drop for Client {
             self.control.stopping.store(true, Ordering::SeqCst);
         }
         self.queue.wake.notify_all();
+        self.control.wake_reply_wait();
         let handle = self.worker.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
             if self.on_worker() {

@@ -2,11 +2,12 @@
 //! operations running on its worker: cancellation, the last error and the
 //! settings (the job queue itself is in `worker`).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use crate::link::ReplyInterrupter;
 use crate::result::FtpError;
 
 /// Default cap on ReadFile requests in flight.
@@ -23,6 +24,8 @@ pub(crate) struct Control {
     pub last_error: Mutex<Option<String>>,
     pub settings: Mutex<Settings>,
     pub worker_thread: Mutex<Option<ThreadId>>,
+    /// Wakes the worker's wait for a reply, so that it sees a cancel at once.
+    pub reply_wake: OnceLock<ReplyInterrupter>,
 }
 
 /// Per-client settings. Operations take a copy when they start; none writes them.
@@ -64,6 +67,21 @@ impl Control {
                 ..Settings::default()
             }),
             worker_thread: Mutex::new(None),
+            reply_wake: OnceLock::new(),
+        }
+    }
+
+    /// Cancel the running and queued operations (see `cancelled_since`)
+    /// and wake a wait for a reply.
+    pub fn cancel(&self) {
+        self.cancel_gen.fetch_add(1, Ordering::SeqCst);
+        self.wake_reply_wait();
+    }
+
+    /// Wake the worker if it waits for a reply.
+    pub fn wake_reply_wait(&self) {
+        if let Some(w) = self.reply_wake.get() {
+            w.interrupt();
         }
     }
 

@@ -158,6 +158,9 @@ struct Scan {
 
 /// Window size before anything is measured.
 const INITIAL: usize = 3;
+/// Longest wait for a reply when no request falls due sooner. Nothing else
+/// needs a wake-up: a cancel interrupts the wait, a closing link ends it.
+pub(crate) const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 impl<T> Window<T> {
     /// An empty window that never holds more than `cap` requests, with the
@@ -323,7 +326,7 @@ impl<T> Window<T> {
     }
 
     /// Resend every overdue request with its own seq; returns when the next
-    /// one falls due (at most 50 ms ahead). Fails with TIMEOUT/NO_SYSTEM when
+    /// one falls due (at most [`IDLE_WAKE`] ahead). Fails with TIMEOUT/NO_SYSTEM when
     /// a request exhausts its retries.
     ///
     /// While first transmissions keep getting answered (fresh RTT samples)
@@ -336,7 +339,7 @@ impl<T> Window<T> {
         let back_off = self.policy.back_off;
         let rto = conv.rto();
         let now = Instant::now();
-        let horizon = now + Duration::from_millis(50);
+        let horizon = now + IDLE_WAKE;
         // Nothing can be due before the last scan's earliest due unless the
         // RTO shrank markedly (it moves a little with every sample: a resend
         // at most RTO/16 late is in the noise) or a fresh sample ended a

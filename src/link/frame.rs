@@ -265,7 +265,7 @@ impl FrameParser {
 
 /// Longest MAVLink 2 frame: 10 header bytes, 255 payload bytes, 2 CRC bytes
 /// and a 13-byte signature.
-const MAX_FRAME_LEN: usize = 10 + 255 + 2 + SIGNATURE_LEN;
+pub(crate) const MAX_FRAME_LEN: usize = 10 + 255 + 2 + SIGNATURE_LEN;
 /// MAVLink 2 header bytes before the payload.
 const V2_HEADER_LEN: usize = 10;
 /// FILE_TRANSFER_PROTOCOL payload bytes before the FTP packet (target

@@ -11,7 +11,10 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::fasthash::FastMap;
-use super::frame::{FrameParser, FrameWriter, RawFrame, SIGNATURE_LEN, split_ftp_payload};
+use super::frame::{
+    FrameParser, FrameWriter, IFLAG_SIGNED, MAX_FRAME_LEN, RawFrame, SIGNATURE_LEN,
+    split_ftp_payload,
+};
 use super::replies::{Closed, ReadGate, ReplyQueue, ReplyRoutes};
 use super::signing::{SIGNING_KEY_LEN, SigningState, SigningStats};
 use super::{IncomingFtp, Route};
@@ -24,8 +27,9 @@ const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
 /// heard is forgotten first, so a sender cycling through ids cannot grow it.
 const MAX_HEARD: usize = 1024;
 
-/// Where framed bytes go. Called under the link's send lock, so one frame is
-/// written at a time and frames leave in sequence order.
+/// Where framed bytes go. Called under the link's send lock (so one frame is
+/// written at a time and frames leave in sequence order), except on
+/// transports that send each frame as a datagram.
 pub(crate) trait Transport: Send + Sync {
     /// Write one complete frame to every peer.
     fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()>;
@@ -41,6 +45,11 @@ pub(crate) trait Transport: Send + Sync {
     }
     /// Unblock and stop any I/O (called once when the link closes, after hooks).
     fn shutdown(&self) {}
+    /// Whether each frame is one datagram (UDP): written whole, so it need
+    /// not be written under the send lock.
+    fn sends_datagrams(&self) -> bool {
+        false
+    }
     /// The input, when any thread may read it (see `link::replies`).
     fn shared_input(&self) -> Option<&dyn SharedInput> {
         None
@@ -112,7 +121,7 @@ pub(crate) struct LinkCore {
     /// Replies to the clients of this link, by sender.
     replies: ReplyRoutes,
     /// Who reads a shared input.
-    gate: ReadGate,
+    gate: Arc<ReadGate>,
     heard: Mutex<HeardTable>,
     hooks: Mutex<Vec<(u64, CloseHook)>>,
     next_id: AtomicU64,
@@ -143,7 +152,7 @@ impl LinkCore {
             fed: Mutex::new(FrameParser::new()),
             subscriptions: RwLock::new(Vec::new()),
             replies: ReplyRoutes::default(),
-            gate: ReadGate::new(),
+            gate: Arc::new(ReadGate::new()),
             heard: Mutex::new(HeardTable::default()),
             hooks: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
@@ -248,10 +257,40 @@ impl LinkCore {
         if self.is_closed() {
             return Err(closed_error());
         }
+        self.send_frame(
+            |w| {
+                w.heartbeat();
+            },
+            |frame| self.transport.write_frame(frame),
+        )
+    }
+
+    /// Build a frame with `build` under the send lock and hand it to
+    /// `write`: under the lock on byte streams (frames must not interleave
+    /// and leave in sequence order), after it on datagram transports (unless
+    /// signed), whose
+    /// datagrams arrive whole anyway (the frame is copied out first, so that
+    /// clients do not queue behind each other's system calls).
+    fn send_frame(
+        &self,
+        build: impl FnOnce(&mut FrameWriter),
+        write: impl FnOnce(&[u8]) -> FtpOutcome<()>,
+    ) -> FtpOutcome<()> {
         let mut writer = self.writer.lock();
-        writer.heartbeat();
+        build(&mut writer);
         let frame = writer.finish(&mut self.signing.lock());
-        self.transport.write_frame(frame)
+        // Signed frames stay in order too: a receiver drops a signed frame
+        // whose timestamp is not newer than the last one of the stream, so
+        // two frames overtaking each other between threads would lose one.
+        let signed = frame.len() > 2 && frame[0] == 0xFD && frame[2] & IFLAG_SIGNED != 0;
+        if !self.transport.sends_datagrams() || signed {
+            return write(frame);
+        }
+        let mut copy = [0u8; MAX_FRAME_LEN];
+        let n = frame.len().min(MAX_FRAME_LEN);
+        copy[..n].copy_from_slice(&frame[..n]);
+        drop(writer);
+        write(&copy[..n])
     }
 
     /// Frame and send one FTP packet (clients): to the route where
@@ -276,13 +315,15 @@ impl LinkCore {
                 "no peer on the link yet: nothing was heard, so there is nowhere to send",
             ));
         }
-        let mut writer = self.writer.lock();
-        writer.ftp(target_system, target_component, packet);
-        let frame = writer.finish(&mut self.signing.lock());
-        match route {
-            Some(route) => self.transport.write_frame_to(route, frame),
-            None => self.transport.write_frame(frame),
-        }
+        self.send_frame(
+            |w| {
+                w.ftp(target_system, target_component, packet);
+            },
+            |frame| match route {
+                Some(route) => self.transport.write_frame_to(route, frame),
+                None => self.transport.write_frame(frame),
+            },
+        )
     }
 
     /// Frame and send one FTP packet on one route only (servers' replies).
@@ -296,10 +337,12 @@ impl LinkCore {
         if self.is_closed() {
             return Err(closed_error());
         }
-        let mut writer = self.writer.lock();
-        writer.ftp(target_system, target_component, packet);
-        let frame = writer.finish(&mut self.signing.lock());
-        self.transport.write_frame_to(route, frame)
+        self.send_frame(
+            |w| {
+                w.ftp(target_system, target_component, packet);
+            },
+            |frame| self.transport.write_frame_to(route, frame),
+        )
     }
 
     /// Bytes received by a custom or simulated link.
@@ -405,7 +448,7 @@ impl LinkCore {
         }
         drop(subscriptions);
         if to_clients && let Some(f) = hand(handler.is_some()) {
-            self.replies.route(f, &self.gate);
+            self.replies.route(f);
         }
         // Outside the lock: the handler may take a while (a server's reply).
         if let Some(h) = handler
@@ -581,15 +624,15 @@ impl LinkCore {
         }
         let subs = std::mem::take(&mut *self.subscriptions.write());
         drop(subs);
-        self.replies.close_all(&self.gate);
+        self.replies.close_all();
     }
 
     /// Register a client's reply queue (listening to nobody yet); on a
     /// closing link it is closed at once.
     pub fn add_reply_queue(&self) -> Arc<ReplyQueue> {
-        let queue = Arc::new(ReplyQueue::new());
+        let queue = Arc::new(ReplyQueue::new(Arc::clone(&self.gate)));
         if self.is_closing() {
-            queue.close(&self.gate);
+            queue.close();
         }
         queue
     }
@@ -598,7 +641,7 @@ impl LinkCore {
     pub fn relisten(&self, queue: &Arc<ReplyQueue>, from: Option<(u8, u8)>, to: Option<(u8, u8)>) {
         self.replies.relisten(queue, from, to);
         if self.is_closed() {
-            queue.close(&self.gate);
+            queue.close();
         }
     }
 
@@ -628,6 +671,9 @@ impl LinkCore {
             if self.is_closed() {
                 return Err(Closed);
             }
+            if queue.take_interrupt() {
+                return Ok(None);
+            }
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
@@ -638,14 +684,14 @@ impl LinkCore {
                 loop {
                     let now = Instant::now();
                     input.read_once(self, deadline.min(now + Duration::from_millis(100)));
-                    if !queue.is_empty() || Instant::now() >= deadline || self.is_closed() {
+                    if queue.has_news() || Instant::now() >= deadline || self.is_closed() {
                         break;
                     }
                 }
                 self.gate.release();
                 continue;
             }
-            queue.wait(deadline, &self.gate, input.is_some());
+            queue.wait(deadline, input.is_some());
         }
     }
 

@@ -220,6 +220,12 @@ impl ReplySubscription {
         self.queue.dropped()
     }
 
+    /// A handle that makes the current or next wait of [`ReplySubscription::recv`]
+    /// return at once (to look at a cancel).
+    pub fn interrupter(&self) -> ReplyInterrupter {
+        ReplyInterrupter(Arc::downgrade(&self.queue))
+    }
+
     /// Mark the start of an operation until the guard drops: while
     /// engaged, waiting reads the link in the waiting thread.
     pub fn engage(&self) -> Engaged {
@@ -231,6 +237,19 @@ impl ReplySubscription {
 impl Drop for ReplySubscription {
     fn drop(&mut self) {
         self.core.relisten(&self.queue, self.source, None);
+    }
+}
+
+/// See [`ReplySubscription::interrupter`].
+#[derive(Clone)]
+pub(crate) struct ReplyInterrupter(Weak<replies::ReplyQueue>);
+
+impl ReplyInterrupter {
+    /// Wake the owner's wait (once).
+    pub fn interrupt(&self) {
+        if let Some(queue) = self.0.upgrade() {
+            queue.interrupt();
+        }
     }
 }
 

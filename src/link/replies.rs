@@ -49,6 +49,8 @@ pub(crate) const STALL: Duration = Duration::from_millis(20);
 pub(crate) struct ReplyQueue {
     state: Mutex<QueueState>,
     ready: Condvar,
+    /// The link's gate, whose count of sleepers this queue's owner joins.
+    gate: Arc<ReadGate>,
 }
 
 #[derive(Default)]
@@ -57,6 +59,8 @@ struct QueueState {
     /// The owner sleeps on `ready` and is counted in [`ReadGate::waiting`].
     sleeping: bool,
     closed: bool,
+    /// The owner was asked to look up from waiting (a cancel).
+    interrupted: bool,
     /// Frames dropped because the queue was full.
     dropped: u64,
 }
@@ -66,10 +70,11 @@ struct QueueState {
 pub(crate) struct Closed;
 
 impl ReplyQueue {
-    pub fn new() -> ReplyQueue {
+    pub fn new(gate: Arc<ReadGate>) -> ReplyQueue {
         ReplyQueue {
             state: Mutex::new(QueueState::default()),
             ready: Condvar::new(),
+            gate,
         }
     }
 
@@ -79,7 +84,7 @@ impl ReplyQueue {
     }
 
     /// Add a frame (dropping the oldest when full) and wake the owner.
-    fn push(&self, frame: IncomingFtp, gate: &ReadGate) {
+    fn push(&self, frame: IncomingFtp) {
         let mut s = self.lock();
         if s.closed {
             return;
@@ -89,14 +94,31 @@ impl ReplyQueue {
             s.dropped += 1;
         }
         s.frames.push_back(frame);
+        self.wake(s);
+    }
+
+    /// Wake the owner if it sleeps. It is no longer waiting for a reader
+    /// from now on: the background reader does not read on its behalf.
+    fn wake(&self, mut s: std::sync::MutexGuard<'_, QueueState>) {
         if s.sleeping {
-            // The owner is no longer waiting for a reader: stop counting it
-            // now, so the background reader does not read on its behalf.
             s.sleeping = false;
-            gate.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.gate.waiting.fetch_sub(1, Ordering::SeqCst);
             drop(s);
             self.ready.notify_one();
         }
+    }
+
+    /// Make the owner's current or next wait return at once, once (it then
+    /// looks at its cancel flags).
+    pub fn interrupt(&self) {
+        let mut s = self.lock();
+        s.interrupted = true;
+        self.wake(s);
+    }
+
+    /// Whether an interrupt came since the last call.
+    pub fn take_interrupt(&self) -> bool {
+        std::mem::take(&mut self.lock().interrupted)
     }
 
     /// The oldest frame, if any.
@@ -109,8 +131,11 @@ impl ReplyQueue {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.lock().frames.is_empty()
+    /// Whether the owner should stop reading: a frame for it, an interrupt
+    /// or the close.
+    pub fn has_news(&self) -> bool {
+        let s = self.lock();
+        !s.frames.is_empty() || s.interrupted || s.closed
     }
 
     /// Frames dropped so far because the queue was full.
@@ -121,9 +146,10 @@ impl ReplyQueue {
     /// Sleep until a frame arrives, the queue closes, `deadline` passes, or
     /// (when `token_free` says so after we are counted as waiting) the read
     /// token is free for us to take.
-    pub fn wait(&self, deadline: Instant, gate: &ReadGate, shared_input: bool) {
+    pub fn wait(&self, deadline: Instant, shared_input: bool) {
+        let gate = &*self.gate;
         let mut s = self.lock();
-        if !s.frames.is_empty() || s.closed {
+        if !s.frames.is_empty() || s.closed || s.interrupted {
             return;
         }
         s.sleeping = true;
@@ -150,15 +176,10 @@ impl ReplyQueue {
     }
 
     /// No more frames: wake the owner.
-    pub fn close(&self, gate: &ReadGate) {
+    pub fn close(&self) {
         let mut s = self.lock();
         s.closed = true;
-        if s.sleeping {
-            s.sleeping = false;
-            gate.waiting.fetch_sub(1, Ordering::SeqCst);
-        }
-        drop(s);
-        self.ready.notify_all();
+        self.wake(s);
     }
 }
 
@@ -173,16 +194,16 @@ pub(crate) struct ReplyRoutes {
 
 impl ReplyRoutes {
     /// Hand `frame` to every queue listening to its sender; false if none does.
-    pub fn route(&self, frame: IncomingFtp, gate: &ReadGate) -> bool {
+    pub fn route(&self, frame: IncomingFtp) -> bool {
         let table = self.table.read();
         let Some(queues) = table.get(&(frame.source_system, frame.source_component)) else {
             return false;
         };
         if let Some((last, others)) = queues.split_last() {
             for q in others {
-                q.push(frame.clone(), gate);
+                q.push(frame.clone());
             }
-            last.push(frame, gate);
+            last.push(frame);
         }
         true
     }
@@ -204,10 +225,10 @@ impl ReplyRoutes {
     }
 
     /// Close every queue (the link closed).
-    pub fn close_all(&self, gate: &ReadGate) {
+    pub fn close_all(&self) {
         let queues: Vec<Arc<ReplyQueue>> = self.table.read().values().flatten().cloned().collect();
         for q in queues {
-            q.close(gate);
+            q.close();
         }
     }
 }

@@ -97,8 +97,16 @@ struct UdpShared {
     /// udpin: the peers heard, with when they were last heard (at most
     /// [`MAX_UDP_PEERS`]); udpout: the fixed target (never changes).
     peers: Mutex<FastMap<SocketAddr, Instant>>,
-    /// Receive buffer and parser, used by the holder of the read token only.
-    reader: Mutex<(Vec<u8>, FrameParser)>,
+    /// Used by the holder of the read token only.
+    reader: Mutex<UdpReader>,
+}
+
+/// What reading a UDP socket needs.
+struct UdpReader {
+    buf: Vec<u8>,
+    parser: FrameParser,
+    /// The last read found nothing waiting: wait for input before reading.
+    poll_first: bool,
 }
 
 impl UdpShared {
@@ -107,7 +115,11 @@ impl UdpShared {
             socket,
             learn_peers,
             peers: Mutex::new(peers),
-            reader: Mutex::new((vec![0u8; 65_536], FrameParser::new())),
+            reader: Mutex::new(UdpReader {
+                buf: vec![0u8; 65_536],
+                parser: FrameParser::new(),
+                poll_first: false,
+            }),
         }
     }
 
@@ -132,29 +144,46 @@ impl UdpShared {
 
 impl SharedInput for UdpShared {
     fn read_once(&self, core: &LinkCore, until: Instant) {
-        let mut guard = self.reader.lock();
-        let (buf, parser) = &mut *guard;
+        let mut reader = self.reader.lock();
+        let UdpReader {
+            buf,
+            parser,
+            poll_first,
+        } = &mut *reader;
+        // Whichever costs fewer system calls for the traffic at hand: a
+        // stream (bursts, full windows) usually has a datagram waiting, one
+        // reply at a time usually has not (then recv, poll, recv would be three).
         let mut polled = false;
+        // Whether a datagram was waiting already (no wait needed for it).
+        let mut waiting = true;
+        if until + Duration::from_millis(1) >= Instant::now() + POLL {
+            // A wait of the socket's read timeout or longer (the background
+            // reader's): one blocking call.
+            match recv_from(&self.socket, buf, 0) {
+                Ok((n, from)) => self.handle(core, parser, &buf[..n], from),
+                Err(_) => *poll_first = true,
+            }
+            return;
+        }
+        if *poll_first {
+            let now = Instant::now();
+            if now < until {
+                wait_readable(&self.socket, until - now);
+                waiting = now.elapsed() < Duration::from_micros(50);
+            }
+            polled = true;
+        }
         // A few errors in a row (ICMP port unreachable reported on the
         // socket) are consumed; then give the caller its turn.
         for _ in 0..8 {
-            match recv_dontwait(&self.socket, buf) {
+            match recv_from(&self.socket, buf, libc::MSG_DONTWAIT) {
                 Ok((n, from)) => {
-                    if self.learn_peers {
-                        // Each datagram on its own: no frame spliced from two
-                        // senders, and a peer only once it sent a valid frame.
-                        parser.reset();
-                        if core.ingest(parser, &buf[..n], Route::udp(from)) > 0
-                            && self.note_peer(from)
-                        {
-                            core.peer_learned();
-                        }
-                    } else {
-                        core.ingest(parser, &buf[..n], Route::LOCAL);
-                    }
+                    *poll_first = !waiting;
+                    self.handle(core, parser, &buf[..n], from);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    waiting = false;
                     let now = Instant::now();
                     if polled || now >= until {
                         return;
@@ -168,8 +197,29 @@ impl SharedInput for UdpShared {
     }
 }
 
-/// `recvfrom` without blocking (the socket itself stays blocking for sends).
-fn recv_dontwait(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+impl UdpShared {
+    /// Route one datagram.
+    fn handle(&self, core: &LinkCore, parser: &mut FrameParser, bytes: &[u8], from: SocketAddr) {
+        if self.learn_peers {
+            // Each datagram on its own: no frame spliced from two senders,
+            // and a peer only once it sent a valid frame.
+            parser.reset();
+            if core.ingest(parser, bytes, Route::udp(from)) > 0 && self.note_peer(from) {
+                core.peer_learned();
+            }
+        } else {
+            core.ingest(parser, bytes, Route::LOCAL);
+        }
+    }
+}
+
+/// `recvfrom` with `flags` (MSG_DONTWAIT: without blocking, while the socket
+/// stays blocking for sends; 0: up to the socket's read timeout).
+fn recv_from(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> std::io::Result<(usize, SocketAddr)> {
     use std::os::fd::AsRawFd;
     // SAFETY: sockaddr_storage is plain data.
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -181,7 +231,7 @@ fn recv_dontwait(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, 
             socket.as_raw_fd(),
             buf.as_mut_ptr().cast(),
             buf.len(),
-            libc::MSG_DONTWAIT,
+            flags,
             (&mut addr as *mut libc::sockaddr_storage).cast(),
             &mut addr_len,
         )
@@ -240,8 +290,10 @@ struct UdpTransport(Arc<UdpShared>);
 
 impl Transport for UdpTransport {
     fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+        // Sent outside the table's lock: the reader notes peers meanwhile.
+        let peers: Vec<SocketAddr> = self.0.peers.lock().keys().copied().collect();
         // A failed datagram is a lost frame, as on any UDP link.
-        for peer in self.0.peers.lock().keys() {
+        for peer in peers {
             let _ = self.0.socket.send_to(frame, peer);
         }
         Ok(())
@@ -265,11 +317,18 @@ impl Transport for UdpTransport {
     fn shared_input(&self) -> Option<&dyn SharedInput> {
         Some(&*self.0)
     }
+
+    fn sends_datagrams(&self) -> bool {
+        true
+    }
 }
 
 fn bind_udp(addr: SocketAddr) -> FtpOutcome<UdpSocket> {
     let socket =
         UdpSocket::bind(addr).map_err(|e| FtpError::io(format!("cannot bind UDP {addr}"), &e))?;
+    socket
+        .set_read_timeout(Some(POLL))
+        .map_err(|e| FtpError::io("cannot set UDP read timeout", &e))?;
     grow_receive_buffer(&socket);
     Ok(socket)
 }
