@@ -174,11 +174,18 @@ fn extended_download_reports_64_bit_progress_rate_and_eta_at_most_ten_times_a_se
     assert_eq!(report.bytes, 1_000_000);
     assert_eq!(std::fs::read(r.local.path().join("p.bin")).unwrap(), data);
     assert_eq!(last.op_id, id);
-    assert_eq!((last.bytes_transferred, last.total_bytes), (1_000_000, 1_000_000));
+    assert_eq!(
+        (last.bytes_transferred, last.total_bytes),
+        (1_000_000, 1_000_000)
+    );
     assert_eq!((last.file_index, last.file_count), (1, 1));
     assert_eq!(last.current_file, "/p.bin");
     let seen = seen.lock().unwrap();
-    assert!(seen.len() >= 10, "{} progress calls for a 2.5 s transfer", seen.len());
+    assert!(
+        seen.len() >= 10,
+        "{} progress calls for a 2.5 s transfer",
+        seen.len()
+    );
     for w in seen.windows(2) {
         let gap = w[1].0 - w[0].0;
         assert!(gap >= Duration::from_millis(95), "two calls {gap:?} apart");
@@ -193,7 +200,10 @@ fn extended_download_reports_64_bit_progress_rate_and_eta_at_most_ten_times_a_se
     );
     let eta = mid.eta_seconds.expect("an ETA once the rate is known");
     let left = (1_000_000 - mid.bytes_transferred) as f64 / 400_000.0;
-    assert!((eta - left).abs() < left * 0.8 + 0.5, "eta {eta:.2} s, about {left:.2} s left");
+    assert!(
+        (eta - left).abs() < left * 0.8 + 0.5,
+        "eta {eta:.2} s, about {left:.2} s left"
+    );
 }
 
 #[test]
@@ -233,7 +243,11 @@ fn cancel_op_ends_one_operation_and_leaves_the_others() {
     assert!(r.client.cancel_op(c));
     let (outcome, _) = wait(&rx_c, Duration::from_secs(2));
     assert_eq!(outcome.unwrap_err().result, FtpResult::Cancelled);
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(rx_a.try_recv().is_err(), "the running download goes on");
     // Then the running one, within a step; the listing behind it runs.
     std::thread::sleep(Duration::from_millis(300));
@@ -241,13 +255,24 @@ fn cancel_op_ends_one_operation_and_leaves_the_others() {
     assert!(r.client.cancel_op(a));
     let (outcome, last) = wait(&rx_a, Duration::from_secs(2));
     assert_eq!(outcome.unwrap_err().result, FtpResult::Cancelled);
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(last.bytes_transferred < 600_000);
-    let listing = list_rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    let listing = list_rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
     assert_eq!(listing.files(), vec!["a.bin", "c.bin"]);
     assert!(!r.client.cancel_op(a), "ended already");
     assert!(!r.client.cancel_op(0));
-    assert_eq!(names(r.local.path()), Vec::<String>::new(), "no resume: nothing left");
+    assert_eq!(
+        names(r.local.path()),
+        Vec::<String>::new(),
+        "no resume: nothing left"
+    );
 }
 
 // ------------------------------------------------------------------ resume
@@ -310,7 +335,13 @@ fn resume_after_closing_the_link(burst: bool) {
         Impairment::none().with_rate(600_000),
     );
     std::fs::write(first.root.path().join("log.bin"), &data).unwrap();
-    cut_at_half(&first.client, &first.client_link, "/log.bin", first.local.path(), burst);
+    cut_at_half(
+        &first.client,
+        &first.client_link,
+        "/log.bin",
+        first.local.path(),
+        burst,
+    );
     let local = first.local;
     let kept = verified_in(&meta_of(local.path(), "log.bin")).expect("metadata kept");
     assert!(part_of(local.path(), "log.bin").exists(), "part file kept");
@@ -344,7 +375,11 @@ fn resume_after_closing_the_link(burst: bool) {
         "fetched {fetched} of {len} bytes the second time"
     );
     assert_eq!(std::fs::read(local.path().join("log.bin")).unwrap(), data);
-    assert_eq!(names(local.path()), vec!["log.bin"], "metadata removed on success");
+    assert_eq!(
+        names(local.path()),
+        vec!["log.bin"],
+        "metadata removed on success"
+    );
 }
 
 #[test]
@@ -369,7 +404,13 @@ fn resume_starts_over_when_the_remote_file_changed() {
         );
         let path = first.root.path().join("c.bin");
         std::fs::write(&path, pattern(len, 1)).unwrap();
-        cut_at_half(&first.client, &first.client_link, "/c.bin", first.local.path(), false);
+        cut_at_half(
+            &first.client,
+            &first.client_link,
+            "/c.bin",
+            first.local.path(),
+            false,
+        );
         let local = first.local;
         assert!(verified_in(&meta_of(local.path(), "c.bin")).unwrap() > 0);
         let new = pattern(if same_size { len } else { len + 1 }, 2);
@@ -403,7 +444,13 @@ fn resume_with_damaged_kept_bytes_starts_over_after_the_crc_check() {
         Impairment::none().with_rate(600_000),
     );
     std::fs::write(first.root.path().join("d.bin"), &data).unwrap();
-    cut_at_half(&first.client, &first.client_link, "/d.bin", first.local.path(), false);
+    cut_at_half(
+        &first.client,
+        &first.client_link,
+        "/d.bin",
+        first.local.path(),
+        false,
+    );
     let local = first.local;
     let part = part_of(local.path(), "d.bin");
     let mut kept = std::fs::read(&part).unwrap();
@@ -487,7 +534,12 @@ fn resume_after_sigkill_of_the_process_fetches_under_55_percent() {
     )
     .expect("proxy");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "resume_child_process", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "resume_child_process",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(
             "MAVFTP_RESUME_CHILD_URL",
             format!("udpout://{}", proxy.listen_addr()),
@@ -557,12 +609,17 @@ fn without_verify_a_corrupted_burst_packet_goes_unnoticed() {
         resume: false,
         ..opts()
     };
-    let report = client.download_ex("/v.bin", local.path(), &o, None).unwrap();
+    let report = client
+        .download_ex("/v.bin", local.path(), &o, None)
+        .unwrap();
     assert!(!report.verified);
     assert_eq!(fake.stats().corrupted, 1);
     let got = std::fs::read(local.path().join("v.bin")).unwrap();
     assert_eq!(got.len(), data.len());
-    assert_ne!(got, data, "SUCCESS with a wrong byte: the protocol cannot tell");
+    assert_ne!(
+        got, data,
+        "SUCCESS with a wrong byte: the protocol cannot tell"
+    );
 }
 
 #[test]
@@ -578,7 +635,9 @@ fn with_verify_a_corrupted_burst_packet_is_fetched_again() {
             resume,
             ..opts()
         };
-        let report = client.download_ex("/v.bin", local.path(), &o, None).unwrap();
+        let report = client
+            .download_ex("/v.bin", local.path(), &o, None)
+            .unwrap();
         assert!(report.verified && report.repeated, "{report:?}");
         assert_eq!(std::fs::read(local.path().join("v.bin")).unwrap(), data);
         assert_eq!(names(local.path()), vec!["v.bin"]);
@@ -626,7 +685,11 @@ fn verified_memory_download_and_upload_repeat_once_after_a_corruption() {
     std::fs::write(&file, &up).unwrap();
     let plain = client.upload_ex(&file, "/up", &opts(), None).unwrap();
     assert!(!plain.verified);
-    assert_ne!(fake.file("/up/u.bin").unwrap(), up, "unnoticed without verify");
+    assert_ne!(
+        fake.file("/up/u.bin").unwrap(),
+        up,
+        "unnoticed without verify"
+    );
     fake.set_write_corruption(10, 1);
     let checked = client.upload_ex(&file, "/up", &o, None).unwrap();
     assert!(checked.verified && checked.repeated, "{checked:?}");
@@ -697,12 +760,18 @@ fn download_dir_pulls_a_tree_of_60_files_and_a_second_run_moves_no_file_bytes() 
         )
         .expect("download_dir");
     assert_eq!(report.result(), Ok(()));
-    assert_eq!((report.files, report.transferred, report.skipped), (60, 60, 0));
+    assert_eq!(
+        (report.files, report.transferred, report.skipped),
+        (60, 60, 0)
+    );
     assert_eq!(report.bytes, total);
     check_tree(r.local.path(), &files);
     let p = last.lock().unwrap().clone();
     assert_eq!(p.file_count, 60);
-    assert!(p.total_bytes == total && p.bytes_transferred <= total, "{p:?}");
+    assert!(
+        p.total_bytes == total && p.bytes_transferred <= total,
+        "{p:?}"
+    );
     assert!(calls.load(Ordering::Relaxed) >= 1);
     // Second run: every file is identical, nothing is fetched.
     let mut tap = ByteTap::on(&r.client_link);
@@ -722,7 +791,10 @@ fn download_dir_pulls_a_tree_of_60_files_and_a_second_run_moves_no_file_bytes() 
         .unwrap();
     assert_eq!((third.transferred, third.skipped), (1, 59));
     assert_eq!(tap.total(), 1234);
-    assert_eq!(std::fs::read(r.local.path().join("a/b/f02.bin")).unwrap(), changed);
+    assert_eq!(
+        std::fs::read(r.local.path().join("a/b/f02.bin")).unwrap(),
+        changed
+    );
 }
 
 /// Serve `root` with a server whose file accesses run as `nobody` (when
@@ -790,7 +862,10 @@ fn download_dir_names_an_unreadable_file_and_gets_all_the_others() {
     assert_eq!(e.result, FtpResult::FileProtected);
     assert!(e.message.contains("1 of 60 files failed: a/f05.bin"), "{e}");
     assert_eq!(client.last_error().unwrap_or_default(), e.to_string());
-    let others: Vec<_> = files.into_iter().filter(|(p, _)| p != "a/f05.bin").collect();
+    let others: Vec<_> = files
+        .into_iter()
+        .filter(|(p, _)| p != "a/f05.bin")
+        .collect();
     check_tree(local.path(), &others);
     assert!(!local.path().join("a/f05.bin").exists());
 }
@@ -804,7 +879,10 @@ fn download_dir_with_a_glob_and_upload_dir_both_ways() {
         glob: Some("a/**/*.bin".into()),
         ..opts()
     };
-    let report = r.client.download_dir("/logs", r.local.path(), &o, None).unwrap();
+    let report = r
+        .client
+        .download_dir("/logs", r.local.path(), &o, None)
+        .unwrap();
     let want: Vec<_> = files
         .iter()
         .filter(|(p, _)| p.starts_with("a/"))
@@ -817,12 +895,18 @@ fn download_dir_with_a_glob_and_upload_dir_both_ways() {
     let up = tempfile::tempdir().unwrap();
     write_tree(up.path(), &files);
     std::fs::create_dir(r.root.path().join("in")).unwrap();
-    let report = r.client.upload_dir(up.path(), "/in", &opts(), None).unwrap();
+    let report = r
+        .client
+        .upload_dir(up.path(), "/in", &opts(), None)
+        .unwrap();
     assert_eq!(report.result(), Ok(()));
     assert_eq!((report.transferred, report.skipped), (60, 0));
     assert!(report.dirs_created >= 4, "{report:?}");
     check_tree(&r.root.path().join("in"), &files);
-    let again = r.client.upload_dir(up.path(), "/in", &opts(), None).unwrap();
+    let again = r
+        .client
+        .upload_dir(up.path(), "/in", &opts(), None)
+        .unwrap();
     assert_eq!((again.transferred, again.skipped), (0, 60));
     let missing = r
         .client
@@ -870,7 +954,11 @@ fn download_to_memory_and_stream_byte_for_byte_over_a_lossy_link() {
         assert!(report.verified);
         assert_eq!(*got.lock().unwrap(), data, "burst={burst}");
     }
-    assert_eq!(names(r.local.path()), Vec::<String>::new(), "nothing on disk");
+    assert_eq!(
+        names(r.local.path()),
+        Vec::<String>::new(),
+        "nothing on disk"
+    );
     // The data callback stops the stream.
     let e = r
         .client
@@ -886,8 +974,7 @@ fn download_to_memory_and_stream_byte_for_byte_over_a_lossy_link() {
 /// A listing asked while a 1 MB download runs over a 5760 B/s, 10 ms link:
 /// with parallel 2 it is answered within 2 s; with 1 it waits.
 #[test]
-fn a_listing_during_a_1_mb_download_on_a_5760_bps_link_is_answered_within_2_s_with_parallel_2()
-{
+fn a_listing_during_a_1_mb_download_on_a_5760_bps_link_is_answered_within_2_s_with_parallel_2() {
     for parallel in [2usize, 1] {
         let link = || {
             Impairment::none()
@@ -979,7 +1066,11 @@ fn parallel_transfers_fall_back_to_the_sessions_a_server_takes() {
     let files: Vec<(String, Vec<u8>)> = (0..10)
         .map(|i| (format!("d/f{i}.bin"), pattern(20_000 + i * 1000, i as u8)))
         .collect();
-    for personality in [Personality::Px4, Personality::ArduPilot, Personality::Mavsdk41] {
+    for personality in [
+        Personality::Px4,
+        Personality::ArduPilot,
+        Personality::Mavsdk41,
+    ] {
         let (fake, _link, client, local) = fake_rig(personality);
         for (p, d) in &files {
             fake.put_file(&format!("/{p}"), d);
@@ -994,12 +1085,19 @@ fn parallel_transfers_fall_back_to_the_sessions_a_server_takes() {
             .unwrap_or_else(|e| panic!("{personality:?}: {e}"));
         assert_eq!(report.result(), Ok(()), "{personality:?}");
         check_tree(local.path(), &files);
-        assert_eq!(fake.stats().sessions_lost, 0, "{personality:?}: no session taken over");
+        assert_eq!(
+            fake.stats().sessions_lost,
+            0,
+            "{personality:?}: no session taken over"
+        );
     }
     let r = rig();
     write_tree(r.root.path(), &files);
     r.client.set_parallel(8);
-    let report = r.client.download_dir("/d", r.local.path(), &opts(), None).unwrap();
+    let report = r
+        .client
+        .download_dir("/d", r.local.path(), &opts(), None)
+        .unwrap();
     assert_eq!(report.result(), Ok(()));
     assert_eq!(report.transferred, 10);
     let up = tempfile::tempdir().unwrap();
