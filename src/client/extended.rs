@@ -320,6 +320,7 @@ impl Client {
         let hub = ProgressHub::new(id, &self.control, progress, 1);
         let worker_hub = Arc::clone(&hub);
         let job = self.job(
+            &ticket,
             move |conv| {
                 let slot = worker_hub.start_file(&name);
                 let mut gate = ProgressGate::hub(&worker_hub, slot);

@@ -152,7 +152,12 @@ impl Client {
         done: Completion<T>,
     ) -> FtpOutcome<()> {
         let ticket = self.pool.ticket();
-        let job = self.job(run, Box::new(move |outcome, _| done(outcome)), None);
+        let job = self.job(
+            &ticket,
+            run,
+            Box::new(move |outcome, _| done(outcome)),
+            None,
+        );
         self.queue(ticket, job)
     }
 
@@ -173,11 +178,13 @@ impl Client {
     /// lock, with the final progress of `hub` (if any).
     fn job<T: Send + 'static>(
         &self,
+        ticket: &OpTicket,
         run: impl FnOnce(&mut Conversation) -> FtpOutcome<T> + Send + 'static,
         done: ExCompletion<T>,
         hub: Option<Arc<progress::ProgressHub>>,
     ) -> Job {
         let control = self.control.clone();
+        let ended = Arc::clone(&ticket.ended);
         Box::new(move |how| {
             let outcome = match how {
                 JobRun::Cancelled => {
@@ -203,6 +210,7 @@ impl Client {
                 control.set_error(e);
             }
             let last = hub.map(|h| h.snapshot()).unwrap_or_default();
+            ended.store(true, Ordering::SeqCst);
             let _guard = control.callbacks.lock();
             done(outcome, &last);
         })

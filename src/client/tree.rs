@@ -205,6 +205,9 @@ impl DirOp {
             }
         }
         let last = self.hub.snapshot();
+        self.ticket
+            .ended
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(done) = self.done.lock().take() {
             let _guard = self.control.callbacks.lock();
             done(outcome, &last);

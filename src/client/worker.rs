@@ -52,6 +52,8 @@ pub(crate) struct OpTicket {
     pub generation: u64,
     /// Set by a per-operation cancel.
     pub cancel: Arc<AtomicBool>,
+    /// Set just before its completion runs: it can no longer be cancelled.
+    pub ended: Arc<AtomicBool>,
 }
 
 impl OpTicket {
@@ -139,6 +141,7 @@ impl Pool {
             id: self.next_op.fetch_add(1, Ordering::SeqCst),
             generation: self.control.cancel_gen.load(Ordering::SeqCst),
             cancel: Arc::new(AtomicBool::new(false)),
+            ended: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -187,7 +190,11 @@ impl Pool {
     pub fn cancel_op(&self, id: u64) -> bool {
         let removed = {
             let mut q = self.state.lock();
-            if let Some(t) = q.running.iter().find(|t| t.id == id) {
+            if let Some(t) = q
+                .running
+                .iter()
+                .find(|t| t.id == id && !t.ended.load(Ordering::SeqCst))
+            {
                 t.cancel.store(true, Ordering::SeqCst);
             }
             let pos = q.entries.iter().position(|e| e.ticket().id == id);
@@ -197,7 +204,10 @@ impl Pool {
                     Some(entry)
                 }
                 None => {
-                    let running = q.running.iter().any(|t| t.id == id);
+                    let running = q
+                        .running
+                        .iter()
+                        .any(|t| t.id == id && !t.ended.load(Ordering::SeqCst));
                     drop(q);
                     // The running job sees its flag within one wait (≤ 50 ms).
                     self.wake.notify_all();
