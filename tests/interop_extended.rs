@@ -9,6 +9,7 @@
 
 mod interop_support;
 
+use std::ffi::c_void;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -449,4 +450,361 @@ fn a_listing_during_a_download_from_mavsdk_server_is_answered_with_parallel_2() 
     assert!(client.cancel_op(id));
     let (outcome, _) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(outcome.unwrap_err().result, FtpResult::Cancelled);
+}
+
+// ---- the same through the C ABI (the exported functions of include/mavftp.h)
+
+mod c_abi {
+    use std::ffi::{c_char, c_void};
+
+    #[repr(C)]
+    pub struct Opaque {
+        _p: [u8; 0],
+    }
+    #[repr(C)]
+    pub struct Options {
+        pub struct_size: usize,
+        pub use_burst: bool,
+        pub verify: bool,
+        pub no_resume: bool,
+        pub transfer_identical: bool,
+        pub glob: *const c_char,
+    }
+    #[repr(C)]
+    pub struct Progress {
+        pub op_id: u64,
+        pub bytes_transferred: u64,
+        pub total_bytes: u64,
+        pub bytes_per_second: f64,
+        pub eta_seconds: f64,
+        pub file_index: u32,
+        pub file_count: u32,
+        pub files_failed: u32,
+        pub files_skipped: u32,
+        pub current_file: *const c_char,
+    }
+    #[repr(C)]
+    pub struct Buffer {
+        pub data: *const u8,
+        pub len: usize,
+    }
+    pub type TransferCb = Option<extern "C" fn(i32, *const Progress, *mut c_void)>;
+    pub type BufferCb = Option<extern "C" fn(i32, *mut Buffer, *mut c_void)>;
+    pub type ChunkCb = Option<extern "C" fn(u64, *const u8, usize, *mut c_void) -> bool>;
+
+    unsafe extern "C" {
+        pub fn mavftp_link_open(url: *const c_char, s: u8, c: u8, out: *mut *mut Opaque) -> i32;
+        pub fn mavftp_link_free(link: *mut Opaque);
+        pub fn mavftp_client_new(l: *mut Opaque, s: u8, c: u8, out: *mut *mut Opaque) -> i32;
+        pub fn mavftp_client_free(client: *mut Opaque);
+        pub fn mavftp_client_set_parallel(client: *mut Opaque, n: u32) -> i32;
+        pub fn mavftp_transfer_options_init(o: *mut Options) -> i32;
+        pub fn mavftp_client_download_ex(
+            c: *mut Opaque,
+            remote: *const c_char,
+            local: *const c_char,
+            o: *const Options,
+            cb: TransferCb,
+            user: *mut c_void,
+            id: *mut u64,
+        ) -> i32;
+        pub fn mavftp_client_upload_ex(
+            c: *mut Opaque,
+            local: *const c_char,
+            remote: *const c_char,
+            o: *const Options,
+            cb: TransferCb,
+            user: *mut c_void,
+            id: *mut u64,
+        ) -> i32;
+        pub fn mavftp_client_download_dir(
+            c: *mut Opaque,
+            remote: *const c_char,
+            local: *const c_char,
+            o: *const Options,
+            cb: TransferCb,
+            user: *mut c_void,
+            id: *mut u64,
+        ) -> i32;
+        pub fn mavftp_client_download_to_memory(
+            c: *mut Opaque,
+            remote: *const c_char,
+            o: *const Options,
+            progress: TransferCb,
+            done: BufferCb,
+            user: *mut c_void,
+            id: *mut u64,
+        ) -> i32;
+        pub fn mavftp_client_download_stream(
+            c: *mut Opaque,
+            remote: *const c_char,
+            o: *const Options,
+            chunk: ChunkCb,
+            cb: TransferCb,
+            user: *mut c_void,
+            id: *mut u64,
+        ) -> i32;
+        pub fn mavftp_buffer_free(b: *mut Buffer);
+    }
+}
+
+/// What the C callbacks of one operation saw.
+#[derive(Default)]
+struct CState {
+    result: Option<i32>,
+    bytes: u64,
+    total: u64,
+    files: (u32, u32, u32),
+    data: Vec<u8>,
+}
+
+type Shared = (Mutex<CState>, std::sync::Condvar);
+
+extern "C" fn c_transfer(result: i32, p: *const c_abi::Progress, user: *mut c_void) {
+    // SAFETY: user is the test's &Shared; p is valid during the call.
+    let (s, cv) = unsafe { &*user.cast::<Shared>() };
+    let p = unsafe { &*p };
+    let mut st = s.lock().unwrap();
+    st.bytes = p.bytes_transferred;
+    st.total = p.total_bytes;
+    st.files = (p.file_count, p.files_failed, p.files_skipped);
+    if result != 2 {
+        st.result = Some(result);
+        cv.notify_all();
+    }
+}
+
+extern "C" fn c_buffer(result: i32, b: *mut c_abi::Buffer, user: *mut c_void) {
+    // SAFETY: as above; the buffer is ours to free.
+    let (s, cv) = unsafe { &*user.cast::<Shared>() };
+    let mut st = s.lock().unwrap();
+    if !b.is_null() {
+        let buf = unsafe { &*b };
+        st.data = unsafe { std::slice::from_raw_parts(buf.data, buf.len) }.to_vec();
+        unsafe { c_abi::mavftp_buffer_free(b) };
+    }
+    st.result = Some(result);
+    cv.notify_all();
+}
+
+extern "C" fn c_chunk(offset: u64, data: *const u8, len: usize, user: *mut c_void) -> bool {
+    // SAFETY: as above.
+    let (s, _) = unsafe { &*user.cast::<Shared>() };
+    let mut st = s.lock().unwrap();
+    assert_eq!(offset, st.data.len() as u64, "in order, no gap");
+    st.data
+        .extend_from_slice(unsafe { std::slice::from_raw_parts(data, len) });
+    true
+}
+
+fn c_wait(shared: &Shared) -> i32 {
+    let (s, cv) = shared;
+    let mut st = s.lock().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while st.result.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no final callback");
+        st = cv.wait_timeout(st, left).unwrap().0;
+    }
+    st.result.unwrap()
+}
+
+fn cstr(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s).unwrap()
+}
+
+fn cpath(p: &Path) -> std::ffi::CString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// A C client on udpin `port`, once it heard the server.
+fn c_client(port: u16) -> (*mut c_abi::Opaque, *mut c_abi::Opaque) {
+    let mut link = std::ptr::null_mut();
+    let url = cstr(&format!("udpin://127.0.0.1:{port}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // SAFETY: valid arguments; the port may take a moment to be free again.
+    while unsafe { c_abi::mavftp_link_open(url.as_ptr(), 0, 0, &mut link) } != 1 {
+        assert!(Instant::now() < deadline, "cannot open port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut client = std::ptr::null_mut();
+    assert_eq!(
+        unsafe { c_abi::mavftp_client_new(link, 1, 1, &mut client) },
+        1
+    );
+    (link, client)
+}
+
+#[test]
+fn c_abi_extended_transfers_against_mavsdk_server() {
+    const SUCCESS: i32 = 1;
+    const CANCELLED: i32 = 13;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let big = pattern(1_000_000, 31);
+    std::fs::write(root.path().join("big.bin"), &big).unwrap();
+    let files = tree();
+    write_tree(&root.path().join("t"), &files);
+    let port = free_udp_port();
+    let (_server, _proxy) = via_proxy(
+        root.path(),
+        port,
+        Impairment::none().with_rate(400_000),
+        false,
+    );
+    let mut opts = c_abi::Options {
+        struct_size: 0,
+        use_burst: false,
+        verify: false,
+        no_resume: false,
+        transfer_identical: false,
+        glob: std::ptr::null(),
+    };
+    // SAFETY: a valid pointer.
+    assert_eq!(
+        unsafe { c_abi::mavftp_transfer_options_init(&mut opts) },
+        SUCCESS
+    );
+    let (remote, dir) = (cstr("/big.bin"), cpath(local.path()));
+    let mut id = 0u64;
+
+    // Resume: the link freed at half, then the rest.
+    let (link, client) = c_client(port);
+    let shared: Shared = Default::default();
+    let user = &shared as *const Shared as *mut c_void;
+    // SAFETY: every pointer outlives the operation (we wait for its final call).
+    let r = unsafe {
+        c_abi::mavftp_client_download_ex(
+            client,
+            remote.as_ptr(),
+            dir.as_ptr(),
+            &opts,
+            Some(c_transfer),
+            user,
+            &mut id,
+        )
+    };
+    assert_eq!(r, SUCCESS);
+    assert!(id > 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shared.0.lock().unwrap().bytes < 500_000 {
+        assert!(Instant::now() < deadline, "never got half way");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: handles from the library; the link goes first.
+    unsafe { c_abi::mavftp_link_free(link) };
+    assert_eq!(c_wait(&shared), CANCELLED);
+    unsafe { c_abi::mavftp_client_free(client) };
+    let (link, client) = c_client(port);
+    let shared: Shared = Default::default();
+    let user = &shared as *const Shared as *mut c_void;
+    opts.verify = true;
+    let r = unsafe {
+        c_abi::mavftp_client_download_ex(
+            client,
+            remote.as_ptr(),
+            dir.as_ptr(),
+            &opts,
+            Some(c_transfer),
+            user,
+            &mut id,
+        )
+    };
+    assert_eq!(r, SUCCESS);
+    assert_eq!(c_wait(&shared), SUCCESS);
+    assert_eq!(std::fs::read(local.path().join("big.bin")).unwrap(), big);
+    assert_eq!(names(local.path()), vec!["big.bin"]);
+
+    // Memory and stream.
+    let shared: Shared = Default::default();
+    let user = &shared as *const Shared as *mut c_void;
+    let r = unsafe {
+        c_abi::mavftp_client_download_to_memory(
+            client,
+            remote.as_ptr(),
+            &opts,
+            Some(c_transfer),
+            Some(c_buffer),
+            user,
+            &mut id,
+        )
+    };
+    assert_eq!(r, SUCCESS);
+    assert_eq!(c_wait(&shared), SUCCESS);
+    assert!(shared.0.lock().unwrap().data == big);
+    let shared: Shared = Default::default();
+    let user = &shared as *const Shared as *mut c_void;
+    opts.use_burst = true;
+    let r = unsafe {
+        c_abi::mavftp_client_download_stream(
+            client,
+            remote.as_ptr(),
+            &opts,
+            Some(c_chunk),
+            Some(c_transfer),
+            user,
+            &mut id,
+        )
+    };
+    assert_eq!(r, SUCCESS);
+    assert_eq!(c_wait(&shared), SUCCESS);
+    assert!(shared.0.lock().unwrap().data == big);
+
+    // A directory with 3 at once, then again: every file skipped.
+    assert_eq!(
+        unsafe { c_abi::mavftp_client_set_parallel(client, 3) },
+        SUCCESS
+    );
+    let (t, pull) = (cstr("/t"), tempfile::tempdir().unwrap());
+    let pull_c = cpath(pull.path());
+    for round in 0..2 {
+        let shared: Shared = Default::default();
+        let user = &shared as *const Shared as *mut c_void;
+        let r = unsafe {
+            c_abi::mavftp_client_download_dir(
+                client,
+                t.as_ptr(),
+                pull_c.as_ptr(),
+                &opts,
+                Some(c_transfer),
+                user,
+                &mut id,
+            )
+        };
+        assert_eq!(r, SUCCESS);
+        assert_eq!(c_wait(&shared), SUCCESS);
+        let (count, failed, skipped) = shared.0.lock().unwrap().files;
+        assert_eq!((count, failed), (24, 0));
+        assert_eq!(skipped, if round == 0 { 0 } else { 24 });
+        check_tree(pull.path(), &files);
+    }
+
+    // A verified upload.
+    let up = local.path().join("up.bin");
+    std::fs::write(&up, pattern(123_457, 3)).unwrap();
+    let (up_c, slash) = (cpath(&up), cstr("/"));
+    let shared: Shared = Default::default();
+    let user = &shared as *const Shared as *mut c_void;
+    let r = unsafe {
+        c_abi::mavftp_client_upload_ex(
+            client,
+            up_c.as_ptr(),
+            slash.as_ptr(),
+            &opts,
+            Some(c_transfer),
+            user,
+            &mut id,
+        )
+    };
+    assert_eq!(r, SUCCESS);
+    assert_eq!(c_wait(&shared), SUCCESS);
+    assert_eq!(
+        std::fs::read(root.path().join("up.bin")).unwrap(),
+        pattern(123_457, 3)
+    );
+    unsafe {
+        c_abi::mavftp_client_free(client);
+        c_abi::mavftp_link_free(link);
+    }
 }
