@@ -2,14 +2,19 @@
 //! in submission order, and one state machine per operation kind.
 //!
 //! Parts, each depending only on the ones listed after it:
-//! - `worker`: the thread that runs queued operations;
+//! - `extended`, `tree`: the extended transfers (options, resume, verify,
+//!   memory and stream, whole directories) over `ops`, with `resume`,
+//!   `sink`, `glob`;
+//! - `worker`: the threads that run queued operations (one unless
+//!   `set_parallel` allows more), operation ids and per-operation cancel;
 //! - `ops`: the operations (download with re-open after a lost session,
 //!   upload, list, commands, CRC);
 //! - the transfers: `burst` (burst download with gap fill) over `fetch`
 //!   (what a download has and lacks, plain reads; kept across a re-opened
 //!   session), `write` (upload body fed from disk), with `part_file` and
 //!   `progress`;
-//! - `session`: opening (claimed ids, busy waits) and closing sessions;
+//! - `session`: opening (claimed ids, busy waits, `parallel`'s limit on
+//!   sessions held at once) and closing sessions;
 //! - `window`: requests in flight, matched to replies, resent with one
 //!   retry policy chosen per call; every request goes through it;
 //! - `conversation`: the one receive path, sending, seq numbers, the target;
