@@ -499,6 +499,40 @@ fn without_resume_a_failed_extended_download_leaves_nothing() {
     assert_eq!(names(r.local.path()), Vec::<String>::new());
 }
 
+/// The MAVSDK-shaped download never resumes; once it has the file, what an
+/// extended download left for it is stale and removed.
+#[test]
+fn a_plain_download_neither_resumes_nor_leaves_stale_resume_state() {
+    let data = pattern(1_000_000, 14);
+    let first = rig_with(
+        Impairment::none().with_rate(600_000),
+        Impairment::none().with_rate(600_000),
+    );
+    std::fs::write(first.root.path().join("s.bin"), &data).unwrap();
+    cut_at_half(
+        &first.client,
+        &first.client_link,
+        "/s.bin",
+        first.local.path(),
+        false,
+    );
+    let local = first.local;
+    assert!(meta_of(local.path(), "s.bin").exists());
+    let second = rig_on(first.root, Impairment::none(), Impairment::none());
+    let mut tap = ByteTap::on(&second.client_link);
+    second
+        .client
+        .download("/s.bin", local.path(), false, None)
+        .expect("download");
+    assert_eq!(
+        tap.total(),
+        data.len() as u64,
+        "the whole file, from the start"
+    );
+    assert_eq!(std::fs::read(local.path().join("s.bin")).unwrap(), data);
+    assert_eq!(names(local.path()), vec!["s.bin"]);
+}
+
 /// The child side of the SIGKILL test: downloads until the parent kills it.
 #[test]
 #[ignore = "run by resume_after_sigkill_of_the_process_fetches_under_55_percent"]

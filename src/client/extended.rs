@@ -144,6 +144,8 @@ pub(crate) fn download_file(
             verified = true;
         }
         part.commit(&dest)?;
+        // Another download's resume state for this file is stale now.
+        super::resume::forget(local_dir, name);
         gate.finish(fetched.len);
         return Ok(TransferReport {
             bytes: fetched.len,

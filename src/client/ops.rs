@@ -55,6 +55,8 @@ pub(crate) fn download(
     let mut part = PartFile::create(local_dir, name)?;
     let fetched = fetch_file(conv, remote, &mut part, use_burst, progress)?;
     part.commit(&dest)?;
+    // An extended download's resume state for this file is stale now.
+    super::resume::forget(local_dir, name);
     progress.finish(fetched.len);
     Ok(())
 }

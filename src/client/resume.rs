@@ -248,6 +248,19 @@ impl ResumableFile {
     }
 }
 
+/// Remove what an interrupted resumable download of `dir/name` left, unless
+/// a download holds it now (a download that completed the file another way
+/// makes it stale).
+pub(crate) fn forget(dir: &Path, name: &str) {
+    let (data, meta) = resume_paths(dir, name);
+    if !meta.exists() && !data.exists() {
+        return;
+    }
+    if let Ok(Some(state)) = ResumableFile::open(dir, name, "") {
+        state.discard();
+    }
+}
+
 impl DownloadSink for ResumableFile {
     fn begin(&mut self, size: u64) -> FtpOutcome<u64> {
         let remote = self.remote.clone();

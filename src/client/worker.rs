@@ -238,7 +238,10 @@ impl Pool {
                 }));
             });
         if let Ok(handle) = spawned {
-            self.threads.lock().push(handle);
+            let mut threads = self.threads.lock();
+            // Finished finishers need no join.
+            threads.retain(|h| !h.is_finished());
+            threads.push(handle);
         }
         true
     }
@@ -332,13 +335,18 @@ enum Taken {
 }
 
 /// The next job for a worker (queue locked). Cancelled entries anywhere in
-/// the queue are taken first (they end at once).
+/// the queue are taken first (they end at once); others only while fewer
+/// than `parallel` jobs run (the setting may have been lowered since more
+/// workers were started).
 fn take_next(q: &mut QueueState, control: &Control) -> Option<Taken> {
     if let Some(pos) = q.entries.iter().position(|e| e.ticket().cancelled(control)) {
         return q.entries.remove(pos).map(|e| match e {
             Entry::One(_, job) => Taken::Cancelled(job),
             Entry::Many(_, units) => Taken::Cancelled(units.abandon()),
         });
+    }
+    if q.running.len() >= control.settings().parallel.max(1) {
+        return None;
     }
     q.entries
         .retain(|e| !matches!(e, Entry::Many(_, u) if u.exhausted()));
@@ -422,5 +430,7 @@ fn worker_main(pool: Arc<Pool>, mut conv: Conversation, active: Arc<AtomicBool>)
             }
         }
         pool.state.lock().idle += 1;
+        // A place among the running jobs came free.
+        pool.wake.notify_all();
     }
 }
