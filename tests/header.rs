@@ -63,6 +63,10 @@ fn section_of(name: &str) -> Option<usize> {
         || n == "mavftp_result_cb"
         || n == "mavftp_bool_cb"
         || n.starts_with("MAVFTP_MAX_WINDOW")
+        || n.starts_with("mavftp_transfer")
+        || n.starts_with("mavftp_buffer")
+        || n == "mavftp_chunk_cb"
+        || n == "MAVFTP_MAX_PARALLEL"
     {
         Some(3)
     } else if n.starts_with("mavftp_server") || n == "MAVFTP_DEFAULT_LINK_RATE" {

@@ -2,9 +2,8 @@
 //! operations running on its worker: cancellation, the last error and the
 //! settings (the job queue itself is in `worker`).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::thread::ThreadId;
 use std::time::Duration;
 
 use crate::link::ReplyInterrupter;
@@ -23,9 +22,14 @@ pub(crate) struct Control {
     pub stopping: AtomicBool,
     pub last_error: Mutex<Option<String>>,
     pub settings: Mutex<Settings>,
-    pub worker_thread: Mutex<Option<ThreadId>>,
-    /// Wakes the worker's wait for a reply, so that it sees a cancel at once.
-    pub reply_wake: OnceLock<ReplyInterrupter>,
+    /// Held while the application is called back (progress, completion,
+    /// streamed data): a client's callbacks never run at the same time.
+    pub callbacks: parking_lot::Mutex<()>,
+    /// How many file sessions the workers may hold at once on the target.
+    pub sessions: super::parallel::SessionGate,
+    /// Wake the workers' waits for a reply (one per worker conversation),
+    /// so that they see a cancel at once.
+    pub reply_wake: parking_lot::Mutex<Vec<ReplyInterrupter>>,
 }
 
 /// Per-client settings. Operations take a copy when they start; none writes them.
@@ -39,6 +43,9 @@ pub(crate) struct Settings {
     pub read_window: usize,
     /// Most WriteFile requests in flight (ArduPilot queues 5, drops the rest).
     pub write_window: usize,
+    /// Most operations run at once (each on its own worker and server
+    /// session); 1 runs them one at a time in submission order.
+    pub parallel: usize,
 }
 
 impl Default for Settings {
@@ -50,6 +57,7 @@ impl Default for Settings {
             target_component: 1,
             read_window: DEFAULT_READ_WINDOW,
             write_window: DEFAULT_WRITE_WINDOW,
+            parallel: 1,
         }
     }
 }
@@ -66,21 +74,31 @@ impl Control {
                 target_component,
                 ..Settings::default()
             }),
-            worker_thread: Mutex::new(None),
-            reply_wake: OnceLock::new(),
+            callbacks: parking_lot::Mutex::new(()),
+            sessions: super::parallel::SessionGate::default(),
+            reply_wake: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
     /// Cancel the running and queued operations (see `cancelled_since`)
-    /// and wake a wait for a reply.
+    /// and wake the waits for a reply.
     pub fn cancel(&self) {
         self.cancel_gen.fetch_add(1, Ordering::SeqCst);
         self.wake_reply_wait();
     }
 
-    /// Wake the worker if it waits for a reply.
+    /// Register a worker conversation's wait (see [`Control::wake_reply_wait`]);
+    /// the handles of conversations gone are dropped on the way.
+    pub fn add_reply_wake(&self, wake: ReplyInterrupter) {
+        let mut list = self.reply_wake.lock();
+        list.retain(ReplyInterrupter::is_live);
+        list.push(wake);
+    }
+
+    /// Wake every worker that waits for a reply (a spurious wake-up costs a
+    /// look at the cancel flags).
     pub fn wake_reply_wait(&self) {
-        if let Some(w) = self.reply_wake.get() {
+        for w in self.reply_wake.lock().iter() {
             w.interrupt();
         }
     }

@@ -33,9 +33,9 @@ use crate::result::{FtpError, FtpOutcome};
 /// inside this client's callbacks (but a blocking operation called from one of
 /// this client's own callbacks returns BUSY: use the `_async` form there).
 pub struct mavftp_client {
-    inner: Client,
+    pub(super) inner: Client,
     /// Detail of this client's last failure seen at the C boundary.
-    error: Arc<Mutex<Option<String>>>,
+    pub(super) error: Arc<Mutex<Option<String>>>,
 }
 
 /// Largest window cap `mavftp_client_set_window_caps` accepts.
@@ -86,7 +86,7 @@ impl From<Progress> for mavftp_progress {
 }
 
 /// Run `body` with a checked client; any failure is recorded as its last error.
-fn with_client(
+pub(super) fn with_client(
     client: *mut mavftp_client,
     body: impl FnOnce(&mavftp_client) -> Result<(), FtpError>,
 ) -> mavftp_result {
@@ -99,7 +99,7 @@ fn with_client(
 }
 
 /// The code of an outcome, recording a failure's detail.
-fn code_of<T>(outcome: &FtpOutcome<T>, slot: &Mutex<Option<String>>) -> mavftp_result {
+pub(super) fn code_of<T>(outcome: &FtpOutcome<T>, slot: &Mutex<Option<String>>) -> mavftp_result {
     match outcome {
         Ok(_) => mavftp_result::Success,
         Err(e) => {

@@ -10,3 +10,4 @@ pub mod link;
 pub mod list;
 pub mod result;
 pub mod server;
+pub mod transfer;

@@ -208,6 +208,16 @@ impl ReplySubscription {
         }
     }
 
+    /// Receive nobody's replies (until the next [`ReplySubscription::listen_to`]);
+    /// drops what is queued.
+    pub fn stop_listening(&mut self) {
+        if self.source.is_some() {
+            self.core.relisten(&self.queue, self.source, None);
+            self.source = None;
+        }
+        self.queue.clear();
+    }
+
     /// The next reply, waiting until `deadline` (None then); `Err` once
     /// the link is closed.
     pub fn recv(&self, deadline: Instant) -> Result<Option<IncomingFtp>, ()> {
@@ -245,6 +255,11 @@ impl Drop for ReplySubscription {
 pub(crate) struct ReplyInterrupter(Weak<replies::ReplyQueue>);
 
 impl ReplyInterrupter {
+    /// Whether the subscription still exists.
+    pub fn is_live(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
     /// Wake the owner's wait (once).
     pub fn interrupt(&self) {
         if let Some(queue) = self.0.upgrade() {

@@ -138,6 +138,13 @@ impl ReplyQueue {
         !s.frames.is_empty() || s.interrupted || s.closed
     }
 
+    /// Drop every queued frame (and a pending interrupt).
+    pub fn clear(&self) {
+        let mut s = self.lock();
+        s.frames.clear();
+        s.interrupted = false;
+    }
+
     /// Frames dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped

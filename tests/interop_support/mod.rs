@@ -80,7 +80,39 @@ impl Drop for ChildGuard {
 /// Starts MAVSDK's FtpServer over `root`, talking `url` (from the server's
 /// side, e.g. `udpout://127.0.0.1:P`), and waits for its READY line.
 pub fn start_mavsdk_server(root: &Path, url: &str, extra: &[&str]) -> ChildGuard {
-    let mut child = Command::new(venv_python())
+    start_mavsdk_server_with(Command::new(venv_python()), root, url, extra)
+}
+
+/// Like [`start_mavsdk_server`], the server running as user `nobody` when
+/// this process runs as root (root reads any file, whatever its mode; a test
+/// of an unreadable file needs a server that cannot).
+pub fn start_mavsdk_server_as_nobody(root: &Path, url: &str, extra: &[&str]) -> ChildGuard {
+    // SAFETY: a plain system call.
+    if unsafe { libc::geteuid() } != 0 {
+        return start_mavsdk_server(root, url, extra);
+    }
+    // MAVSDK writes a cache under $HOME: one nobody may write.
+    let home = std::env::temp_dir().join(format!("mavftp-nobody-home-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&home);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777));
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(venv_python())
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join(".cache"));
+    start_mavsdk_server_with(cmd, root, url, extra)
+}
+
+fn start_mavsdk_server_with(
+    mut command: Command,
+    root: &Path,
+    url: &str,
+    extra: &[&str],
+) -> ChildGuard {
+    let mut child = command
         .arg(script("mavsdk_ftp_server.py"))
         .arg("--root")
         .arg(root)
