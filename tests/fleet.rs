@@ -98,7 +98,7 @@ fn twenty_clients_on_one_link_each_download_from_its_own_vehicle_byte_exact() {
             .expect("queued");
     }
     drop(tx);
-    let mut finished = vec![false; VEHICLES + 1];
+    let mut finished = [false; VEHICLES + 1];
     for (k, outcome) in rx.iter().take(VEHICLES) {
         if let Err(e) = outcome {
             panic!("vehicle {k}: {e}");
