@@ -13,8 +13,10 @@ progress and the final outcome on the library's worker thread and hands them
 to an event loop (``AsyncSink``) or a waiting thread (``ThreadSink``): user
 code never runs on a library thread.
 
-Every live connection and server is freed by ``weakref.finalize``, which also
-runs at interpreter exit *before* the interpreter starts tearing itself down:
+A connection or server is freed when it is closed or garbage-collected, and
+every one still live at interpreter exit by an ``atexit`` hook registered at
+import (``_close_all_at_exit``), which runs *before* the interpreter starts
+tearing itself down and also waits for frees that began on other threads:
 ``mavftp_client_free`` ends a transfer still in flight (CANCELLED, partial file
 removed) and returns only after its last callback, so no library thread calls
 into a dying interpreter.
@@ -23,6 +25,7 @@ into a dying interpreter.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import ctypes as C
 import itertools
 import os
@@ -398,41 +401,115 @@ def open_link(url: str, own_system_id: int, own_component_id: int) -> int:
     return int(link.value)
 
 
-class _Freeing:
-    """Set once a client's free has begun (shared with its finalizer, which
-    must not hold the Connection itself)."""
+class _Handles:
+    """The native handles of one Connection or NativeServer and their free,
+    run exactly once: by ``close()``, by the owner's weakref finalizer (this
+    object must not hold the owner), or by ``_close_all_at_exit``. While not
+    yet freed it is listed in ``_live``; from the start of its free until the
+    free has returned it is counted in ``_frees_running``."""
 
-    __slots__ = ("started",)
+    __slots__ = ("_free", "_order", "_owner", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, free: Callable[[], None], order: int) -> None:
+        self._free = free
+        self._order = order  # clients (0) are freed before servers (1) at exit
+        self._owner: Optional["weakref.ReferenceType[Any]"] = None
         self.started = False
 
+    def register(self, owner: Any) -> None:
+        """List the handles as live; refused (handles freed, CANCELLED) once
+        the interpreter exits."""
+        with _live_lock:
+            if not _exiting:
+                self._owner = weakref.ref(owner)
+                _live[id(self)] = self
+                return
+        self()
+        raise NativeFailure(N.CANCELLED, "the interpreter is exiting")
 
-def _free_client_and_link(freeing: _Freeing, client: int, link: int) -> None:
-    freeing.started = True
+    def __call__(self) -> None:
+        global _frees_running
+        with _live_lock:
+            if self.started:
+                return
+            self.started = True
+            _live.pop(id(self), None)
+            _frees_running += 1
 
+        def free() -> None:
+            global _frees_running
+            try:
+                self._free()
+            finally:
+                with _live_lock:
+                    _frees_running -= 1
+                    _live_lock.notify_all()
+
+        # A client must not be freed from its own callback (the free waits
+        # for the worker that runs it): if the last reference dies there,
+        # free on another thread (waited for at exit, see _close_all_at_exit).
+        if in_library_callback():
+            threading.Thread(target=free, name="mavftp-free").start()
+        else:
+            free()
+
+
+# Handles not yet freed (id -> _Handles), frees begun and not yet returned,
+# and whether the interpreter exits (no new handles then).
+_live_lock = threading.Condition()
+_live: Dict[int, _Handles] = {}
+_frees_running = 0
+_exiting = False
+
+
+def _close_all_at_exit() -> None:
+    """At interpreter exit, before CPython tears itself down: close every
+    live connection and server and wait until every free has returned.
+
+    Once the interpreter finalizes, CPython (3.13 and older) ends any thread
+    that tries to enter Python with ``pthread_exit``; on a library worker
+    thread that is inside a callback, that forced unwind meets Rust frames
+    and the process aborts ("FATAL: exception not rethrown"). A free waits
+    for its client's last callback, so after this no library thread is in,
+    or will enter, one of our callbacks. Frees started on "mavftp-free"
+    threads (the last reference died inside a callback) are waited for too:
+    weakref.finalize's own exit hook would not wait for them."""
+    global _exiting
+    with _live_lock:
+        _exiting = True
+    while True:
+        with _live_lock:
+            pending = sorted(_live.values(), key=lambda h: h._order)
+            if not pending:
+                _live_lock.wait_for(lambda: _frees_running == 0)
+                if not _live:
+                    return
+                continue
+        for handles in pending:
+            owner = handles._owner() if handles._owner is not None else None
+            if owner is not None:
+                owner.close()  # marks it closed under its lock, then frees
+            else:
+                handles()
+
+
+atexit.register(_close_all_at_exit)
+
+
+def _free_client_and_link(client: int, link: int) -> Callable[[], None]:
     def free() -> None:
         LIB.mavftp_client_free(client)
         LIB.mavftp_link_free(link)
 
-    _free_off_callback(free)
+    return free
 
 
-def _free_server_and_link(server: int, link: int) -> None:
+def _free_server_and_link(server: int, link: int) -> Callable[[], None]:
     def free() -> None:
         LIB.mavftp_server_free(server)
         LIB.mavftp_link_free(link)
 
-    _free_off_callback(free)
-
-
-def _free_off_callback(free: Callable[[], None]) -> None:
-    # A client must not be freed from its own callback (the free waits for the
-    # worker that runs it): if the last reference dies there, free elsewhere.
-    if in_library_callback():
-        threading.Thread(target=free, name="mavftp-free").start()
-    else:
-        free()
+    return free
 
 
 class Connection:
@@ -461,8 +538,11 @@ class Connection:
         self._queue: Deque[Operation] = deque()
         self._running: Optional[Operation] = None
         self._closed = False
-        self._freeing = _Freeing()
-        self._finalizer = weakref.finalize(self, _free_client_and_link, self._freeing, self._client, link)
+        self._handles = _Handles(_free_client_and_link(self._client, link), 0)
+        self._handles.register(self)
+        # Freed when garbage-collected; at exit _close_all_at_exit does it.
+        self._finalizer = weakref.finalize(self, self._handles)
+        self._finalizer.atexit = False
 
     # -- settings ------------------------------------------------------------
 
@@ -563,7 +643,7 @@ class Connection:
             # while the client is being freed: then it is ours to tell).
             if code == N.SUCCESS:
                 detail = ""
-            elif self._freeing.started or self._client is None:
+            elif self._handles.started or self._client is None:
                 detail = "the connection was closed with the operation in flight"
             else:
                 detail = N.last_error(self._client)
@@ -608,7 +688,8 @@ class Connection:
         for op in queued:
             op.sink.finish(Outcome(N.CANCELLED, None, "the connection is closed", (0, 0)))
         # Outside the lock: the running operation's last callback needs it.
-        self._finalizer()
+        self._finalizer.detach()
+        self._handles()
         with self._lock:
             self._client = None
             self._link = None
@@ -634,7 +715,10 @@ class NativeServer:
             raise NativeFailure(code, f"root_dir {os.fsdecode(root)}: {why}")
         self._lock = threading.Lock()
         self._server: Optional[int] = int(server.value)
-        self._finalizer = weakref.finalize(self, _free_server_and_link, self._server, link)
+        self._handles = _Handles(_free_server_and_link(self._server, link), 1)
+        self._handles.register(self)
+        self._finalizer = weakref.finalize(self, self._handles)
+        self._finalizer.atexit = False
 
     def set_read_only(self, read_only: bool) -> None:
         self._call(LIB.mavftp_server_set_read_only, bool(read_only))
@@ -657,7 +741,8 @@ class NativeServer:
     def close(self) -> None:
         with self._lock:
             self._server = None
-        self._finalizer()
+        self._finalizer.detach()
+        self._handles()
 
     @property
     def closed(self) -> bool:

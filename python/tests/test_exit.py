@@ -107,3 +107,61 @@ def test_exit_with_a_transfer_in_flight_is_prompt_clean_and_leaves_no_file(our_s
     assert elapsed < 30, f"took {elapsed:.1f} s"
     # The download was still running (256 MiB) and was ended with its partial file.
     assert files_in(local_dir) == []
+
+
+# The last reference to a connection dies on a library worker inside its
+# callback (the main thread dropped its System first), so the free runs on a
+# "mavftp-free" thread; the interpreter then exits while that worker is still
+# in the callback. Before the package's atexit hook waited for such frees,
+# CPython (<= 3.13) ended the worker with pthread_exit as it re-entered
+# Python, and the forced unwind through the library's Rust frames aborted the
+# process ("FATAL: exception not rethrown"), now and then in the MAVSDK-style
+# script. Two windows a GIL switch wide are held open here so that it happens
+# every time without the hook.
+LAST_REFERENCE_ON_THE_WORKER = """
+import sys, threading, time, weakref
+import mavftp._engine as E
+import mavftp.sync
+
+_finish = E.ThreadSink.finish
+def lingering_finish(self, outcome):
+    _finish(self, outcome)
+    if threading.current_thread() is not threading.main_thread():
+        time.sleep(0.3)  # the main thread drops the System meanwhile
+E.ThreadSink.finish = lingering_finish
+
+_start = threading.Thread.start
+def late_start(self):
+    if self.name == "mavftp-free":
+        deadline = time.monotonic() + 2  # until the interpreter finalizes
+        while not sys.is_finalizing() and time.monotonic() < deadline:
+            time.sleep(0.001)
+    _start(self)
+threading.Thread.start = late_start
+
+def main():
+    drone = mavftp.sync.System()
+    drone.connect(sys.argv[1], timeout=30)
+    ref = weakref.ref(drone._conn)
+    drone.ftp.list_directory("/")
+    return ref
+ref = main()
+deadline = time.monotonic() + 10
+while ref() is not None and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("LAST REFERENCE DROPPED ON THE WORKER" if ref() is None else "DROPPED HERE", flush=True)
+"""
+
+
+def test_exit_while_a_free_begun_in_a_callback_is_pending_does_not_abort(our_server, tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(LAST_REFERENCE_ON_THE_WORKER)
+    t0 = time.monotonic()
+    out = run_python([str(script), our_server.client_url], timeout=60)
+    elapsed = time.monotonic() - t0
+    stdout, stderr = out.stdout.decode(), out.stderr.decode()
+    assert "LAST REFERENCE DROPPED ON THE WORKER" in stdout, stdout + stderr
+    assert out.returncode == 0, f"exit {out.returncode}\n{stderr}"
+    for bad in ("FATAL", "Fatal Python error", "Traceback", "Exception ignored"):
+        assert bad not in stderr, stderr
+    assert elapsed < 30, f"took {elapsed:.1f} s"
