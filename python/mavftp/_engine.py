@@ -445,13 +445,17 @@ class _Handles:
                     _frees_running -= 1
                     _live_lock.notify_all()
 
-        # A client must not be freed from its own callback (the free waits
-        # for the worker that runs it): if the last reference dies there,
-        # free on another thread (waited for at exit, see _close_all_at_exit).
-        if in_library_callback():
-            threading.Thread(target=free, name="mavftp-free").start()
-        else:
-            free()
+        _free_off_callback(free)
+
+
+def _free_off_callback(free: Callable[[], None]) -> None:
+    # A client must not be freed from its own callback (the free waits for the
+    # worker that runs it): if the last reference dies there, free elsewhere
+    # (waited for at exit, see _close_all_at_exit).
+    if in_library_callback():
+        threading.Thread(target=free, name="mavftp-free").start()
+    else:
+        free()
 
 
 # Handles not yet freed (id -> _Handles), frees begun and not yet returned,
@@ -487,10 +491,12 @@ def _close_all_at_exit() -> None:
                 continue
         for handles in pending:
             owner = handles._owner() if handles._owner is not None else None
-            if owner is not None:
-                owner.close()  # marks it closed under its lock, then frees
-            else:
-                handles()
+            try:
+                if owner is not None:
+                    owner.close()  # marks it closed under its lock, then frees
+            except Exception:
+                traceback.print_exc()
+            handles()  # nothing if close() did it
 
 
 atexit.register(_close_all_at_exit)
