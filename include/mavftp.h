@@ -97,9 +97,11 @@ extern "C" {
 #define MAVFTP_MAX_PATH_LEN 238
 
 /**
- * Result of every fallible function. Values 0-12 are exactly MAVSDK's
- * `FtpResult` (SUCCESS is 1, not 0); 13 and above are mavftp extensions and
- * are never reused. The type is `int32_t`-sized.
+ * Result of every fallible function: `mavftp_result` in C, `FtpResult` in
+ * the Rust API (one type; cbindgen exports it under its C name). Values
+ * 0-12 are exactly MAVSDK's `FtpResult` (SUCCESS is 1, not 0); 13 and
+ * above are mavftp extensions and are never reused. The type is
+ * `int32_t`-sized.
  */
 enum mavftp_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -107,8 +109,8 @@ enum mavftp_result
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
     /**
-     * Unknown result (also returned when the library caught an internal error;
-     * see `mavftp_client_last_error`).
+     * Unknown result (also returned when the library caught an internal
+     * error; the detail says which).
      */
     MAVFTP_RESULT_UNKNOWN = 0,
     /**

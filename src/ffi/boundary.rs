@@ -5,8 +5,7 @@ use std::ffi::{CStr, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use super::result::mavftp_result;
-use crate::result::FtpError;
+use crate::result::{FtpError, FtpResult};
 
 /// Longest remote path in bytes, without its NUL (a packet's 239 data bytes
 /// hold the path and the NUL). A longer path gives INVALID_PARAMETER.
@@ -20,11 +19,11 @@ const _: () = assert!(MAVFTP_MAX_PATH_LEN == crate::protocol::MAX_PATH_LEN);
 pub fn guard(
     record: impl FnOnce(String),
     body: impl FnOnce() -> Result<(), FtpError>,
-) -> mavftp_result {
+) -> FtpResult {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => mavftp_result::Success,
+        Ok(Ok(())) => FtpResult::Success,
         Ok(Err(e)) => {
-            let code = e.result.into();
+            let code = e.result;
             record(e.message);
             code
         }
@@ -35,7 +34,7 @@ pub fn guard(
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
             record(format!("internal error (caught panic): {text}"));
-            mavftp_result::Unknown
+            FtpResult::Unknown
         }
     }
 }

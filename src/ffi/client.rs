@@ -10,9 +10,8 @@ use parking_lot::Mutex;
 use super::boundary::{UserData, guard, local_path, non_null, out_ptr, remote_path};
 use super::link::mavftp_link;
 use super::list::{OwnedList, mavftp_list};
-use super::result::mavftp_result;
 use crate::client::{Client, Completion, Progress, ProgressFn};
-use crate::result::{FtpError, FtpOutcome};
+use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// A client of one remote FTP server (one target system/component) on a link.
 /// Operations run one after the other in the order submitted (a second call
@@ -56,20 +55,20 @@ pub struct mavftp_progress {
 /// exactly once with the final result (SUCCESS or an error) and the last
 /// progress.
 pub type mavftp_progress_cb =
-    Option<extern "C" fn(result: mavftp_result, progress: mavftp_progress, user_data: *mut c_void)>;
+    Option<extern "C" fn(result: FtpResult, progress: mavftp_progress, user_data: *mut c_void)>;
 
 /// Completion callback of an operation without a value.
-pub type mavftp_result_cb = Option<extern "C" fn(result: mavftp_result, user_data: *mut c_void)>;
+pub type mavftp_result_cb = Option<extern "C" fn(result: FtpResult, user_data: *mut c_void)>;
 
 /// Completion callback of a listing. `list` is NULL unless `result` is
 /// SUCCESS, and valid only during the call (do not free it).
 pub type mavftp_list_cb =
-    Option<extern "C" fn(result: mavftp_result, list: *const mavftp_list, user_data: *mut c_void)>;
+    Option<extern "C" fn(result: FtpResult, list: *const mavftp_list, user_data: *mut c_void)>;
 
 /// Completion callback of a comparison; `value` is meaningful only when
 /// `result` is SUCCESS.
 pub type mavftp_bool_cb =
-    Option<extern "C" fn(result: mavftp_result, value: bool, user_data: *mut c_void)>;
+    Option<extern "C" fn(result: FtpResult, value: bool, user_data: *mut c_void)>;
 
 thread_local! {
     /// Backing store of the string returned by `mavftp_client_last_error`.
@@ -89,22 +88,22 @@ impl From<Progress> for mavftp_progress {
 fn with_client(
     client: *mut mavftp_client,
     body: impl FnOnce(&mavftp_client) -> Result<(), FtpError>,
-) -> mavftp_result {
+) -> FtpResult {
     // SAFETY: the caller passes a client from mavftp_client_new or NULL.
     let Some(c) = (unsafe { client.as_ref() }) else {
-        return mavftp_result::InvalidParameter;
+        return FtpResult::InvalidParameter;
     };
     let slot = Arc::clone(&c.error);
     guard(move |msg| *slot.lock() = Some(msg), || body(c))
 }
 
 /// The code of an outcome, recording a failure's detail.
-fn code_of<T>(outcome: &FtpOutcome<T>, slot: &Mutex<Option<String>>) -> mavftp_result {
+fn code_of<T>(outcome: &FtpOutcome<T>, slot: &Mutex<Option<String>>) -> FtpResult {
     match outcome {
-        Ok(_) => mavftp_result::Success,
+        Ok(_) => FtpResult::Success,
         Err(e) => {
             *slot.lock() = Some(e.message.clone());
-            e.result.into()
+            e.result
         }
     }
 }
@@ -121,7 +120,7 @@ fn progress_forwarder(
     Some(Box::new(move |p: Progress| {
         let p = mavftp_progress::from(p);
         *last.lock() = p;
-        cb(mavftp_result::Next, p, user.get());
+        cb(FtpResult::Next, p, user.get());
     }))
 }
 
@@ -166,7 +165,7 @@ pub unsafe extern "C" fn mavftp_client_new(
     target_system: u8,
     target_component: u8,
     out_client: *mut *mut mavftp_client,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
@@ -227,7 +226,7 @@ pub unsafe extern "C" fn mavftp_client_last_error(client: *const mavftp_client) 
 pub unsafe extern "C" fn mavftp_client_set_target_compid(
     client: *mut mavftp_client,
     compid: u32,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let id = u8::try_from(compid)
             .map_err(|_| FtpError::invalid(format!("component id {compid} is above 255")))?;
@@ -244,7 +243,7 @@ pub unsafe extern "C" fn mavftp_client_set_timeout(
     client: *mut mavftp_client,
     timeout_ms: u32,
     retries: u32,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         if timeout_ms == 0 {
             return Err(FtpError::invalid("timeout_ms is 0"));
@@ -266,7 +265,7 @@ pub unsafe extern "C" fn mavftp_client_set_window_caps(
     client: *mut mavftp_client,
     read: u32,
     write: u32,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         if read > MAVFTP_MAX_WINDOW_CAP || write > MAVFTP_MAX_WINDOW_CAP {
             return Err(FtpError::invalid(format!(
@@ -281,7 +280,7 @@ pub unsafe extern "C" fn mavftp_client_set_window_caps(
 /// End the running and all queued operations of this client; their callbacks
 /// (or blocking calls) get CANCELLED.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mavftp_client_cancel(client: *mut mavftp_client) -> mavftp_result {
+pub unsafe extern "C" fn mavftp_client_cancel(client: *mut mavftp_client) -> FtpResult {
     with_client(client, |c| {
         c.inner.cancel();
         Ok(())
@@ -302,7 +301,7 @@ pub unsafe extern "C" fn mavftp_client_download(
     use_burst: bool,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let remote = remote_path(remote_file_path, "remote_file_path")?;
@@ -327,7 +326,7 @@ pub unsafe extern "C" fn mavftp_client_download_async(
     use_burst: bool,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let remote = remote_path(remote_file_path, "remote_file_path")?;
@@ -349,7 +348,7 @@ pub unsafe extern "C" fn mavftp_client_upload(
     remote_dir: *const c_char,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let local = local_path(local_file_path, "local_file_path")?;
@@ -371,7 +370,7 @@ pub unsafe extern "C" fn mavftp_client_upload_async(
     remote_dir: *const c_char,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let local = local_path(local_file_path, "local_file_path")?;
@@ -390,7 +389,7 @@ pub unsafe extern "C" fn mavftp_client_list_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
     out_list: *mut *mut mavftp_list,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let out = out_ptr(out_list, "out_list")?;
         let remote = remote_path(remote_dir, "remote_dir")?;
@@ -411,7 +410,7 @@ pub unsafe extern "C" fn mavftp_client_list_directory_async(
     remote_dir: *const c_char,
     callback: mavftp_list_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let remote = remote_path(remote_dir, "remote_dir")?;
@@ -439,7 +438,7 @@ pub unsafe extern "C" fn mavftp_client_list_directory_async(
 pub unsafe extern "C" fn mavftp_client_create_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let path = remote_path(remote_dir, "remote_dir")?;
         c.inner.create_directory(path)
@@ -454,7 +453,7 @@ pub unsafe extern "C" fn mavftp_client_create_directory_async(
     remote_dir: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let path = remote_path(remote_dir, "remote_dir")?;
@@ -468,7 +467,7 @@ pub unsafe extern "C" fn mavftp_client_create_directory_async(
 pub unsafe extern "C" fn mavftp_client_remove_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let path = remote_path(remote_dir, "remote_dir")?;
         c.inner.remove_directory(path)
@@ -483,7 +482,7 @@ pub unsafe extern "C" fn mavftp_client_remove_directory_async(
     remote_dir: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let path = remote_path(remote_dir, "remote_dir")?;
@@ -497,7 +496,7 @@ pub unsafe extern "C" fn mavftp_client_remove_directory_async(
 pub unsafe extern "C" fn mavftp_client_remove_file(
     client: *mut mavftp_client,
     remote_file_path: *const c_char,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let path = remote_path(remote_file_path, "remote_file_path")?;
         c.inner.remove_file(path)
@@ -512,7 +511,7 @@ pub unsafe extern "C" fn mavftp_client_remove_file_async(
     remote_file_path: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let path = remote_path(remote_file_path, "remote_file_path")?;
@@ -527,7 +526,7 @@ pub unsafe extern "C" fn mavftp_client_rename(
     client: *mut mavftp_client,
     remote_from_path: *const c_char,
     remote_to_path: *const c_char,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let from = remote_path(remote_from_path, "remote_from_path")?;
         let to = remote_path(remote_to_path, "remote_to_path")?;
@@ -544,7 +543,7 @@ pub unsafe extern "C" fn mavftp_client_rename_async(
     remote_to_path: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let from = remote_path(remote_from_path, "remote_from_path")?;
@@ -563,7 +562,7 @@ pub unsafe extern "C" fn mavftp_client_are_files_identical(
     local_file_path: *const c_char,
     remote_file_path: *const c_char,
     out_identical: *mut bool,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let out = out_ptr(out_identical, "out_identical")?;
         let local = local_path(local_file_path, "local_file_path")?;
@@ -584,7 +583,7 @@ pub unsafe extern "C" fn mavftp_client_are_files_identical_async(
     remote_file_path: *const c_char,
     callback: mavftp_bool_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
     with_client(client, |c| {
         let local = local_path(local_file_path, "local_file_path")?;

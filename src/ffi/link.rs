@@ -3,7 +3,6 @@
 use std::ffi::{c_char, c_void};
 
 use super::boundary::{UserData, c_str, guard, guard_void, non_null, out_ptr};
-use super::result::mavftp_result;
 use crate::link::Link;
 use crate::result::{FtpError, FtpResult};
 
@@ -47,7 +46,7 @@ pub unsafe extern "C" fn mavftp_link_open(
     own_system_id: u8,
     own_component_id: u8,
     out_link: *mut *mut mavftp_link,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
@@ -73,7 +72,7 @@ pub unsafe extern "C" fn mavftp_link_open_custom(
     send: mavftp_send_cb,
     user_data: *mut c_void,
     out_link: *mut *mut mavftp_link,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
@@ -101,7 +100,7 @@ pub unsafe extern "C" fn mavftp_link_feed(
     link: *mut mavftp_link,
     bytes: *const u8,
     len: usize,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
@@ -127,7 +126,7 @@ pub unsafe extern "C" fn mavftp_link_feed(
 pub unsafe extern "C" fn mavftp_link_first_heard_system(
     link: *const mavftp_link,
     out_system_id: *mut u8,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
@@ -154,7 +153,7 @@ pub unsafe extern "C" fn mavftp_link_last_heard(
     system_id: u8,
     component_id: u8,
     out_ms_ago: *mut u64,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {

@@ -8,5 +8,5 @@ mod boundary;
 pub mod client;
 pub mod link;
 pub mod list;
-pub mod result;
+mod result;
 pub mod server;

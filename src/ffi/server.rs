@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use super::boundary::{guard, guard_void, local_path, non_null, out_ptr};
 use super::link::mavftp_link;
-use super::result::mavftp_result;
+use crate::result::FtpResult;
 use crate::server::{Pacing, Server};
 
 /// The `mavftp_server_set_link_rate` value that selects the default burst
@@ -32,7 +32,7 @@ pub unsafe extern "C" fn mavftp_server_new(
     link: *mut mavftp_link,
     root_dir: *const c_char,
     out_server: *mut *mut mavftp_server,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn mavftp_server_new(
 pub unsafe extern "C" fn mavftp_server_set_read_only(
     server: *mut mavftp_server,
     read_only: bool,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
@@ -77,7 +77,7 @@ pub unsafe extern "C" fn mavftp_server_set_read_only(
 pub unsafe extern "C" fn mavftp_server_set_link_rate(
     server: *mut mavftp_server,
     bytes_per_second: u32,
-) -> mavftp_result {
+) -> FtpResult {
     guard(
         |_| (),
         || {
