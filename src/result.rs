@@ -148,6 +148,24 @@ impl std::error::Error for FtpError {}
 /// Result type of every fallible operation in this crate.
 pub type FtpOutcome<T> = Result<T, FtpError>;
 
+/// The detail of the last failure, as text: one per client (its operations
+/// and, through the C ABI, every call on it) and, in the C ABI, one per
+/// thread for calls that have no client (`src/ffi/boundary.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct LastError(parking_lot::Mutex<Option<String>>);
+
+impl LastError {
+    /// Keep `detail` as the last failure.
+    pub(crate) fn set(&self, detail: &str) {
+        *self.0.lock() = Some(detail.to_string());
+    }
+
+    /// The last failure, if any.
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::FtpResult;

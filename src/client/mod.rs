@@ -54,7 +54,7 @@ pub use types::{Completion, DirEntry, EntryKind, Listing, Progress, ProgressFn};
 
 use crate::link::Link;
 use crate::protocol::{Opcode, validate_remote_path};
-use crate::result::{FtpError, FtpOutcome, FtpResult};
+use crate::result::{FtpError, FtpOutcome, FtpResult, LastError};
 
 /// A client of one remote FTP server (one target system/component).
 /// All methods may be called from any thread, including from inside callbacks.
@@ -143,9 +143,17 @@ impl Client {
         self.queue.wake.notify_all();
     }
 
-    /// Detail of the last failure of this client, if any.
+    /// Detail of the last failure of this client (which path, which NAK
+    /// code, which errno), if any: the message of the last failed
+    /// operation's error; through the C ABI also of a refused call.
     pub fn last_error(&self) -> Option<String> {
-        self.control.last_error.lock().ok().and_then(|g| g.clone())
+        self.control.last_error.get()
+    }
+
+    /// Where this client keeps its last failure (the C boundary adds the
+    /// failures of calls it refuses itself).
+    pub(crate) fn last_error_store(&self) -> &LastError {
+        &self.control.last_error
     }
 
     fn on_worker(&self) -> bool {
@@ -210,7 +218,7 @@ impl Client {
         Ok(())
     }
 
-    fn blocking<T: Send + 'static>(
+    pub(crate) fn blocking<T: Send + 'static>(
         &self,
         start: impl FnOnce(Completion<T>) -> FtpOutcome<()>,
     ) -> FtpOutcome<T> {
