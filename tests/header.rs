@@ -43,6 +43,7 @@ fn section_of(name: &str) -> Option<usize> {
     let n = name;
     if n == "mavftp_result"
         || n == "mavftp_result_str"
+        || n == "mavftp_last_error"
         || n == "mavftp_version"
         || n == "MAVFTP_MAX_PATH_LEN"
     {

@@ -1,16 +1,23 @@
 //! `mavftp_client`: every FTP operation, blocking and `_async`.
+//!
+//! Both forms of an operation run the same code: its *start* (check the C
+//! arguments, queue the work with the Rust API's `_async` method and the
+//! completion it is given) is written once, and [`mavftp_client::wait`] or
+//! [`mavftp_client::submit`] runs it either way; only where the outcome goes
+//! differs (out-parameters or a callback, see the `*_cb` helpers). A new
+//! operation is its start, its two `extern "C"` functions of one or two lines
+//! each, and a callback helper if its value is of a new kind.
 
-use std::cell::RefCell;
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::boundary::{UserData, guard, local_path, non_null, out_ptr, remote_path};
+use super::boundary::{Out, UserData, borrow, error_to_c, free, guard, local_path, remote_path};
 use super::link::mavftp_link;
 use super::list::{OwnedList, mavftp_list};
-use crate::client::{Client, Completion, Progress, ProgressFn};
+use crate::client::{Client, Completion, Listing, Progress, ProgressFn};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// A client of one remote FTP server (one target system/component) on a link.
@@ -33,8 +40,6 @@ use crate::result::{FtpError, FtpOutcome, FtpResult};
 /// this client's own callbacks returns BUSY: use the `_async` form there).
 pub struct mavftp_client {
     inner: Client,
-    /// Detail of this client's last failure seen at the C boundary.
-    error: Arc<Mutex<Option<String>>>,
 }
 
 /// Largest window cap `mavftp_client_set_window_caps` accepts.
@@ -70,11 +75,6 @@ pub type mavftp_list_cb =
 pub type mavftp_bool_cb =
     Option<extern "C" fn(result: FtpResult, value: bool, user_data: *mut c_void)>;
 
-thread_local! {
-    /// Backing store of the string returned by `mavftp_client_last_error`.
-    static LAST_ERROR_TEXT: RefCell<CString> = RefCell::new(CString::default());
-}
-
 impl From<Progress> for mavftp_progress {
     fn from(p: Progress) -> mavftp_progress {
         mavftp_progress {
@@ -84,74 +84,193 @@ impl From<Progress> for mavftp_progress {
     }
 }
 
-/// Run `body` with a checked client; any failure is recorded as its last error.
-fn with_client(
-    client: *mut mavftp_client,
-    body: impl FnOnce(&mavftp_client) -> Result<(), FtpError>,
-) -> FtpResult {
-    // SAFETY: the caller passes a client from mavftp_client_new or NULL.
-    let Some(c) = (unsafe { client.as_ref() }) else {
-        return FtpResult::InvalidParameter;
-    };
-    let slot = Arc::clone(&c.error);
-    guard(move |msg| *slot.lock() = Some(msg), || body(c))
+/// The start of an operation: checks its C arguments and queues it on the
+/// client (the Rust API's `_async` form) with the completion it is given.
+trait Start<T>: FnOnce(&Client, Completion<T>) -> FtpOutcome<()> {}
+impl<T, F: FnOnce(&Client, Completion<T>) -> FtpOutcome<()>> Start<T> for F {}
+
+impl mavftp_client {
+    /// Blocking form: run the operation and wait for its outcome in the
+    /// calling thread. A failure's detail is kept before anything else sees
+    /// the outcome (a transfer's final progress call): the engine keeps an
+    /// operation's, this a refusal's (BUSY from inside a callback).
+    fn wait<T: Send + 'static>(&self, start: impl Start<T>) -> FtpOutcome<T> {
+        let outcome = self.inner.blocking(|done| start(&self.inner, done));
+        if let Err(e) = &outcome {
+            self.inner.last_error_store().set(&e.message);
+        }
+        outcome
+    }
+
+    /// `_async` form: queue the operation and return; `finish` gets its
+    /// result code and outcome on the worker thread, exactly once, after the
+    /// engine kept a failure's detail (a callback may read it).
+    fn submit<T: Send + 'static>(
+        &self,
+        start: impl Start<T>,
+        finish: impl FnOnce(FtpResult, FtpOutcome<T>) + Send + 'static,
+    ) -> FtpOutcome<()> {
+        start(
+            &self.inner,
+            Box::new(move |outcome| finish(FtpResult::of(&outcome), outcome)),
+        )
+    }
 }
 
-/// The code of an outcome, recording a failure's detail.
-fn code_of<T>(outcome: &FtpOutcome<T>, slot: &Mutex<Option<String>>) -> FtpResult {
-    match outcome {
-        Ok(_) => FtpResult::Success,
-        Err(e) => {
-            *slot.lock() = Some(e.message.clone());
-            e.result
+/// Run `body` with a checked client; any failure is kept as its last error
+/// (the calling thread's for a NULL client).
+fn with_client(
+    client: *const mavftp_client,
+    body: impl FnOnce(&mavftp_client) -> FtpOutcome<()>,
+) -> FtpResult {
+    match borrow(client, "client") {
+        Ok(c) => guard(Some(c.inner.last_error_store()), || body(c)),
+        Err(e) => guard(None, || Err(e)),
+    }
+}
+
+/// A transfer's progress callback: NEXT calls on the worker thread, then
+/// exactly one final call with the result and the last progress.
+#[derive(Clone)]
+struct TransferCb {
+    cb: mavftp_progress_cb,
+    user: UserData,
+    last: Arc<Mutex<mavftp_progress>>,
+}
+
+impl TransferCb {
+    fn new(cb: mavftp_progress_cb, user_data: *mut c_void) -> TransferCb {
+        TransferCb {
+            cb,
+            user: UserData(user_data),
+            last: Arc::default(),
+        }
+    }
+
+    /// The NEXT calls, for the Rust API's progress argument.
+    fn forward(&self) -> Option<ProgressFn> {
+        let cb = self.cb?;
+        let (user, last) = (self.user, Arc::clone(&self.last));
+        Some(Box::new(move |p: Progress| {
+            let p = mavftp_progress::from(p);
+            *last.lock() = p;
+            cb(FtpResult::Next, p, user.get());
+        }))
+    }
+
+    /// The final call.
+    fn finish(self, code: FtpResult) {
+        let p = *self.last.lock();
+        if let Some(cb) = self.cb {
+            cb(code, p, self.user.get());
+        }
+    }
+
+    /// The final call of a blocking transfer, in the calling thread.
+    fn finished(self, outcome: FtpOutcome<()>) -> FtpOutcome<()> {
+        self.finish(FtpResult::of(&outcome));
+        outcome
+    }
+}
+
+/// Where the outcome of an `_async` operation without a value goes.
+fn result_cb(
+    cb: mavftp_result_cb,
+    user_data: *mut c_void,
+) -> impl FnOnce(FtpResult, FtpOutcome<()>) + Send + 'static {
+    let user = UserData(user_data);
+    move |code, _| {
+        if let Some(cb) = cb {
+            cb(code, user.get());
         }
     }
 }
 
-/// Progress forwarding for a transfer: NEXT calls on the worker thread and
-/// the last value kept for the final call.
-fn progress_forwarder(
-    cb: mavftp_progress_cb,
-    user: UserData,
-    last: &Arc<Mutex<mavftp_progress>>,
-) -> Option<ProgressFn> {
-    let cb = cb?;
-    let last = Arc::clone(last);
-    Some(Box::new(move |p: Progress| {
-        let p = mavftp_progress::from(p);
-        *last.lock() = p;
-        cb(FtpResult::Next, p, user.get());
-    }))
+/// Where the outcome of an `_async` listing goes (the list lives for the call).
+fn list_cb(
+    cb: mavftp_list_cb,
+    user_data: *mut c_void,
+) -> impl FnOnce(FtpResult, FtpOutcome<Listing>) + Send + 'static {
+    let user = UserData(user_data);
+    move |code, outcome| {
+        let owned = outcome.ok().map(|l| OwnedList::new(&l));
+        let list = owned
+            .as_ref()
+            .map_or(std::ptr::null(), |o| o.view() as *const mavftp_list);
+        if let Some(cb) = cb {
+            cb(code, list, user.get());
+        }
+    }
 }
 
-/// Final call of a transfer's progress callback.
-fn transfer_done(
-    cb: mavftp_progress_cb,
-    user: UserData,
-    slot: Arc<Mutex<Option<String>>>,
-    last: Arc<Mutex<mavftp_progress>>,
-) -> Completion<()> {
-    Box::new(move |outcome| {
-        let code = code_of(&outcome, &slot);
-        let p = *last.lock();
+/// Where the outcome of an `_async` comparison goes.
+fn bool_cb(
+    cb: mavftp_bool_cb,
+    user_data: *mut c_void,
+) -> impl FnOnce(FtpResult, FtpOutcome<bool>) + Send + 'static {
+    let user = UserData(user_data);
+    move |code, outcome| {
         if let Some(cb) = cb {
-            cb(code, p, user.get());
+            cb(code, outcome.unwrap_or(false), user.get());
         }
-    })
+    }
 }
 
-/// Completion of an operation without a value.
-fn result_done(
-    cb: mavftp_result_cb,
-    user: UserData,
-    slot: Arc<Mutex<Option<String>>>,
-) -> Completion<()> {
-    Box::new(move |outcome| {
-        let code = code_of(&outcome, &slot);
-        if let Some(cb) = cb {
-            cb(code, user.get());
-        }
-    })
+// --- The operations: each checks its C arguments (a refusal here never
+// reaches a callback) and returns its start, which both forms run.
+
+fn download(
+    remote_file_path: *const c_char,
+    local_dir: *const c_char,
+    use_burst: bool,
+    progress: Option<ProgressFn>,
+) -> FtpOutcome<impl Start<()>> {
+    let remote = remote_path(remote_file_path, "remote_file_path")?;
+    let local = local_path(local_dir, "local_dir")?;
+    Ok(move |c: &Client, done| c.download_async(remote, &local, use_burst, progress, done))
+}
+
+fn upload(
+    local_file_path: *const c_char,
+    remote_dir: *const c_char,
+    progress: Option<ProgressFn>,
+) -> FtpOutcome<impl Start<()>> {
+    let local = local_path(local_file_path, "local_file_path")?;
+    let remote = remote_path(remote_dir, "remote_dir")?;
+    Ok(move |c: &Client, done| c.upload_async(&local, remote, progress, done))
+}
+
+fn list_directory(remote_dir: *const c_char) -> FtpOutcome<impl Start<Listing>> {
+    let remote = remote_path(remote_dir, "remote_dir")?;
+    Ok(move |c: &Client, done| c.list_directory_async(remote, done))
+}
+
+/// A command on one remote path (`what` names the argument in errors).
+fn on_path(
+    path: *const c_char,
+    what: &str,
+    command: fn(&Client, &str, Completion<()>) -> FtpOutcome<()>,
+) -> FtpOutcome<impl Start<()>> {
+    let path = remote_path(path, what)?;
+    Ok(move |c: &Client, done| command(c, path, done))
+}
+
+fn rename(
+    remote_from_path: *const c_char,
+    remote_to_path: *const c_char,
+) -> FtpOutcome<impl Start<()>> {
+    let from = remote_path(remote_from_path, "remote_from_path")?;
+    let to = remote_path(remote_to_path, "remote_to_path")?;
+    Ok(move |c: &Client, done| c.rename_async(from, to, done))
+}
+
+fn are_files_identical(
+    local_file_path: *const c_char,
+    remote_file_path: *const c_char,
+) -> FtpOutcome<impl Start<bool>> {
+    let local = local_path(local_file_path, "local_file_path")?;
+    let remote = remote_path(remote_file_path, "remote_file_path")?;
+    Ok(move |c: &Client, done| c.are_files_identical_async(&local, remote, done))
 }
 
 /// Create a client of (target_system, target_component) on `link`.
@@ -166,21 +285,13 @@ pub unsafe extern "C" fn mavftp_client_new(
     target_component: u8,
     out_client: *mut *mut mavftp_client,
 ) -> FtpResult {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_client, "out_client")?;
-            let link = non_null(link.cast_const(), "link")?;
-            let inner = Client::new(&link.inner, target_system, target_component)?;
-            let client = mavftp_client {
-                inner,
-                error: Arc::new(Mutex::new(None)),
-            };
-            // SAFETY: checked non-null; the caller provides a writable slot.
-            unsafe { *out = Box::into_raw(Box::new(client)) };
-            Ok(())
-        },
-    )
+    guard(None, || {
+        let out = Out::new(out_client, "out_client")?;
+        let link = borrow(link, "link")?;
+        let inner = Client::new(&link.inner, target_system, target_component)?;
+        out.put_handle(mavftp_client { inner });
+        Ok(())
+    })
 }
 
 /// Free a client. Every accepted operation still queued or running ends
@@ -189,35 +300,23 @@ pub unsafe extern "C" fn mavftp_client_new(
 /// called from one of this client's own callbacks. NULL does nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_free(client: *mut mavftp_client) {
-    if client.is_null() {
-        return;
-    }
-    super::boundary::guard_void(|| {
-        // SAFETY: a non-null pointer came from Box::into_raw in mavftp_client_new.
-        drop(unsafe { Box::from_raw(client) });
-    });
+    // SAFETY: the caller passes a client from mavftp_client_new or NULL, once.
+    unsafe { free(client) }
 }
 
 /// Detail of this client's last failure as text (which path, which NAK code,
-/// which errno), or "" when nothing failed yet. Never NULL (also for a NULL
-/// client). The string belongs to the library and stays valid until the next
-/// call of any `mavftp_client_*` function from the same thread.
+/// which errno): of a call on this client, from any thread, or of an
+/// operation it ran, blocking or `_async` (kept before the operation's
+/// callback runs, so the callback may read it). "" when nothing failed yet
+/// or `client` is NULL; never NULL. The string belongs to the library and
+/// stays valid until the next `mavftp_client_last_error` or
+/// `mavftp_last_error` call from the same thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_last_error(client: *const mavftp_client) -> *const c_char {
-    let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: the caller passes a client from mavftp_client_new or NULL.
-        let c = unsafe { client.as_ref() }?;
-        c.error.lock().clone().or_else(|| c.inner.last_error())
-    }))
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    let bytes: Vec<u8> = text.into_bytes().into_iter().filter(|b| *b != 0).collect();
-    let cstring = CString::new(bytes).unwrap_or_default();
-    LAST_ERROR_TEXT.with(|cell| {
-        *cell.borrow_mut() = cstring;
-        cell.borrow().as_ptr()
-    })
+    let detail = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        borrow(client, "client").ok()?.inner.last_error()
+    }));
+    error_to_c(detail.unwrap_or_default())
 }
 
 /// Address another component of the target system from the next operation
@@ -302,15 +401,10 @@ pub unsafe extern "C" fn mavftp_client_download(
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let outcome = c.inner.download(remote, &local, use_burst, forward);
-        transfer_done(progress, user, Arc::clone(&c.error), last)(outcome.clone());
-        outcome
+        let start = download(remote_file_path, local_dir, use_burst, cb.forward())?;
+        cb.finished(c.wait(start))
     })
 }
 
@@ -327,15 +421,10 @@ pub unsafe extern "C" fn mavftp_client_download_async(
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let done = transfer_done(progress, user, Arc::clone(&c.error), last);
-        c.inner
-            .download_async(remote, &local, use_burst, forward, done)
+        let start = download(remote_file_path, local_dir, use_burst, cb.forward())?;
+        c.submit(start, |code, _| cb.finish(code))
     })
 }
 
@@ -349,15 +438,10 @@ pub unsafe extern "C" fn mavftp_client_upload(
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let outcome = c.inner.upload(&local, remote, forward);
-        transfer_done(progress, user, Arc::clone(&c.error), last)(outcome.clone());
-        outcome
+        let start = upload(local_file_path, remote_dir, cb.forward())?;
+        cb.finished(c.wait(start))
     })
 }
 
@@ -371,14 +455,10 @@ pub unsafe extern "C" fn mavftp_client_upload_async(
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let done = transfer_done(progress, user, Arc::clone(&c.error), last);
-        c.inner.upload_async(&local, remote, forward, done)
+        let start = upload(local_file_path, remote_dir, cb.forward())?;
+        c.submit(start, |code, _| cb.finish(code))
     })
 }
 
@@ -391,12 +471,9 @@ pub unsafe extern "C" fn mavftp_client_list_directory(
     out_list: *mut *mut mavftp_list,
 ) -> FtpResult {
     with_client(client, |c| {
-        let out = out_ptr(out_list, "out_list")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let listing = c.inner.list_directory(remote)?;
-        let owned = Box::into_raw(OwnedList::new(&listing));
-        // SAFETY: checked non-null; OwnedList starts with its mavftp_list view.
-        unsafe { *out = owned.cast::<mavftp_list>() };
+        let out = Out::new(out_list, "out_list")?;
+        let listing = c.wait(list_directory(remote_dir)?)?;
+        out.put(OwnedList::into_handle(OwnedList::new(&listing)));
         Ok(())
     })
 }
@@ -411,25 +488,8 @@ pub unsafe extern "C" fn mavftp_client_list_directory_async(
     callback: mavftp_list_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let slot = Arc::clone(&c.error);
-        c.inner.list_directory_async(
-            remote,
-            Box::new(move |outcome| {
-                let code = code_of(&outcome, &slot);
-                let owned = outcome.ok().map(|l| OwnedList::new(&l));
-                let ptr = owned
-                    .as_ref()
-                    .map_or(std::ptr::null(), |o| o.view() as *const mavftp_list);
-                if let Some(cb) = callback {
-                    cb(code, ptr, user.get());
-                }
-                drop(owned);
-            }),
-        )
-    })
+    let finish = list_cb(callback, user_data);
+    with_client(client, |c| c.submit(list_directory(remote_dir)?, finish))
 }
 
 /// Create the directory `remote_dir` (its parent must exist), blocking.
@@ -440,8 +500,11 @@ pub unsafe extern "C" fn mavftp_client_create_directory(
     remote_dir: *const c_char,
 ) -> FtpResult {
     with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner.create_directory(path)
+        c.wait(on_path(
+            remote_dir,
+            "remote_dir",
+            Client::create_directory_async,
+        )?)
     })
 }
 
@@ -454,11 +517,12 @@ pub unsafe extern "C" fn mavftp_client_create_directory_async(
     callback: mavftp_result_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let finish = result_cb(callback, user_data);
     with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner
-            .create_directory_async(path, result_done(callback, user, Arc::clone(&c.error)))
+        c.submit(
+            on_path(remote_dir, "remote_dir", Client::create_directory_async)?,
+            finish,
+        )
     })
 }
 
@@ -469,8 +533,11 @@ pub unsafe extern "C" fn mavftp_client_remove_directory(
     remote_dir: *const c_char,
 ) -> FtpResult {
     with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner.remove_directory(path)
+        c.wait(on_path(
+            remote_dir,
+            "remote_dir",
+            Client::remove_directory_async,
+        )?)
     })
 }
 
@@ -483,11 +550,12 @@ pub unsafe extern "C" fn mavftp_client_remove_directory_async(
     callback: mavftp_result_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let finish = result_cb(callback, user_data);
     with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner
-            .remove_directory_async(path, result_done(callback, user, Arc::clone(&c.error)))
+        c.submit(
+            on_path(remote_dir, "remote_dir", Client::remove_directory_async)?,
+            finish,
+        )
     })
 }
 
@@ -498,8 +566,11 @@ pub unsafe extern "C" fn mavftp_client_remove_file(
     remote_file_path: *const c_char,
 ) -> FtpResult {
     with_client(client, |c| {
-        let path = remote_path(remote_file_path, "remote_file_path")?;
-        c.inner.remove_file(path)
+        c.wait(on_path(
+            remote_file_path,
+            "remote_file_path",
+            Client::remove_file_async,
+        )?)
     })
 }
 
@@ -512,11 +583,16 @@ pub unsafe extern "C" fn mavftp_client_remove_file_async(
     callback: mavftp_result_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let finish = result_cb(callback, user_data);
     with_client(client, |c| {
-        let path = remote_path(remote_file_path, "remote_file_path")?;
-        c.inner
-            .remove_file_async(path, result_done(callback, user, Arc::clone(&c.error)))
+        c.submit(
+            on_path(
+                remote_file_path,
+                "remote_file_path",
+                Client::remove_file_async,
+            )?,
+            finish,
+        )
     })
 }
 
@@ -528,9 +604,7 @@ pub unsafe extern "C" fn mavftp_client_rename(
     remote_to_path: *const c_char,
 ) -> FtpResult {
     with_client(client, |c| {
-        let from = remote_path(remote_from_path, "remote_from_path")?;
-        let to = remote_path(remote_to_path, "remote_to_path")?;
-        c.inner.rename(from, to)
+        c.wait(rename(remote_from_path, remote_to_path)?)
     })
 }
 
@@ -544,12 +618,9 @@ pub unsafe extern "C" fn mavftp_client_rename_async(
     callback: mavftp_result_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let finish = result_cb(callback, user_data);
     with_client(client, |c| {
-        let from = remote_path(remote_from_path, "remote_from_path")?;
-        let to = remote_path(remote_to_path, "remote_to_path")?;
-        c.inner
-            .rename_async(from, to, result_done(callback, user, Arc::clone(&c.error)))
+        c.submit(rename(remote_from_path, remote_to_path)?, finish)
     })
 }
 
@@ -564,12 +635,8 @@ pub unsafe extern "C" fn mavftp_client_are_files_identical(
     out_identical: *mut bool,
 ) -> FtpResult {
     with_client(client, |c| {
-        let out = out_ptr(out_identical, "out_identical")?;
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let same = c.inner.are_files_identical(&local, remote)?;
-        // SAFETY: checked non-null; the caller provides a writable bool.
-        unsafe { *out = same };
+        let out = Out::new(out_identical, "out_identical")?;
+        out.put(c.wait(are_files_identical(local_file_path, remote_file_path)?)?);
         Ok(())
     })
 }
@@ -584,21 +651,11 @@ pub unsafe extern "C" fn mavftp_client_are_files_identical_async(
     callback: mavftp_bool_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let user = UserData(user_data);
+    let finish = bool_cb(callback, user_data);
     with_client(client, |c| {
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let slot = Arc::clone(&c.error);
-        c.inner.are_files_identical_async(
-            &local,
-            remote,
-            Box::new(move |outcome| {
-                let code = code_of(&outcome, &slot);
-                let same = outcome.unwrap_or(false);
-                if let Some(cb) = callback {
-                    cb(code, same, user.get());
-                }
-            }),
+        c.submit(
+            are_files_identical(local_file_path, remote_file_path)?,
+            finish,
         )
     })
 }

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{UserData, c_str, guard, guard_void, non_null, out_ptr};
+use super::boundary::{Out, UserData, borrow, c_str, free, guard};
 use crate::link::Link;
 use crate::result::{FtpError, FtpResult};
 
@@ -21,7 +21,14 @@ const _: () = assert!(
 ///
 /// Thread safety: all functions may be called from any thread.
 pub struct mavftp_link {
-    pub(crate) inner: Link,
+    pub(super) inner: Link,
+}
+
+impl Drop for mavftp_link {
+    /// Clients and servers hold the link too: freeing the handle closes it.
+    fn drop(&mut self) {
+        self.inner.close();
+    }
 }
 
 /// Called by a custom link with one complete, framed MAVLink message to send.
@@ -47,17 +54,12 @@ pub unsafe extern "C" fn mavftp_link_open(
     own_component_id: u8,
     out_link: *mut *mut mavftp_link,
 ) -> FtpResult {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_link, "out_link")?;
-            let url = c_str(url, "url")?;
-            let inner = Link::open(url, own_system_id, own_component_id)?;
-            // SAFETY: checked non-null; the caller provides a writable slot.
-            unsafe { *out = Box::into_raw(Box::new(mavftp_link { inner })) };
-            Ok(())
-        },
-    )
+    guard(None, || {
+        let out = Out::new(out_link, "out_link")?;
+        let inner = Link::open(c_str(url, "url")?, own_system_id, own_component_id)?;
+        out.put_handle(mavftp_link { inner });
+        Ok(())
+    })
 }
 
 /// Open a link whose bytes the application moves (it already owns the serial
@@ -73,21 +75,17 @@ pub unsafe extern "C" fn mavftp_link_open_custom(
     user_data: *mut c_void,
     out_link: *mut *mut mavftp_link,
 ) -> FtpResult {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_link, "out_link")?;
-            let send = send.ok_or_else(|| FtpError::invalid("send is NULL"))?;
-            let user = UserData(user_data);
-            let sink = Box::new(move |bytes: &[u8]| {
-                send(bytes.as_ptr(), bytes.len(), user.get());
-            });
-            let inner = Link::open_custom(own_system_id, own_component_id, sink)?;
-            // SAFETY: checked non-null; the caller provides a writable slot.
-            unsafe { *out = Box::into_raw(Box::new(mavftp_link { inner })) };
-            Ok(())
-        },
-    )
+    guard(None, || {
+        let out = Out::new(out_link, "out_link")?;
+        let send = send.ok_or_else(|| FtpError::invalid("send is NULL"))?;
+        let user = UserData(user_data);
+        let sink = Box::new(move |bytes: &[u8]| {
+            send(bytes.as_ptr(), bytes.len(), user.get());
+        });
+        let inner = Link::open_custom(own_system_id, own_component_id, sink)?;
+        out.put_handle(mavftp_link { inner });
+        Ok(())
+    })
 }
 
 /// Feed bytes received by the application into a custom link (any chunking;
@@ -101,22 +99,16 @@ pub unsafe extern "C" fn mavftp_link_feed(
     bytes: *const u8,
     len: usize,
 ) -> FtpResult {
-    guard(
-        |_| (),
-        || {
-            // SAFETY: the caller passes a link from mavftp_link_open* or NULL.
-            let link = unsafe { link.as_ref() }.ok_or_else(|| FtpError::invalid("link is NULL"))?;
-            if len == 0 {
-                return Ok(());
-            }
-            if bytes.is_null() {
-                return Err(FtpError::invalid("bytes is NULL"));
-            }
-            // SAFETY: non-null and the caller promises `len` readable bytes.
-            let data = unsafe { std::slice::from_raw_parts(bytes, len) };
-            link.inner.feed(data)
-        },
-    )
+    guard(None, || {
+        let link = borrow(link, "link")?;
+        if len == 0 {
+            return Ok(());
+        }
+        borrow(bytes, "bytes")?;
+        // SAFETY: non-null and the caller promises `len` readable bytes.
+        let data = unsafe { std::slice::from_raw_parts(bytes, len) };
+        link.inner.feed(data)
+    })
 }
 
 /// The first system (other than our own) heard on this link, by any
@@ -127,20 +119,15 @@ pub unsafe extern "C" fn mavftp_link_first_heard_system(
     link: *const mavftp_link,
     out_system_id: *mut u8,
 ) -> FtpResult {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_system_id, "out_system_id")?;
-            let link = non_null(link, "link")?;
-            let system = link
-                .inner
-                .first_heard_system()
-                .ok_or_else(|| FtpError::new(FtpResult::NoSystem, "no system heard yet"))?;
-            // SAFETY: checked non-null; the caller provides a writable byte.
-            unsafe { *out = system };
-            Ok(())
-        },
-    )
+    guard(None, || {
+        let out = Out::new(out_system_id, "out_system_id")?;
+        let system = borrow(link, "link")?
+            .inner
+            .first_heard_system()
+            .ok_or_else(|| FtpError::new(FtpResult::NoSystem, "no system heard yet"))?;
+        out.put(system);
+        Ok(())
+    })
 }
 
 /// Milliseconds since any MAVLink message from (`system_id`, `component_id`)
@@ -154,26 +141,20 @@ pub unsafe extern "C" fn mavftp_link_last_heard(
     component_id: u8,
     out_ms_ago: *mut u64,
 ) -> FtpResult {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_ms_ago, "out_ms_ago")?;
-            let link = non_null(link, "link")?;
-            let at = link
-                .inner
-                .last_heard(system_id, component_id)
-                .ok_or_else(|| {
-                    FtpError::new(
-                        FtpResult::NoSystem,
-                        format!("system {system_id} component {component_id} never heard"),
-                    )
-                })?;
-            let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
-            // SAFETY: checked non-null; the caller provides a writable u64.
-            unsafe { *out = ms };
-            Ok(())
-        },
-    )
+    guard(None, || {
+        let out = Out::new(out_ms_ago, "out_ms_ago")?;
+        let at = borrow(link, "link")?
+            .inner
+            .last_heard(system_id, component_id)
+            .ok_or_else(|| {
+                FtpError::new(
+                    FtpResult::NoSystem,
+                    format!("system {system_id} component {component_id} never heard"),
+                )
+            })?;
+        out.put(u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX));
+        Ok(())
+    })
 }
 
 /// Close and free a link. Operations of its clients still in flight end
@@ -183,13 +164,6 @@ pub unsafe extern "C" fn mavftp_link_last_heard(
 /// nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_link_free(link: *mut mavftp_link) {
-    if link.is_null() {
-        return;
-    }
-    guard_void(|| {
-        // SAFETY: a non-null pointer came from Box::into_raw in mavftp_link_open*.
-        let link = unsafe { Box::from_raw(link) };
-        link.inner.close();
-        drop(link);
-    });
+    // SAFETY: the caller passes a link from mavftp_link_open* or NULL, once.
+    unsafe { free(link) }
 }

@@ -435,6 +435,7 @@ void custom_links_carry_a_transfer(const std::string &work) {
     }
     CHECK_EC(mavftp::Link::open_custom({}).first, mavftp::Result::InvalidParameter);
     CHECK_EC(mavftp::Link::open("udpout://").first, mavftp::Result::InvalidParameter);
+    CHECK(mavftp::last_error().find("udpout://") != std::string::npos);
 
     const std::string root = make_dir(work + "/root");
     const auto data = pattern(200000, 4);
