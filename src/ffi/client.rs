@@ -245,14 +245,49 @@ fn list_directory(remote_dir: *const c_char) -> FtpOutcome<impl Start<Listing>> 
     Ok(move |c: &Client, done| c.list_directory_async(remote, done))
 }
 
-/// A command on one remote path (`what` names the argument in errors).
-fn on_path(
-    path: *const c_char,
-    what: &str,
+/// A command on one remote path: the Rust API's `_async` method and the
+/// name of its path argument (for errors).
+struct PathCommand {
+    what: &'static str,
     command: fn(&Client, &str, Completion<()>) -> FtpOutcome<()>,
-) -> FtpOutcome<impl Start<()>> {
-    let path = remote_path(path, what)?;
-    Ok(move |c: &Client, done| command(c, path, done))
+}
+
+const CREATE_DIRECTORY: PathCommand = PathCommand {
+    what: "remote_dir",
+    command: Client::create_directory_async,
+};
+const REMOVE_DIRECTORY: PathCommand = PathCommand {
+    what: "remote_dir",
+    command: Client::remove_directory_async,
+};
+const REMOVE_FILE: PathCommand = PathCommand {
+    what: "remote_file_path",
+    command: Client::remove_file_async,
+};
+
+impl PathCommand {
+    fn on(&self, path: *const c_char) -> FtpOutcome<impl Start<()>> {
+        let path = remote_path(path, self.what)?;
+        let command = self.command;
+        Ok(move |c: &Client, done| command(c, path, done))
+    }
+
+    /// The blocking form.
+    fn wait(&self, client: *mut mavftp_client, path: *const c_char) -> FtpResult {
+        with_client(client, |c| c.wait(self.on(path)?))
+    }
+
+    /// The `_async` form.
+    fn submit(
+        &self,
+        client: *mut mavftp_client,
+        path: *const c_char,
+        cb: mavftp_result_cb,
+        user_data: *mut c_void,
+    ) -> FtpResult {
+        let finish = result_cb(cb, user_data);
+        with_client(client, |c| c.submit(self.on(path)?, finish))
+    }
 }
 
 fn rename(
@@ -499,13 +534,7 @@ pub unsafe extern "C" fn mavftp_client_create_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
 ) -> FtpResult {
-    with_client(client, |c| {
-        c.wait(on_path(
-            remote_dir,
-            "remote_dir",
-            Client::create_directory_async,
-        )?)
-    })
+    CREATE_DIRECTORY.wait(client, remote_dir)
 }
 
 /// Start `mavftp_client_create_directory`; `callback` (may be NULL) runs exactly once on
@@ -517,13 +546,7 @@ pub unsafe extern "C" fn mavftp_client_create_directory_async(
     callback: mavftp_result_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let finish = result_cb(callback, user_data);
-    with_client(client, |c| {
-        c.submit(
-            on_path(remote_dir, "remote_dir", Client::create_directory_async)?,
-            finish,
-        )
-    })
+    CREATE_DIRECTORY.submit(client, remote_dir, callback, user_data)
 }
 
 /// Remove the empty directory `remote_dir`, blocking.
@@ -532,13 +555,7 @@ pub unsafe extern "C" fn mavftp_client_remove_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
 ) -> FtpResult {
-    with_client(client, |c| {
-        c.wait(on_path(
-            remote_dir,
-            "remote_dir",
-            Client::remove_directory_async,
-        )?)
-    })
+    REMOVE_DIRECTORY.wait(client, remote_dir)
 }
 
 /// Start `mavftp_client_remove_directory`; `callback` (may be NULL) runs exactly once on
@@ -550,13 +567,7 @@ pub unsafe extern "C" fn mavftp_client_remove_directory_async(
     callback: mavftp_result_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let finish = result_cb(callback, user_data);
-    with_client(client, |c| {
-        c.submit(
-            on_path(remote_dir, "remote_dir", Client::remove_directory_async)?,
-            finish,
-        )
-    })
+    REMOVE_DIRECTORY.submit(client, remote_dir, callback, user_data)
 }
 
 /// Remove the file `remote_file_path`, blocking.
@@ -565,13 +576,7 @@ pub unsafe extern "C" fn mavftp_client_remove_file(
     client: *mut mavftp_client,
     remote_file_path: *const c_char,
 ) -> FtpResult {
-    with_client(client, |c| {
-        c.wait(on_path(
-            remote_file_path,
-            "remote_file_path",
-            Client::remove_file_async,
-        )?)
-    })
+    REMOVE_FILE.wait(client, remote_file_path)
 }
 
 /// Start `mavftp_client_remove_file`; `callback` (may be NULL) runs exactly once on
@@ -583,17 +588,7 @@ pub unsafe extern "C" fn mavftp_client_remove_file_async(
     callback: mavftp_result_cb,
     user_data: *mut c_void,
 ) -> FtpResult {
-    let finish = result_cb(callback, user_data);
-    with_client(client, |c| {
-        c.submit(
-            on_path(
-                remote_file_path,
-                "remote_file_path",
-                Client::remove_file_async,
-            )?,
-            finish,
-        )
-    })
+    REMOVE_FILE.submit(client, remote_file_path, callback, user_data)
 }
 
 /// Rename `remote_from_path` to `remote_to_path`, blocking.
