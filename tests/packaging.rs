@@ -101,7 +101,7 @@ struct Installed {
 
 impl Installed {
     fn new() -> Installed {
-        let built = cdylib_support::lib_dir(); // cargo build --lib, once per test process
+        let built = cdylib_support::lib_dir(); // the cdylib of this cargo test
         let dir = tempfile::Builder::new()
             .prefix("mavftp-packaging-")
             .tempdir()

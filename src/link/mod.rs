@@ -28,6 +28,7 @@
 mod alloc;
 mod frame;
 mod linkcore;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod transport;
 mod url;
