@@ -10,8 +10,13 @@ use std::time::{Duration, Instant};
 
 use mavftp::Server;
 use mavftp::protocol::{FtpPacket, Opcode};
-use mavftp::server::burst::{ADAPTIVE_INITIAL_RATE, ADAPTIVE_ROUND_PACKETS};
 use support::*;
+
+/// Rounds on a link of unknown rate are at most this many packets, paced at
+/// a per-peer rate that starts here (README, "How transfers approach the
+/// link's limit"; docs/PROTOCOL_NOTES.md §6).
+const ADAPTIVE_ROUND_PACKETS: u32 = 128;
+const ADAPTIVE_INITIAL_RATE: u32 = 3_000_000;
 
 /// Send a burst request and read its round to the end; returns the packets.
 fn round(r: &mut Requester, session: u8, offset: u32) -> Vec<FtpPacket> {

@@ -10,6 +10,11 @@ use mavftp::Server;
 use mavftp::protocol::{FtpPacket, NakCode, Opcode};
 use support::*;
 
+/// Sessions one peer, and one route, may hold at once (README, "The server
+/// and its limits").
+const SESSIONS_PER_PEER: usize = 4;
+const SESSIONS_PER_ROUTE: usize = 16;
+
 fn setup() -> (tempfile::TempDir, Hub, Server) {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("f.bin"), pattern(5000, 1)).unwrap();
@@ -75,7 +80,7 @@ fn vanished_clients_do_not_lock_out_the_next_beyond_the_idle_timeout() {
         assert!(is_ack(&read));
         gone.push(r);
     }
-    assert_eq!(held, mavftp::server::sessions::SESSIONS_PER_ROUTE);
+    assert_eq!(held, SESSIONS_PER_ROUTE);
     drop(gone);
     let mut next = hub.requester(12, 190);
     let refused = next.call(Opcode::OpenFileRO, 0, 0, b"f.bin");
@@ -102,7 +107,7 @@ fn a_peer_keeping_every_session_busy_does_not_lock_out_another_peer() {
     let mut hog = hub.requester(40, 190);
     let mut held = open_until_refused(&mut hog, b"f.bin");
     assert!(!held.is_empty());
-    assert!(held.len() <= mavftp::server::sessions::SESSIONS_PER_PEER);
+    assert!(held.len() <= SESSIONS_PER_PEER);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_hog = std::sync::Arc::clone(&stop);
     let hog_thread = std::thread::spawn(move || {
