@@ -1,8 +1,8 @@
 /*
  * mavftp.h - MAVLink FTP client and server: the C API of libmavftp.
  *
- * GENERATED from src/ffi/ by cbindgen and tests/header.rs - DO NOT EDIT.
- * Regenerate with: MAVFTP_BLESS=1 cargo test --release --test header
+ * GENERATED from src/ffi/ by cbindgen and tests/c_abi/header.rs - DO NOT EDIT.
+ * Regenerate with: MAVFTP_BLESS=1 cargo test --release --test c_abi header::
  *
  * Build against the installed library with `pkg-config --cflags --libs
  * mavftp`, or in CMake with find_package(mavftp) and the target

@@ -1,5 +1,5 @@
 /*
- * Drives every function of include/mavftp.h. Built and run by tests/c_api.rs.
+ * Drives every function of include/mavftp.h. Built and run by tests/c_abi/c_api.rs.
  *
  *   api_test args             argument checks that need no peer
  *   api_test e2e WORKDIR      client against our server over two custom links

@@ -2,7 +2,7 @@
  * Uses every function, every macro and every result value of the installed
  * mavftp.h, and runs them: a client against the embedded server over two
  * custom links wired to each other, plus a UDP link. Compiled as C11 and as
- * C++17 with -Wall -Wextra -Wpedantic -Werror by tests/packaging.rs, which
+ * C++17 with -Wall -Wextra -Wpedantic -Werror by tests/c_abi/packaging.rs, which
  * also fails when the header declares a name this file does not use.
  *
  *   every_function WORKDIR

@@ -1,6 +1,6 @@
 // Tests of include/mavftp.hpp, built with CMake against the INSTALLED package
 // (find_package(mavftp CONFIG REQUIRED), -Wall -Wextra -Wpedantic -Werror) and
-// run by tests/packaging.rs:  wrapper_test WORKDIR
+// run by tests/c_abi/packaging.rs:  wrapper_test WORKDIR
 // Every test talks to the embedded server over UDP loopback or two custom
 // links, and checks bytes where files move.
 

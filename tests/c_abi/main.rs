@@ -1,0 +1,13 @@
+//! The C ABI as C, C++ and Qt programs use it (`cargo test --release --test
+//! c_abi`): the generated header, the C test suite (tests/c/), the examples-c
+//! CLI, and the installed package (packaging/install.sh, pkg-config, CMake,
+//! qmake, the C++ wrapper, the Qt example). The programs link the cdylib this
+//! `cargo test` built (`cdylib`).
+
+mod cdylib;
+mod support;
+
+mod c_api;
+mod cli;
+mod header;
+mod packaging;

@@ -1,0 +1,28 @@
+//! Our client (`cargo test --release --test client`): against our server
+//! over the link simulator, against scripted fakes of PX4, ArduPilot and the
+//! MAVSDK 4.1 server (`fake_server`: the readable spec of their quirks) and
+//! against MAVSDK 4.1's real FtpServer; its integrity rules, sharing a
+//! vehicle with other ground stations (ours and pymavlink), the loss
+//! matrices, tracing.
+
+#[path = "../common/content.rs"]
+mod content;
+mod fake_server;
+mod matrix;
+mod mavsdk;
+#[path = "../common/own_process.rs"]
+mod own_process;
+#[path = "../common/peers.rs"]
+mod peers;
+#[path = "../common/venv.rs"]
+mod venv;
+
+mod against_server;
+mod first_contact;
+mod ground_stations;
+mod integrity;
+mod loss_matrix;
+mod loss_matrix_mavsdk;
+mod mavsdk_server;
+mod quirks;
+mod trace;
