@@ -41,12 +41,16 @@
  * thread.
  *
  * Threads and callbacks. Every function may be called from any thread.
- * Each client has one worker thread; its operations run one at a time, in
- * the order submitted. Callbacks run on library threads (a client's on its
- * worker thread), never two at once for one client, and never while the
- * library holds a lock a callback could need: a callback may start another
- * operation with an _async function (a blocking call from inside one of that
- * client's own callbacks returns BUSY). user_data comes back untouched as
+ * Each client has a worker thread; its operations run one at a time, in
+ * the order submitted (mavftp_client_set_parallel lets several run at once,
+ * each on a worker thread of its own). Callbacks run on library threads (a
+ * client's on its worker threads), never two at once for one client, and
+ * never while the library holds a lock a callback could need: a callback may
+ * start another operation with an _async or extended function (a blocking
+ * call from inside one of that client's own callbacks returns BUSY). The
+ * extended calls (mavftp_client_download_ex and the other functions that
+ * take a mavftp_transfer_options) are asynchronous and return an operation
+ * id for mavftp_client_cancel_op. user_data comes back untouched as
  * the last argument. Data passed to a callback (a listing, progress) is
  * valid only during the call. An _async function that returns SUCCESS has
  * accepted the work: its callback then runs exactly once with a final result
@@ -70,6 +74,8 @@
  *   mavftp_server *            | mavftp_server_new                           | mavftp_server_free (before or after its link)
  *   mavftp_list * from mavftp_client_list_directory | the library            | the caller, with mavftp_list_free
  *   mavftp_list * passed to a mavftp_list_cb        | the library            | the library, after the callback returns
+ *   mavftp_buffer * passed to a mavftp_buffer_cb    | the library            | the caller, with mavftp_buffer_free
+ *   mavftp_transfer_progress * passed to a mavftp_transfer_cb | the library  | the library, after the callback returns
  *   const char * from mavftp_result_str, mavftp_version | static             | never
  *   const char * from mavftp_last_error, mavftp_client_last_error | the library | never; valid until the next *_last_error call from the same thread
  */
@@ -230,6 +236,12 @@ const char *mavftp_version(void);
 #define MAVFTP_DEFAULT_COMPONENT_ID 190
 
 /**
+ * Length in bytes of a MAVLink 2 signing secret key
+ * (`mavftp_link_set_signing`).
+ */
+#define MAVFTP_SIGNING_KEY_LEN 32
+
+/**
  * One MAVLink connection (UDP, TCP, serial or application-owned), shared by
  * any number of clients and servers. It sends a HEARTBEAT at 1 Hz and tracks
  * which systems it hears.
@@ -247,6 +259,59 @@ typedef struct mavftp_link mavftp_link;
 typedef void (*mavftp_send_cb)(const uint8_t *bytes,
                                size_t len,
                                void *user_data);
+
+/**
+ * MAVLink 2 signing counters of a link since it was opened
+ * (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
+ * key keeps them. Incoming frames are counted while a key is set:
+ * accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
+ * stale_stream + too_many_streams.
+ */
+typedef struct {
+    /**
+     * Frames this link signed and sent (heartbeats included).
+     */
+    uint64_t frames_signed;
+    /**
+     * Incoming frames with a correct signature (accepted).
+     */
+    uint64_t accepted_signed;
+    /**
+     * Incoming frames without a correct signature accepted because signing
+     * is not required (unsigned ones, and signed ones that failed a check,
+     * as in the MAVLink reference implementations).
+     */
+    uint64_t accepted_unsigned;
+    /**
+     * Incoming frames without a correct signature dropped because signing
+     * is required: no client or server saw them.
+     */
+    uint64_t dropped;
+    /**
+     * Incoming frames without a signature (MAVLink 1 included).
+     */
+    uint64_t unsigned_frames;
+    /**
+     * Incoming signed frames with a wrong signature (another key, altered
+     * bytes).
+     */
+    uint64_t bad_signature;
+    /**
+     * Correctly signed frames not newer than the last accepted one of their
+     * stream (system, component, link id): replays.
+     */
+    uint64_t replay;
+    /**
+     * Correctly signed first frames of a new stream more than one minute
+     * behind this link's timestamp.
+     */
+    uint64_t stale_stream;
+    /**
+     * Correctly signed first frames of a new stream while the link's table
+     * of streams was full of recent ones.
+     */
+    uint64_t too_many_streams;
+} mavftp_signing_stats;
 
 /**
  * Open a link. `url` is `udpin://HOST:PORT`, `udpout://HOST:PORT`,
@@ -306,6 +371,45 @@ mavftp_result mavftp_link_last_heard(const mavftp_link *link,
                                      uint8_t system_id,
                                      uint8_t component_id,
                                      uint64_t *out_ms_ago);
+
+/**
+ * Turn on MAVLink 2 message signing (mavlink.io "Message signing"): every
+ * frame the link sends from now on, heartbeats included, is signed with the
+ * 32-byte `secret_key` (`key_len` must be MAVFTP_SIGNING_KEY_LEN) and
+ * `link_id`; its timestamp (units of 10 microseconds since 2015-01-01
+ * 00:00:00 UTC) follows the system clock and grows with every frame.
+ * Incoming signed
+ * frames must carry a correct signature and a timestamp newer than the last
+ * one accepted from the same (system, component, link id); the first frame
+ * of such a stream may be at most one minute behind this link's timestamp.
+ * With `require_signed` true, every other frame (unsigned, MAVLink 1, wrong
+ * key, replayed) is dropped before routing, so a server on this link never
+ * answers it and a client ignores it; with false such frames are accepted
+ * as unsigned ones (as the MAVLink reference implementations do when they
+ * accept unsigned frames). Everything is counted
+ * (`mavftp_link_signing_stats`). Calling it again replaces key, link id and
+ * switch; the key is copied.
+ *
+ * Returns INVALID_PARAMETER for a NULL `link` or `secret_key` or a
+ * `key_len` other than 32.
+ */
+mavftp_result mavftp_link_set_signing(mavftp_link *link,
+                                      const uint8_t *secret_key,
+                                      size_t key_len,
+                                      uint8_t link_id,
+                                      bool require_signed);
+
+/**
+ * Turn signing off: frames are sent unsigned and every frame is accepted
+ * again. The counters stay.
+ */
+mavftp_result mavftp_link_clear_signing(mavftp_link *link);
+
+/**
+ * The link's signing counters: `*out_stats` receives them.
+ */
+mavftp_result mavftp_link_signing_stats(const mavftp_link *link,
+                                        mavftp_signing_stats *out_stats);
 
 /**
  * Close and free a link. Operations of its clients still in flight end
@@ -414,6 +518,11 @@ void mavftp_list_free(mavftp_list *list);
 #define MAVFTP_MAX_WINDOW_CAP 1024
 
 /**
+ * Most operations `mavftp_client_set_parallel` lets one client run at once.
+ */
+#define MAVFTP_MAX_PARALLEL 16
+
+/**
  * A client of one remote FTP server (one target system/component) on a link.
  * Operations run one after the other in the order submitted (a second call
  * queues, it does not fail with BUSY); several clients on one link, of the
@@ -472,6 +581,150 @@ typedef void (*mavftp_result_cb)(mavftp_result result,
 typedef void (*mavftp_bool_cb)(mavftp_result result,
                                bool value,
                                void *user_data);
+
+/**
+ * Options of the extended transfers. Set `struct_size` to
+ * `sizeof(mavftp_transfer_options)` and zero every other field for the
+ * defaults (plain reads, resume on, no verification, every file, identical
+ * files skipped), e.g. with `mavftp_transfer_options_init()`; a NULL
+ * options pointer means the defaults too. Later versions of the library
+ * add fields at the end: a program built against an older header passes
+ * its smaller size and gets the defaults for the new fields; a larger size
+ * than this library knows is accepted when the unknown bytes are zero,
+ * otherwise the call returns INVALID_PARAMETER (the program asks for an
+ * option this library lacks).
+ */
+typedef struct {
+    /**
+     * `sizeof(mavftp_transfer_options)` as the caller was compiled.
+     */
+    size_t struct_size;
+    /**
+     * Downloads: burst reads instead of plain ones (uploads ignore it).
+     */
+    bool use_burst;
+    /**
+     * After the transfer compare the MAVLink CRC32 of both ends
+     * (CalcFileCRC32); on a mismatch transfer once more, then
+     * FILE_IO_ERROR.
+     */
+    bool verify;
+    /**
+     * Downloads to a file: do not keep a failed download's bytes for the
+     * next try (a failure then leaves nothing behind). By default a failed,
+     * cancelled or killed download leaves a hidden part file and metadata
+     * beside the destination (`.NAME.mavftp-resume`,
+     * `.NAME.mavftp-resume.meta`) and the next download of the same remote
+     * file into the same place goes on from there if the remote file's
+     * size and listing time are unchanged (checked by CRC32 at the end).
+     */
+    bool no_resume;
+    /**
+     * Directory operations: transfer files even when the other side has an
+     * identical copy (same size and CRC32); by default those are skipped.
+     */
+    bool transfer_identical;
+    /**
+     * Directory operations: only files whose path relative to the
+     * directory matches this pattern (`*` and `?` within a path component,
+     * `**` across them; a pattern without `/` matches the file name).
+     * NULL: every file. Copied by the call.
+     */
+    const char *glob;
+} mavftp_transfer_options;
+
+/**
+ * Progress of an extended transfer (directory operations count all their
+ * files). Valid only during the callback.
+ */
+typedef struct {
+    /**
+     * The operation's id.
+     */
+    uint64_t op_id;
+    /**
+     * Bytes moved so far (a resumed download counts the bytes it resumed from).
+     */
+    uint64_t bytes_transferred;
+    /**
+     * Bytes to move in all; 0 while unknown.
+     */
+    uint64_t total_bytes;
+    /**
+     * Rate over the last seconds, bytes per second (0 while unknown).
+     */
+    double bytes_per_second;
+    /**
+     * Estimated seconds left; negative while unknown.
+     */
+    double eta_seconds;
+    /**
+     * Files started so far (1-based index of the newest one).
+     */
+    uint32_t file_index;
+    /**
+     * Files in the operation (1 for a single file).
+     */
+    uint32_t file_count;
+    /**
+     * Files that failed so far (a directory operation goes on with the others).
+     */
+    uint32_t files_failed;
+    /**
+     * Files left out because the other side had them already.
+     */
+    uint32_t files_skipped;
+    /**
+     * The newest file started (for a directory, relative to it); never NULL.
+     */
+    const char *current_file;
+} mavftp_transfer_progress;
+
+/**
+ * Callback of an extended transfer: called with NEXT and the progress (at
+ * most 10 times per second), then exactly once with the final result and
+ * the last progress. For a directory operation the final result is SUCCESS
+ * only when every file succeeded; otherwise it is the first failure's code,
+ * `progress->files_failed` says how many failed and
+ * `mavftp_client_last_error` names each of them.
+ */
+typedef void (*mavftp_transfer_cb)(mavftp_result result,
+                                   const mavftp_transfer_progress *progress,
+                                   void *user_data);
+
+/**
+ * A downloaded file in memory, allocated by the library.
+ */
+typedef struct {
+    /**
+     * The bytes (NULL when `len` is 0).
+     */
+    const uint8_t *data;
+    /**
+     * Number of bytes.
+     */
+    size_t len;
+} mavftp_buffer;
+
+/**
+ * Final callback of `mavftp_client_download_to_memory`: `buffer` is NULL
+ * unless `result` is SUCCESS; the caller owns it and frees it with
+ * `mavftp_buffer_free` (also allowed inside the callback).
+ */
+typedef void (*mavftp_buffer_cb)(mavftp_result result,
+                                 mavftp_buffer *buffer,
+                                 void *user_data);
+
+/**
+ * Data callback of `mavftp_client_download_stream`: the next `len` bytes
+ * of the file, at `offset` (each call continues the previous one: the
+ * pieces arrive in file order without gaps). Return true to go on, false
+ * to stop the download (it ends CANCELLED). `data` is valid only during the call.
+ */
+typedef bool (*mavftp_chunk_cb)(uint64_t offset,
+                                const uint8_t *data,
+                                size_t len,
+                                void *user_data);
 
 /**
  * Create a client of (target_system, target_component) on `link`.
@@ -686,6 +939,134 @@ mavftp_result mavftp_client_are_files_identical_async(mavftp_client *client,
                                                       const char *remote_file_path,
                                                       mavftp_bool_cb callback,
                                                       void *user_data);
+
+/**
+ * Fill `options` with the defaults and its `struct_size` (every other
+ * field zero). INVALID_PARAMETER for NULL.
+ */
+mavftp_result mavftp_transfer_options_init(mavftp_transfer_options *options);
+
+/**
+ * Run up to `parallel` operations of this client at once, 1 to
+ * MAVFTP_MAX_PARALLEL (default 1: one at a time in submission order); each
+ * on its own worker thread and, for a transfer, its own server session.
+ * A server that takes fewer sessions (PX4 and MAVSDK's server take one,
+ * ours four per client) makes transfers wait for one in turn, never fail.
+ * With 2 or more a listing is not stuck behind a long download, and a
+ * directory operation moves several files at once. Applies to operations
+ * started afterwards. INVALID_PARAMETER outside 1..MAVFTP_MAX_PARALLEL.
+ */
+mavftp_result mavftp_client_set_parallel(mavftp_client *client,
+                                         uint32_t parallel);
+
+/**
+ * Cancel one operation by the id an extended call returned: a queued one
+ * ends at once, a running one at its next step; its callback then gets
+ * CANCELLED (on a library thread). `mavftp_client_cancel` still cancels
+ * everything. INVALID_PARAMETER when no operation with this id is queued
+ * or running (0, an id never issued, or one that ended already).
+ */
+mavftp_result mavftp_client_cancel_op(mavftp_client *client,
+                                      uint64_t op_id);
+
+/**
+ * Download `remote_file_path` into the existing directory `local_dir`
+ * (same file name) with `options` (NULL: defaults, see
+ * `mavftp_transfer_options`); returns at once. On SUCCESS the work was
+ * accepted: `*out_op_id` receives its id (for `mavftp_client_cancel_op`)
+ * and `callback` (may be NULL) gets NEXT calls and exactly one final
+ * result on a library thread. Any other return value: refused, the
+ * callback never runs. The file appears under its name only when complete.
+ */
+mavftp_result mavftp_client_download_ex(mavftp_client *client,
+                                        const char *remote_file_path,
+                                        const char *local_dir,
+                                        const mavftp_transfer_options *options,
+                                        mavftp_transfer_cb callback,
+                                        void *user_data,
+                                        uint64_t *out_op_id);
+
+/**
+ * Upload the local file `local_file_path` into `remote_dir` (same name)
+ * with `options` (`verify` applies); the contract of
+ * `mavftp_client_download_ex`.
+ */
+mavftp_result mavftp_client_upload_ex(mavftp_client *client,
+                                      const char *local_file_path,
+                                      const char *remote_dir,
+                                      const mavftp_transfer_options *options,
+                                      mavftp_transfer_cb callback,
+                                      void *user_data,
+                                      uint64_t *out_op_id);
+
+/**
+ * Download the remote directory `remote_dir` recursively into the existing
+ * `local_dir` (subdirectories are created): files matching `options->glob`,
+ * identical ones skipped (so a second run moves only what is new), each
+ * with the options (burst, resume, verify), up to
+ * `mavftp_client_set_parallel` at once. A file that fails does not stop
+ * the others; the final result counts them (see `mavftp_transfer_cb`).
+ * The contract of `mavftp_client_download_ex`.
+ */
+mavftp_result mavftp_client_download_dir(mavftp_client *client,
+                                         const char *remote_dir,
+                                         const char *local_dir,
+                                         const mavftp_transfer_options *options,
+                                         mavftp_transfer_cb callback,
+                                         void *user_data,
+                                         uint64_t *out_op_id);
+
+/**
+ * Upload the local directory `local_dir` recursively into the existing
+ * remote directory `remote_dir` (subdirectories are created), like
+ * `mavftp_client_download_dir` the other way.
+ */
+mavftp_result mavftp_client_upload_dir(mavftp_client *client,
+                                       const char *local_dir,
+                                       const char *remote_dir,
+                                       const mavftp_transfer_options *options,
+                                       mavftp_transfer_cb callback,
+                                       void *user_data,
+                                       uint64_t *out_op_id);
+
+/**
+ * Download `remote_file_path` into a buffer the library allocates (for
+ * `@PARAM/param.pck`, the text files under `@SYS`, mission files), with the same loss
+ * handling as a download to a file; `options`: `use_burst`, `verify`.
+ * `progress` (may be NULL) gets NEXT calls only; `on_done` (may be NULL)
+ * runs exactly once with the result and, on SUCCESS, the buffer, which the
+ * caller frees with `mavftp_buffer_free`. The contract of
+ * `mavftp_client_download_ex` otherwise.
+ */
+mavftp_result mavftp_client_download_to_memory(mavftp_client *client,
+                                               const char *remote_file_path,
+                                               const mavftp_transfer_options *options,
+                                               mavftp_transfer_cb progress,
+                                               mavftp_buffer_cb on_done,
+                                               void *user_data,
+                                               uint64_t *out_op_id);
+
+/**
+ * Download `remote_file_path` handing each contiguous piece to `on_chunk`
+ * in file order (bytes that arrive ahead of a gap are held until it is
+ * filled); `on_chunk` returning false stops the download (CANCELLED).
+ * `callback` gets NEXT calls and exactly one final result. With
+ * `options->verify` a CRC32 mismatch is FILE_IO_ERROR (what was handed over
+ * cannot be taken back). INVALID_PARAMETER when `on_chunk` is NULL. The
+ * contract of `mavftp_client_download_ex` otherwise.
+ */
+mavftp_result mavftp_client_download_stream(mavftp_client *client,
+                                            const char *remote_file_path,
+                                            const mavftp_transfer_options *options,
+                                            mavftp_chunk_cb on_chunk,
+                                            mavftp_transfer_cb callback,
+                                            void *user_data,
+                                            uint64_t *out_op_id);
+
+/**
+ * Free a buffer from `mavftp_client_download_to_memory`. NULL does nothing.
+ */
+void mavftp_buffer_free(mavftp_buffer *buffer);
 
 /* ========================================================================
  * 5. Server

@@ -28,6 +28,11 @@
  * (0, which std::error_code reserves for success): -1 here; to_result(ec)
  * gives back the Result.
  *
+ * Extended transfers (download_ex, upload_ex, download_dir, upload_dir,
+ * download_to_memory, download_stream) take TransferOptions and return an
+ * Operation: its id for cancel_op() and a future of the final result and
+ * last progress; they are asynchronous only (get() the future to block).
+ *
  * Blocking and asynchronous calls. Every operation exists as a blocking call
  * (returns std::error_code, or a std::pair with the value) and as an _async
  * call that returns a std::future of the same and optionally takes callbacks
@@ -54,12 +59,14 @@
 
 #include "mavftp.h"
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -186,6 +193,83 @@ struct Listing {
     std::vector<Entry> entries;
 };
 
+/**
+ * Options of the extended transfers (mavftp_transfer_options); the defaults
+ * are the C defaults: plain reads, resume on, no verification, every file,
+ * identical files skipped.
+ */
+struct TransferOptions {
+    bool use_burst = false;      /**< downloads: burst reads */
+    bool verify = false;         /**< compare CRC32 of both ends afterwards, repeat once */
+    bool resume = true;          /**< downloads to a file: keep and continue a failed download */
+    bool skip_identical = true;  /**< directories: leave out files the other side has */
+    std::string glob;            /**< directories: only matching files ("" = all) */
+};
+
+/** Progress of an extended transfer (mavftp_transfer_progress, copied). */
+struct TransferProgress {
+    std::uint64_t op_id = 0;
+    std::uint64_t bytes_transferred = 0;
+    std::uint64_t total_bytes = 0;          /**< 0 while unknown */
+    double bytes_per_second = 0.0;
+    std::optional<double> eta_seconds;      /**< empty while unknown */
+    std::uint32_t file_index = 0;
+    std::uint32_t file_count = 0;
+    std::uint32_t files_failed = 0;
+    std::uint32_t files_skipped = 0;
+    std::string current_file;
+};
+
+namespace detail {
+inline TransferProgress copy_progress(const mavftp_transfer_progress *p) {
+    TransferProgress out;
+    if (p == nullptr) {
+        return out;
+    }
+    out.op_id = p->op_id;
+    out.bytes_transferred = p->bytes_transferred;
+    out.total_bytes = p->total_bytes;
+    out.bytes_per_second = p->bytes_per_second;
+    if (p->eta_seconds >= 0.0) {
+        out.eta_seconds = p->eta_seconds;
+    }
+    out.file_index = p->file_index;
+    out.file_count = p->file_count;
+    out.files_failed = p->files_failed;
+    out.files_skipped = p->files_skipped;
+    out.current_file = p->current_file != nullptr ? p->current_file : "";
+    return out;
+}
+
+inline mavftp_transfer_options c_options(const TransferOptions &o) {
+    mavftp_transfer_options c;
+    mavftp_transfer_options_init(&c);
+    c.use_burst = o.use_burst;
+    c.verify = o.verify;
+    c.no_resume = !o.resume;
+    c.transfer_identical = !o.skip_identical;
+    c.glob = o.glob.empty() ? nullptr : o.glob.c_str();
+    return c;
+}
+} // namespace detail
+
+/**
+ * An operation started by an extended call: its id (for Client::cancel_op;
+ * 0 when the library refused the work) and a future of its final result
+ * and last progress (for a directory, Success only when every file
+ * succeeded; files_failed says how many did not).
+ */
+struct Operation {
+    std::uint64_t id = 0;
+    std::future<std::pair<std::error_code, TransferProgress>> result;
+};
+
+/** Like Operation, for Client::download_to_memory: the file's bytes. */
+struct MemoryOperation {
+    std::uint64_t id = 0;
+    std::future<std::pair<std::error_code, std::vector<std::uint8_t>>> result;
+};
+
 namespace detail {
 inline Listing copy_listing(const mavftp_list *list) {
     Listing out;
@@ -273,6 +357,33 @@ public:
         return detail::code(mavftp_link_feed(handle_, bytes, len));
     }
 
+    /** A MAVLink 2 signing secret key. */
+    using SigningKey = std::array<std::uint8_t, MAVFTP_SIGNING_KEY_LEN>;
+
+    /**
+     * mavftp_link_set_signing: sign every frame sent from now on with `key`
+     * and `link_id`; incoming signed frames must verify (signature, newer
+     * timestamp per stream); with `require_signed` every other frame is
+     * dropped before any Client or Server sees it.
+     */
+    std::error_code set_signing(const SigningKey &key, std::uint8_t link_id,
+                                bool require_signed) noexcept {
+        return detail::code(
+            mavftp_link_set_signing(handle_, key.data(), key.size(), link_id, require_signed));
+    }
+
+    /** mavftp_link_clear_signing: send unsigned frames and accept every frame again. */
+    std::error_code clear_signing() noexcept {
+        return detail::code(mavftp_link_clear_signing(handle_));
+    }
+
+    /** mavftp_link_signing_stats: the signing counters (zeros with the error). */
+    std::pair<std::error_code, mavftp_signing_stats> signing_stats() const noexcept {
+        mavftp_signing_stats stats{};
+        const mavftp_result r = mavftp_link_signing_stats(handle_, &stats);
+        return {detail::code(r), stats};
+    }
+
     /** mavftp_link_free now; the Link is empty afterwards. */
     void reset() noexcept {
         mavftp_link_free(std::exchange(handle_, nullptr));
@@ -311,6 +422,14 @@ public:
     using ListFn = std::function<void(std::error_code, const Listing &)>;
     /** Completion of a comparison (the bool is meaningful only if ec is empty). */
     using BoolFn = std::function<void(std::error_code, bool)>;
+    /** Progress of an extended transfer (worker thread, at most 10 per second). */
+    using TransferProgressFn = std::function<void(const TransferProgress &)>;
+    /** Completion of an extended transfer: its result and last progress. */
+    using TransferDoneFn = std::function<void(std::error_code, const TransferProgress &)>;
+    /** Completion of a download to memory (the bytes are empty unless ec is empty). */
+    using MemoryDoneFn = std::function<void(std::error_code, const std::vector<std::uint8_t> &)>;
+    /** The next piece of a streamed download, in file order; return false to stop it. */
+    using ChunkFn = std::function<bool(std::uint64_t offset, const std::uint8_t *data, std::size_t len)>;
 
     /** An empty client. */
     Client() noexcept = default;
@@ -371,6 +490,14 @@ public:
     }
     /** End the running and all queued operations (they complete with Cancelled). */
     std::error_code cancel() noexcept { return detail::code(mavftp_client_cancel(handle_)); }
+    /** End one operation of an extended call (InvalidParameter when it is not queued or running). */
+    std::error_code cancel_op(std::uint64_t op_id) noexcept {
+        return detail::code(mavftp_client_cancel_op(handle_, op_id));
+    }
+    /** Operations run at once (1 to MAVFTP_MAX_PARALLEL; default 1). */
+    std::error_code set_parallel(std::uint32_t parallel) noexcept {
+        return detail::code(mavftp_client_set_parallel(handle_, parallel));
+    }
 
     /* blocking operations */
 
@@ -494,6 +621,81 @@ public:
         });
     }
 
+    /* extended transfers: asynchronous, with an operation id (mavftp.h,
+       mavftp_client_download_ex and the functions after it) */
+
+    Operation download_ex(const std::string &remote_file_path, const std::string &local_dir,
+                          const TransferOptions &options = {}, TransferProgressFn on_progress = {},
+                          TransferDoneFn on_done = {}) {
+        return start_ex(options, std::move(on_progress), std::move(on_done), {},
+                        [&](const mavftp_transfer_options *o, ExOp *raw, std::uint64_t *id) {
+                            return mavftp_client_download_ex(handle_, remote_file_path.c_str(),
+                                                             local_dir.c_str(), o,
+                                                             &Client::ex_trampoline, raw, id);
+                        });
+    }
+    Operation upload_ex(const std::string &local_file_path, const std::string &remote_dir,
+                        const TransferOptions &options = {}, TransferProgressFn on_progress = {},
+                        TransferDoneFn on_done = {}) {
+        return start_ex(options, std::move(on_progress), std::move(on_done), {},
+                        [&](const mavftp_transfer_options *o, ExOp *raw, std::uint64_t *id) {
+                            return mavftp_client_upload_ex(handle_, local_file_path.c_str(),
+                                                           remote_dir.c_str(), o,
+                                                           &Client::ex_trampoline, raw, id);
+                        });
+    }
+    Operation download_dir(const std::string &remote_dir, const std::string &local_dir,
+                           const TransferOptions &options = {}, TransferProgressFn on_progress = {},
+                           TransferDoneFn on_done = {}) {
+        return start_ex(options, std::move(on_progress), std::move(on_done), {},
+                        [&](const mavftp_transfer_options *o, ExOp *raw, std::uint64_t *id) {
+                            return mavftp_client_download_dir(handle_, remote_dir.c_str(),
+                                                              local_dir.c_str(), o,
+                                                              &Client::ex_trampoline, raw, id);
+                        });
+    }
+    Operation upload_dir(const std::string &local_dir, const std::string &remote_dir,
+                         const TransferOptions &options = {}, TransferProgressFn on_progress = {},
+                         TransferDoneFn on_done = {}) {
+        return start_ex(options, std::move(on_progress), std::move(on_done), {},
+                        [&](const mavftp_transfer_options *o, ExOp *raw, std::uint64_t *id) {
+                            return mavftp_client_upload_dir(handle_, local_dir.c_str(),
+                                                            remote_dir.c_str(), o,
+                                                            &Client::ex_trampoline, raw, id);
+                        });
+    }
+    Operation download_stream(const std::string &remote_file_path, ChunkFn on_chunk,
+                              const TransferOptions &options = {},
+                              TransferProgressFn on_progress = {}, TransferDoneFn on_done = {}) {
+        const bool has_chunk = static_cast<bool>(on_chunk);
+        return start_ex(options, std::move(on_progress), std::move(on_done), std::move(on_chunk),
+                        [&](const mavftp_transfer_options *o, ExOp *raw, std::uint64_t *id) {
+                            return mavftp_client_download_stream(
+                                handle_, remote_file_path.c_str(), o,
+                                has_chunk ? &Client::chunk_trampoline : nullptr,
+                                &Client::ex_trampoline, raw, id);
+                        });
+    }
+    MemoryOperation download_to_memory(const std::string &remote_file_path,
+                                       const TransferOptions &options = {},
+                                       TransferProgressFn on_progress = {},
+                                       MemoryDoneFn on_done = {}) {
+        auto op = std::make_unique<MemOp>(std::move(on_progress), std::move(on_done));
+        MemoryOperation out;
+        out.result = op->promise.get_future();
+        const mavftp_transfer_options c = detail::c_options(options);
+        const mavftp_result r = mavftp_client_download_to_memory(
+            handle_, remote_file_path.c_str(), &c, &Client::mem_progress_trampoline,
+            &Client::buffer_trampoline, op.get(), &out.id);
+        if (r == MAVFTP_RESULT_SUCCESS) {
+            op.release(); // owned by the pending callback now
+        } else {
+            out.id = 0;
+            op->finish(r, nullptr);
+        }
+        return out;
+    }
+
 private:
     /* One heap object per accepted operation: callbacks and promise; deleted
        by the final callback (or at once when the library refused the work). */
@@ -593,6 +795,86 @@ private:
     static void bool_trampoline(mavftp_result r, bool value, void *user_data) noexcept {
         const std::unique_ptr<BoolOp> owned(static_cast<BoolOp *>(user_data));
         owned->finish(r, value);
+    }
+
+    struct ExOp {
+        ExOp(TransferProgressFn p, TransferDoneFn d, ChunkFn c)
+            : progress(std::move(p)), done(std::move(d)), chunk(std::move(c)) {}
+        TransferProgressFn progress;
+        TransferDoneFn done;
+        ChunkFn chunk;
+        std::promise<std::pair<std::error_code, TransferProgress>> promise;
+        void finish(mavftp_result r, const mavftp_transfer_progress *p) {
+            std::pair<std::error_code, TransferProgress> v{detail::code(r), detail::copy_progress(p)};
+            if (done) {
+                done(v.first, v.second);
+            }
+            promise.set_value(std::move(v));
+        }
+    };
+    struct MemOp {
+        MemOp(TransferProgressFn p, MemoryDoneFn d) : progress(std::move(p)), done(std::move(d)) {}
+        TransferProgressFn progress;
+        MemoryDoneFn done;
+        std::promise<std::pair<std::error_code, std::vector<std::uint8_t>>> promise;
+        void finish(mavftp_result r, mavftp_buffer *buffer) {
+            std::pair<std::error_code, std::vector<std::uint8_t>> v{detail::code(r), {}};
+            if (buffer != nullptr) {
+                v.second.assign(buffer->data, buffer->data + buffer->len);
+                mavftp_buffer_free(buffer);
+            }
+            if (done) {
+                done(v.first, v.second);
+            }
+            promise.set_value(std::move(v));
+        }
+    };
+
+    template <class Call>
+    static Operation start_ex(const TransferOptions &options, TransferProgressFn on_progress,
+                              TransferDoneFn on_done, ChunkFn on_chunk, Call call) {
+        auto op = std::make_unique<ExOp>(std::move(on_progress), std::move(on_done),
+                                         std::move(on_chunk));
+        Operation out;
+        out.result = op->promise.get_future();
+        const mavftp_transfer_options c = detail::c_options(options);
+        const mavftp_result r = call(&c, op.get(), &out.id);
+        if (r == MAVFTP_RESULT_SUCCESS) {
+            op.release(); // owned by the pending callback now
+        } else {
+            out.id = 0;
+            op->finish(r, nullptr);
+        }
+        return out;
+    }
+
+    static void ex_trampoline(mavftp_result r, const mavftp_transfer_progress *p,
+                              void *user_data) noexcept {
+        auto *op = static_cast<ExOp *>(user_data);
+        if (r == MAVFTP_RESULT_NEXT) {
+            if (op->progress) {
+                op->progress(detail::copy_progress(p));
+            }
+            return;
+        }
+        const std::unique_ptr<ExOp> owned(op);
+        owned->finish(r, p);
+    }
+    static bool chunk_trampoline(std::uint64_t offset, const std::uint8_t *data, std::size_t len,
+                                 void *user_data) noexcept {
+        return static_cast<ExOp *>(user_data)->chunk(offset, data, len);
+    }
+    static void mem_progress_trampoline(mavftp_result r, const mavftp_transfer_progress *p,
+                                        void *user_data) noexcept {
+        auto *op = static_cast<MemOp *>(user_data);
+        if (r == MAVFTP_RESULT_NEXT && op->progress) {
+            op->progress(detail::copy_progress(p));
+        }
+    }
+    static void buffer_trampoline(mavftp_result r, mavftp_buffer *buffer,
+                                  void *user_data) noexcept {
+        const std::unique_ptr<MemOp> owned(static_cast<MemOp *>(user_data));
+        owned->finish(r, buffer);
     }
 
     mavftp_client *handle_ = nullptr;

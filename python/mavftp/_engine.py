@@ -92,6 +92,21 @@ class Operation:
             code = LIB.mavftp_client_rename_async(client, a[0], a[1], _on_result, user)
         elif self.kind == "cmp":
             code = LIB.mavftp_client_are_files_identical_async(client, a[0], a[1], _on_bool, user)
+        elif self.kind in _EXTENDED:
+            # a: (path, path or None, options): the options live for the call only.
+            opts = N.CTransferOptions()
+            LIB.mavftp_transfer_options_init(C.byref(opts))
+            use_burst, verify, resume, glob, skip_identical = a[2]
+            opts.use_burst, opts.verify = use_burst, verify
+            opts.no_resume, opts.transfer_identical = not resume, not skip_identical
+            opts.glob = glob
+            op_id = C.c_uint64()
+            if self.kind == "download_mem":
+                code = LIB.mavftp_client_download_to_memory(
+                    client, a[0], C.byref(opts), _on_transfer, _on_buffer, user, C.byref(op_id))
+            else:
+                fn = _EXTENDED[self.kind]
+                code = fn(client, a[0], a[1], C.byref(opts), _on_transfer, user, C.byref(op_id))
         else:
             raise ValueError(f"unknown operation kind {self.kind!r}")
         return int(code)
@@ -290,12 +305,59 @@ def _bool_callback(code: int, same: bool, user: Optional[int]) -> None:
     _run_callback(body)
 
 
+def _transfer_callback(code: int, progress: Any, user: Optional[int]) -> None:
+    def body() -> None:
+        p = progress.contents if progress else None
+        value = (int(p.bytes_transferred), int(p.total_bytes)) if p is not None else (0, 0)
+        # A download to memory ends in its buffer callback.
+        op = _lookup(user, final=False)
+        if op is None:
+            return
+        op.last_progress = value
+        if code == N.NEXT:
+            op.sink.progress(*value)
+            return
+        if op.kind == "download_mem":
+            return
+        op = _lookup(user, final=True)
+        if op is not None and op.conn is not None:
+            files = (int(p.file_count), int(p.files_failed), int(p.files_skipped)) if p is not None else None
+            op.conn._finished(op, code, files)
+
+    _run_callback(body)
+
+
+def _buffer_callback(code: int, buffer: Any, user: Optional[int]) -> None:
+    def body() -> None:
+        data = None
+        if buffer:
+            b = buffer.contents
+            data = C.string_at(b.data, b.len) if b.len else b""
+        LIB.mavftp_buffer_free(buffer)  # ours now, whatever happens below
+        op = _lookup(user, final=True)
+        if op is not None and op.conn is not None:
+            op.conn._finished(op, code, data)
+
+    _run_callback(body)
+
+
 _on_progress = N.PROGRESS_CB(_progress_callback)
 _on_result = N.RESULT_CB(_result_callback)
 _on_list = N.LIST_CB(_list_callback)
 _on_bool = N.BOOL_CB(_bool_callback)
-for _trampoline in (_on_progress, _on_result, _on_list, _on_bool):
+_on_transfer = N.TRANSFER_CB(_transfer_callback)
+_on_buffer = N.BUFFER_CB(_buffer_callback)
+for _trampoline in (_on_progress, _on_result, _on_list, _on_bool, _on_transfer, _on_buffer):
     N.keep_forever(_trampoline)
+
+# Operation kinds run by the extended C calls (mavftp_transfer_options).
+_EXTENDED = {
+    "download_ex": LIB.mavftp_client_download_ex,
+    "upload_ex": LIB.mavftp_client_upload_ex,
+    "download_dir": LIB.mavftp_client_download_dir,
+    "upload_dir": LIB.mavftp_client_upload_dir,
+    "download_mem": None,
+}
 
 
 # --- handles ---------------------------------------------------------------

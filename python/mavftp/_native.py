@@ -66,7 +66,39 @@ class CList(C.Structure):
     ]
 
 
+class CTransferOptions(C.Structure):
+    _fields_ = [
+        ("struct_size", C.c_size_t),
+        ("use_burst", C.c_bool),
+        ("verify", C.c_bool),
+        ("no_resume", C.c_bool),
+        ("transfer_identical", C.c_bool),
+        ("glob", C.c_char_p),
+    ]
+
+
+class CTransferProgress(C.Structure):
+    _fields_ = [
+        ("op_id", C.c_uint64),
+        ("bytes_transferred", C.c_uint64),
+        ("total_bytes", C.c_uint64),
+        ("bytes_per_second", C.c_double),
+        ("eta_seconds", C.c_double),
+        ("file_index", C.c_uint32),
+        ("file_count", C.c_uint32),
+        ("files_failed", C.c_uint32),
+        ("files_skipped", C.c_uint32),
+        ("current_file", C.c_char_p),
+    ]
+
+
+class CBuffer(C.Structure):
+    _fields_ = [("data", C.POINTER(C.c_uint8)), ("len", C.c_size_t)]
+
+
 PROGRESS_CB = C.CFUNCTYPE(None, C.c_int32, CProgress, C.c_void_p)
+TRANSFER_CB = C.CFUNCTYPE(None, C.c_int32, C.POINTER(CTransferProgress), C.c_void_p)
+BUFFER_CB = C.CFUNCTYPE(None, C.c_int32, C.POINTER(CBuffer), C.c_void_p)
 RESULT_CB = C.CFUNCTYPE(None, C.c_int32, C.c_void_p)
 LIST_CB = C.CFUNCTYPE(None, C.c_int32, C.POINTER(CList), C.c_void_p)
 BOOL_CB = C.CFUNCTYPE(None, C.c_int32, C.c_bool, C.c_void_p)
@@ -93,8 +125,20 @@ _RESULT_FUNCTIONS = {
     "mavftp_client_remove_file_async": [_P, _S, RESULT_CB, _P],
     "mavftp_client_rename_async": [_P, _S, _S, RESULT_CB, _P],
     "mavftp_client_are_files_identical_async": [_P, _S, _S, BOOL_CB, _P],
+    "mavftp_transfer_options_init": [C.POINTER(CTransferOptions)],
+    "mavftp_client_download_ex": [_P, _S, _S, C.POINTER(CTransferOptions), TRANSFER_CB, _P,
+                                  C.POINTER(C.c_uint64)],
+    "mavftp_client_upload_ex": [_P, _S, _S, C.POINTER(CTransferOptions), TRANSFER_CB, _P,
+                                C.POINTER(C.c_uint64)],
+    "mavftp_client_download_dir": [_P, _S, _S, C.POINTER(CTransferOptions), TRANSFER_CB, _P,
+                                   C.POINTER(C.c_uint64)],
+    "mavftp_client_upload_dir": [_P, _S, _S, C.POINTER(CTransferOptions), TRANSFER_CB, _P,
+                                 C.POINTER(C.c_uint64)],
+    "mavftp_client_download_to_memory": [_P, _S, C.POINTER(CTransferOptions), TRANSFER_CB,
+                                         BUFFER_CB, _P, C.POINTER(C.c_uint64)],
 }
 _VOID_FUNCTIONS = {
+    "mavftp_buffer_free": [C.POINTER(CBuffer)],
     "mavftp_link_free": [_P],
     "mavftp_server_free": [_P],
     "mavftp_client_free": [_P],

@@ -246,6 +246,13 @@ def _local(path: Any, what: str) -> bytes:
     return raw
 
 
+def _options(opts: Tuple[Any, ...]) -> Tuple[bool, bool, bool, Optional[bytes], bool]:
+    """(use_burst, verify, resume, glob, skip_identical) for the C options struct."""
+    use_burst, verify, resume, glob, skip_identical = opts
+    raw = None if glob is None else _remote(glob, "glob")
+    return bool(use_burst), bool(verify), bool(resume), raw, bool(skip_identical)
+
+
 class FtpBase:
     """Argument checks and operation building shared by :class:`Ftp` and the
     synchronous :class:`mavftp.sync.Ftp`."""
@@ -270,6 +277,17 @@ class FtpBase:
             args = (_remote(params[0], "remote_from_path"), _remote(params[1], "remote_to_path"))
         elif kind == "cmp":
             args = (_local(params[0], "local_file_path"), _remote(params[1], "remote_file_path"))
+        elif kind in ("download_ex", "download_dir"):
+            remote, local, opts = params
+            what = "remote_file_path" if kind == "download_ex" else "remote_dir"
+            args = (_remote(remote, what), _local(local, "local_dir"), _options(opts))
+        elif kind in ("upload_ex", "upload_dir"):
+            local, remote, opts = params
+            what = "local_file_path" if kind == "upload_ex" else "local_dir"
+            args = (_local(local, what), _remote(remote, "remote_dir"), _options(opts))
+        elif kind == "download_mem":
+            remote, opts = params
+            args = (_remote(remote, "remote_file_path"), None, _options(opts))
         else:
             raise ValueError(kind)
         return Operation(kind, args, sink)
@@ -425,6 +443,74 @@ class Ftp(FtpBase):
                 yield progress
         finally:
             await run.close()
+
+    async def _transfer(self, origin: str, kind: str, params: Tuple[Any, ...]) -> AsyncIterator[ProgressData]:
+        run = self._start(origin, kind, params)
+        try:
+            while True:
+                progress = await run.next_progress()
+                if progress is None:
+                    return
+                yield progress
+        finally:
+            await run.close()
+
+    # -- additions to MAVSDK-Python's API: the extended transfers --------------
+
+    def download_ex(self, remote_file_path: str, local_dir: PathLike, use_burst: bool = False, *,
+                    resume: bool = True, verify: bool = False) -> AsyncIterator[ProgressData]:
+        """:meth:`download` with resume and verification (an async generator
+        of :class:`ProgressData`, 64-bit counts).
+
+        ``resume``: a failed, cancelled or killed download keeps its bytes in a
+        hidden part file beside the destination (``.NAME.mavftp-resume`` and
+        ``.NAME.mavftp-resume.meta``), and the next ``download_ex`` of the same
+        file into the same place goes on from there when the remote file's
+        size and listing time are unchanged (then checked by CRC32). With
+        ``resume=False`` a failure leaves nothing, like :meth:`download`.
+        ``verify``: compare the CRC32 of both ends afterwards; a mismatch
+        downloads once more, then raises FILE_IO_ERROR.
+        """
+        return self._transfer("download_ex()", "download_ex",
+                              (remote_file_path, local_dir, (use_burst, verify, resume, None, True)))
+
+    def upload_ex(self, local_file_path: PathLike, remote_dir: str, *,
+                  verify: bool = False) -> AsyncIterator[ProgressData]:
+        """:meth:`upload`, optionally verified by CRC32 (a mismatch uploads once
+        more, then raises FILE_IO_ERROR)."""
+        return self._transfer("upload_ex()", "upload_ex",
+                              (local_file_path, remote_dir, (False, verify, True, None, True)))
+
+    def download_dir(self, remote_dir: str, local_dir: PathLike, use_burst: bool = False, *,
+                     glob: Optional[str] = None, resume: bool = True, verify: bool = False,
+                     skip_identical: bool = True) -> AsyncIterator[ProgressData]:
+        """Download a remote directory recursively into an existing local one
+        (an async generator of :class:`ProgressData` over all its files).
+
+        ``glob`` keeps only matching files (``*``/``?`` within a path
+        component, ``**`` across them; without ``/`` it matches file names).
+        Files the local side has already (same size and CRC32) are skipped
+        unless ``skip_identical`` is false, so a second run moves only what is
+        new. A file that fails does not stop the others; afterwards
+        :class:`FtpError` names every failed file.
+        """
+        return self._transfer("download_dir()", "download_dir",
+                              (remote_dir, local_dir, (use_burst, verify, resume, glob, skip_identical)))
+
+    def upload_dir(self, local_dir: PathLike, remote_dir: str, *, glob: Optional[str] = None,
+                   verify: bool = False, skip_identical: bool = True) -> AsyncIterator[ProgressData]:
+        """Upload a local directory recursively into an existing remote one,
+        like :meth:`download_dir` the other way."""
+        return self._transfer("upload_dir()", "upload_dir",
+                              (local_dir, remote_dir, (False, verify, True, glob, skip_identical)))
+
+    async def download_to_memory(self, remote_file_path: str, use_burst: bool = False, *,
+                                 verify: bool = False) -> bytes:
+        """Download a file into memory (``@PARAM/param.pck``, mission files)
+        with the same loss handling as a download to a file."""
+        value = await self._call("download_to_memory()", "download_mem",
+                                 (remote_file_path, (use_burst, verify, True, None, True)))
+        return bytes(value or b"")
 
     async def list_directory(self, remote_dir: str) -> ListDirectoryData:
         """List a remote directory: ``.dirs`` and ``.files`` (sorted names) and

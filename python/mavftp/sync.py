@@ -62,6 +62,43 @@ class Ftp(FtpBase):
         """Upload a local file into a remote directory (same name)."""
         self._run("upload()", "upload", (local_file_path, remote_dir), progress)
 
+    # -- additions to MAVSDK-Python's API: the extended transfers (see mavftp.ftp.Ftp)
+
+    def download_ex(self, remote_file_path: str, local_dir: PathLike, use_burst: bool = False, *,
+                    resume: bool = True, verify: bool = False,
+                    progress: Optional[ProgressCallback] = None) -> None:
+        """:meth:`download` with resume (on by default) and CRC32 verification."""
+        self._run("download_ex()", "download_ex",
+                  (remote_file_path, local_dir, (use_burst, verify, resume, None, True)), progress)
+
+    def upload_ex(self, local_file_path: PathLike, remote_dir: str, *, verify: bool = False,
+                  progress: Optional[ProgressCallback] = None) -> None:
+        """:meth:`upload`, optionally verified by CRC32."""
+        self._run("upload_ex()", "upload_ex",
+                  (local_file_path, remote_dir, (False, verify, True, None, True)), progress)
+
+    def download_dir(self, remote_dir: str, local_dir: PathLike, use_burst: bool = False, *,
+                     glob: Optional[str] = None, resume: bool = True, verify: bool = False,
+                     skip_identical: bool = True, progress: Optional[ProgressCallback] = None) -> None:
+        """Download a remote directory recursively (identical files skipped);
+        raises :class:`FtpError` naming every file that failed."""
+        self._run("download_dir()", "download_dir",
+                  (remote_dir, local_dir, (use_burst, verify, resume, glob, skip_identical)), progress)
+
+    def upload_dir(self, local_dir: PathLike, remote_dir: str, *, glob: Optional[str] = None,
+                   verify: bool = False, skip_identical: bool = True,
+                   progress: Optional[ProgressCallback] = None) -> None:
+        """Upload a local directory recursively (identical files skipped)."""
+        self._run("upload_dir()", "upload_dir",
+                  (local_dir, remote_dir, (False, verify, True, glob, skip_identical)), progress)
+
+    def download_to_memory(self, remote_file_path: str, use_burst: bool = False, *,
+                           verify: bool = False) -> bytes:
+        """Download a file into memory."""
+        value = self._run("download_to_memory()", "download_mem",
+                          (remote_file_path, (use_burst, verify, True, None, True)))
+        return bytes(value or b"")
+
     def list_directory(self, remote_dir: str) -> ListDirectoryData:
         """List a remote directory (``.dirs``, ``.files``, ``.entries``)."""
         return listing_from(self._run("list_directory()", "list", (remote_dir,)))

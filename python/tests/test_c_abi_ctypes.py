@@ -16,12 +16,18 @@ import mavftp
 
 LIB = C.CDLL(mavftp.LIBRARY_PATH)
 
-SUCCESS, NEXT, FILE_EXISTS, FILE_DOES_NOT_EXIST, INVALID_PARAMETER = 1, 2, 6, 7, 9
+SUCCESS, NEXT, TIMEOUT, FILE_EXISTS, FILE_DOES_NOT_EXIST, INVALID_PARAMETER = 1, 2, 3, 6, 7, 9
 NO_SYSTEM = 12
 
 
 class Progress(C.Structure):
     _fields_ = [("bytes_transferred", C.c_uint32), ("total_bytes", C.c_uint32)]
+
+
+class SigningStats(C.Structure):
+    _fields_ = [(name, C.c_uint64) for name in (
+        "frames_signed", "accepted_signed", "accepted_unsigned", "dropped", "unsigned_frames",
+        "bad_signature", "replay", "stale_stream", "too_many_streams")]
 
 
 class Entry(C.Structure):
@@ -47,6 +53,9 @@ for name, args in {
     "mavftp_link_feed": [P, C.c_char_p, C.c_size_t],
     "mavftp_link_first_heard_system": [P, C.POINTER(C.c_uint8)],
     "mavftp_link_last_heard": [P, C.c_uint8, C.c_uint8, C.POINTER(C.c_uint64)],
+    "mavftp_link_set_signing": [P, C.c_char_p, C.c_size_t, C.c_uint8, C.c_bool],
+    "mavftp_link_clear_signing": [P],
+    "mavftp_link_signing_stats": [P, C.POINTER(SigningStats)],
     "mavftp_server_new": [P, S, C.POINTER(P)],
     "mavftp_server_set_read_only": [P, C.c_bool],
     "mavftp_server_set_link_rate": [P, C.c_uint32],
@@ -147,6 +156,10 @@ class NoPeer(unittest.TestCase):
         self.assertEqual(LIB.mavftp_link_first_heard_system(None, C.byref(sysid)), INVALID_PARAMETER)
         self.assertEqual(LIB.mavftp_link_last_heard(None, 1, 1, C.byref(ms)), INVALID_PARAMETER)
         self.assertEqual((sysid.value, ms.value), (7, 7))
+        stats = SigningStats()
+        self.assertEqual(LIB.mavftp_link_set_signing(None, bytes(32), 32, 0, True), INVALID_PARAMETER)
+        self.assertEqual(LIB.mavftp_link_clear_signing(None), INVALID_PARAMETER)
+        self.assertEqual(LIB.mavftp_link_signing_stats(None, C.byref(stats)), INVALID_PARAMETER)
         LIB.mavftp_client_free(None)
         LIB.mavftp_link_free(None)
         LIB.mavftp_list_free(None)
@@ -203,6 +216,23 @@ class AgainstOurServer(unittest.TestCase):
         f = RESULT_CB(lambda r, _u: waiter.final(r))
         self.keep.append(f)
         return f
+
+    def test_signing_required_by_the_server(self):
+        key = bytes(range(32))
+        self.assertEqual(LIB.mavftp_link_set_signing(self.slink, key, 31, 1, True), INVALID_PARAMETER)
+        self.assertEqual(LIB.mavftp_link_set_signing(self.slink, key, 32, 1, True), SUCCESS)
+        self.assertEqual(LIB.mavftp_link_set_signing(self.clink, key, 32, 2, True), SUCCESS)
+        self.assertEqual(LIB.mavftp_client_create_directory(self.client, b"/signed"), SUCCESS)
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "signed")))
+        self.assertEqual(LIB.mavftp_link_clear_signing(self.clink), SUCCESS)
+        self.assertEqual(LIB.mavftp_client_set_timeout(self.client, 100, 1), SUCCESS)
+        self.assertEqual(LIB.mavftp_client_create_directory(self.client, b"/unsigned"), TIMEOUT)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "unsigned")))
+        stats = SigningStats()
+        self.assertEqual(LIB.mavftp_link_signing_stats(self.slink, C.byref(stats)), SUCCESS)
+        self.assertGreater(stats.accepted_signed, 0)
+        self.assertGreater(stats.dropped, 0)
+        self.assertEqual(stats.dropped, stats.unsigned_frames)
 
     def test_every_operation_byte_for_byte(self):
         c = self.client

@@ -15,6 +15,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -74,6 +75,8 @@ pub(crate) struct Conversation {
     taken: Option<String>,
     /// Cancel generation of the running operation.
     pub generation: u64,
+    /// The running operation's own cancel flag (per-operation cancel).
+    pub op_cancel: Option<Arc<AtomicBool>>,
     /// Round-trip estimate (from every request to this client's targets).
     pub rtt: RttEstimator,
     pub memory: TargetMemory,
@@ -94,6 +97,7 @@ impl Conversation {
             watched: None,
             taken: None,
             generation: 0,
+            op_cancel: None,
             rtt: RttEstimator::new(),
             memory: TargetMemory::default(),
             target: (0, 0),
@@ -180,7 +184,11 @@ impl Conversation {
     }
 
     pub fn check_cancel(&self) -> FtpOutcome<()> {
-        if self.control.cancelled_since(self.generation) || self.link.is_closed() {
+        let op_cancelled = self
+            .op_cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed));
+        if op_cancelled || self.control.cancelled_since(self.generation) || self.link.is_closed() {
             return Err(FtpError::new(FtpResult::Cancelled, "operation cancelled"));
         }
         Ok(())

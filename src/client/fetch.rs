@@ -12,10 +12,9 @@
 
 use super::conversation::{Conversation, Halt, Step};
 use super::holes::HoleList;
-use super::part_file::PartFile;
 use super::progress::ProgressGate;
 use super::session::OpenSession;
-use super::types::Progress;
+use super::sink::DownloadSink;
 use super::window::{Reply, Window, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
@@ -32,7 +31,7 @@ const BEYOND_ANNOUNCED_VIRTUAL: u64 = 64 << 20;
 /// The state of one download.
 pub(crate) struct Fetch<'a> {
     pub conv: &'a mut Conversation,
-    part: &'a mut PartFile,
+    part: &'a mut dyn DownloadSink,
     progress: &'a mut ProgressGate,
     remote: &'a str,
     /// The session reads and bursts go to.
@@ -61,7 +60,7 @@ pub(crate) struct Fetch<'a> {
 impl<'a> Fetch<'a> {
     pub fn new(
         conv: &'a mut Conversation,
-        part: &'a mut PartFile,
+        part: &'a mut dyn DownloadSink,
         progress: &'a mut ProgressGate,
         remote: &'a str,
         session: &OpenSession,
@@ -84,6 +83,12 @@ impl<'a> Fetch<'a> {
         };
         f.reopened(session);
         f
+    }
+
+    /// Bytes below `offset` are in the sink already (a resumed download):
+    /// reads start there.
+    pub fn start_at(&mut self, offset: u64) {
+        self.frontier = offset;
     }
 
     /// Go on with a re-opened session (its announced size may differ).
@@ -280,13 +285,16 @@ impl<'a> Fetch<'a> {
     pub fn report_progress(&mut self) {
         let have = self.frontier.saturating_sub(self.missing());
         let total = self.size.max(self.frontier);
-        self.progress.report(
-            Progress {
-                bytes_transferred: have.min(MAX_FILE_LEN) as u32,
-                total_bytes: total.min(MAX_FILE_LEN) as u32,
-            },
-            false,
-        );
+        self.progress.report(have, total, false);
+        self.part.contiguous(self.contiguous());
+    }
+
+    /// Every byte below this is stored: the frontier, or the first hole or
+    /// read in flight below it.
+    pub fn contiguous(&self) -> u64 {
+        let hole = self.holes.first_start().unwrap_or(u64::MAX);
+        let read = self.reads.tags().map(|&(o, _)| o).min().unwrap_or(u64::MAX);
+        self.frontier.min(hole).min(read)
     }
 
     /// Cut the local file at `len`.

@@ -27,6 +27,11 @@ impl HoleList {
         &self.holes
     }
 
+    /// Where the first hole starts.
+    pub fn first_start(&self) -> Option<u64> {
+        self.holes.first().map(|&(a, _)| a)
+    }
+
     /// Bytes in all holes.
     pub fn total(&self) -> u64 {
         self.holes.iter().map(|&(a, b)| b - a).sum()

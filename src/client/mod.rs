@@ -2,14 +2,19 @@
 //! in submission order, and one state machine per operation kind.
 //!
 //! Parts, each depending only on the ones listed after it:
-//! - `worker`: the thread that runs queued operations;
+//! - `extended`, `tree`: the extended transfers (options, resume, verify,
+//!   memory and stream, whole directories) over `ops`, with `resume`,
+//!   `sink`, `glob`;
+//! - `worker`: the threads that run queued operations (one unless
+//!   `set_parallel` allows more), operation ids and per-operation cancel;
 //! - `ops`: the operations (download with re-open after a lost session,
 //!   upload, list, commands, CRC);
 //! - the transfers: `burst` (burst download with gap fill) over `fetch`
 //!   (what a download has and lacks, plain reads; kept across a re-opened
 //!   session), `write` (upload body fed from disk), with `part_file` and
 //!   `progress`;
-//! - `session`: opening (claimed ids, busy waits) and closing sessions;
+//! - `session`: opening (claimed ids, busy waits, `parallel`'s limit on
+//!   sessions held at once) and closing sessions;
 //! - `window`: requests in flight, matched to replies, resent with one
 //!   retry policy chosen per call; every request goes through it;
 //! - `conversation`: the one receive path, sending, seq numbers, the target;
@@ -24,33 +29,43 @@
 
 mod burst;
 mod conversation;
+mod extended;
 mod fetch;
+mod glob;
 mod holes;
 mod ops;
+mod parallel;
 mod part_file;
 mod probe;
 mod progress;
+mod resume;
 mod rtt;
 mod session;
 mod shared;
+mod sink;
 pub(crate) mod trace;
+mod tree;
 mod types;
 mod window;
 mod worker;
 mod write;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use conversation::Conversation;
 use progress::ProgressGate;
 use shared::Control;
-use worker::{Job, JobRun, Queue};
+use worker::{Job, JobRun, OpTicket, Pool};
 
-pub use types::{Completion, DirEntry, EntryKind, Listing, Progress, ProgressFn};
+pub use extended::MAX_PARALLEL;
+pub use glob::glob_match;
+pub use types::{
+    ChunkFn, Completion, DirEntry, DirReport, EntryKind, ExCompletion, FailedFile, Listing,
+    Progress, ProgressFn, TransferOptions, TransferProgress, TransferProgressFn, TransferReport,
+};
 
 use crate::link::Link;
 use crate::protocol::{Opcode, validate_remote_path};
@@ -60,8 +75,7 @@ use crate::result::{FtpError, FtpOutcome, FtpResult, LastError};
 /// All methods may be called from any thread, including from inside callbacks.
 pub struct Client {
     control: Arc<Control>,
-    queue: Arc<Queue>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    pool: Arc<Pool>,
     link: Link,
     close_hook: u64,
 }
@@ -74,33 +88,17 @@ impl Client {
             return Err(FtpError::new(FtpResult::Cancelled, "link is closed"));
         }
         let control = Arc::new(Control::new(target_system, target_component));
-        let queue = Arc::new(Queue::default());
-        let own = (link.own_system_id(), link.own_component_id());
-        let sub = link.subscribe(move |inc| {
-            inc.target_system == own.0
-                && inc.target_component == own.1
-                && inc.packet.opcode.is_reply()
-        });
-        let conv = Conversation::new(link.clone(), control.clone(), sub);
-        let worker_queue = queue.clone();
-        let worker = std::thread::Builder::new()
-            .name("mavftp-client".into())
-            .spawn(move || worker::worker_main(conv, worker_queue))
-            .map_err(|e| FtpError::io("spawn client worker", &e))?;
-        if let Ok(mut t) = control.worker_thread.lock() {
-            *t = Some(worker.thread().id());
-        }
-        let weak = (Arc::downgrade(&control), Arc::downgrade(&queue));
+        let pool = Pool::start(link, Arc::clone(&control))?;
+        let weak = (Arc::downgrade(&control), Arc::downgrade(&pool));
         let close_hook = link.on_close(Box::new(move || {
-            if let (Some(c), Some(q)) = (weak.0.upgrade(), weak.1.upgrade()) {
+            if let (Some(c), Some(p)) = (weak.0.upgrade(), weak.1.upgrade()) {
                 c.cancel_gen.fetch_add(1, Ordering::SeqCst);
-                q.wake.notify_all();
+                p.notify();
             }
         }));
         Ok(Client {
             control,
-            queue,
-            worker: Mutex::new(Some(worker)),
+            pool,
             link: link.clone(),
             close_hook,
         })
@@ -140,7 +138,7 @@ impl Client {
     /// End the running and queued operations with `Cancelled`.
     pub fn cancel(&self) {
         self.control.cancel_gen.fetch_add(1, Ordering::SeqCst);
-        self.queue.wake.notify_all();
+        self.pool.notify();
     }
 
     /// Detail of the last failure of this client (which path, which NAK
@@ -157,12 +155,7 @@ impl Client {
     }
 
     fn on_worker(&self) -> bool {
-        self.control
-            .worker_thread
-            .lock()
-            .ok()
-            .and_then(|t| *t)
-            .is_some_and(|id| id == std::thread::current().id())
+        self.pool.on_callback_thread()
     }
 
     /// Queue an operation; `run` does the work, `done` gets the outcome.
@@ -171,20 +164,45 @@ impl Client {
         run: impl FnOnce(&mut Conversation) -> FtpOutcome<T> + Send + 'static,
         done: Completion<T>,
     ) -> FtpOutcome<()> {
+        let ticket = self.pool.ticket();
+        let job = self.job(
+            &ticket,
+            run,
+            Box::new(move |outcome, _| done(outcome)),
+            None,
+        );
+        self.queue(ticket, job)
+    }
+
+    /// Queue a job under `ticket`, unless the client or its link is closing.
+    fn queue(&self, ticket: OpTicket, job: Job) -> FtpOutcome<()> {
         if self.control.stopping.load(Ordering::SeqCst) || self.link.is_closed() {
             return Err(FtpError::new(
                 FtpResult::Cancelled,
                 "client is shutting down",
             ));
         }
+        self.pool.push(ticket, job)
+    }
+
+    /// The job of one operation: runs `run` on a worker (a panic inside
+    /// still ends it with a result, UNKNOWN and the panic's text), records a
+    /// failure as the last error and calls `done` once, under the callback
+    /// lock, with the final progress of `hub` (if any).
+    fn job<T: Send + 'static>(
+        &self,
+        ticket: &OpTicket,
+        run: impl FnOnce(&mut Conversation) -> FtpOutcome<T> + Send + 'static,
+        done: ExCompletion<T>,
+        hub: Option<Arc<progress::ProgressHub>>,
+    ) -> Job {
         let control = self.control.clone();
-        let job: Job = Box::new(move |how| {
+        let ended = Arc::clone(&ticket.ended);
+        Box::new(move |how| {
             let outcome = match how {
                 JobRun::Cancelled => {
                     Err(FtpError::new(FtpResult::Cancelled, "operation cancelled"))
                 }
-                // A panic inside the operation still ends it with a result
-                // (UNKNOWN and the panic's text), so the callback runs.
                 JobRun::Run(conv) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     conv.begin_operation()?;
                     run(conv)
@@ -204,18 +222,11 @@ impl Client {
             if let Err(e) = &outcome {
                 control.set_error(e);
             }
-            done(outcome);
-        });
-        let generation = self.control.cancel_gen.load(Ordering::SeqCst);
-        let mut q = self
-            .queue
-            .state
-            .lock()
-            .map_err(|_| FtpError::new(FtpResult::Unknown, "client state poisoned"))?;
-        q.jobs.push_back((generation, job));
-        drop(q);
-        self.queue.wake.notify_all();
-        Ok(())
+            let last = hub.map(|h| h.snapshot()).unwrap_or_default();
+            ended.store(true, Ordering::SeqCst);
+            let _guard = control.callbacks.lock();
+            done(outcome, &last);
+        })
     }
 
     pub(crate) fn blocking<T: Send + 'static>(
@@ -262,7 +273,7 @@ impl Client {
         let dir = local_dir.to_path_buf();
         self.submit(
             move |conv| {
-                let mut gate = ProgressGate::new(progress);
+                let mut gate = ProgressGate::new(progress, &conv.control);
                 ops::download(conv, &remote, &dir, use_burst, &mut gate)
             },
             done,
@@ -288,7 +299,7 @@ impl Client {
         let dir = remote_dir.to_string();
         self.submit(
             move |conv| {
-                let mut gate = ProgressGate::new(progress);
+                let mut gate = ProgressGate::new(progress, &conv.control);
                 ops::upload(conv, &local, &dir, &mut gate)
             },
             done,
@@ -439,19 +450,40 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 impl Drop for Client {
     /// Ends every accepted operation (Cancelled if cut short) and waits for its
-    /// callback, unless called from this client's own worker thread.
+    /// callback, unless called from one of this client's own callbacks.
     fn drop(&mut self) {
         self.link.remove_close_hook(self.close_hook);
-        self.control.stopping.store(true, Ordering::SeqCst);
-        self.queue.wake.notify_all();
-        let handle = self.worker.lock().ok().and_then(|mut w| w.take());
-        if let Some(h) = handle {
-            if self.on_worker() {
-                // Inside our own callback: the worker finishes the queue
-                // (every remaining job ends Cancelled) and exits by itself.
-                return;
-            }
-            let _ = h.join();
+        self.pool.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dropping a client right after creating it never hangs: the stop
+    /// request cannot slip between the worker's check and its wait.
+    #[test]
+    fn dropping_a_fresh_client_never_hangs() {
+        let (done_tx, done_rx) = crossbeam_channel::bounded(4);
+        // Four threads race creations and drops on both cores.
+        for _ in 0..4 {
+            let done_tx = done_tx.clone();
+            std::thread::spawn(move || {
+                let link = Link::open_custom(245, 190, Box::new(|_| {})).expect("link");
+                for _ in 0..2000 {
+                    let client = Client::new(&link, 1, 1).expect("client");
+                    drop(client);
+                }
+                let _ = done_tx.send(());
+            });
+        }
+        drop(done_tx);
+        for _ in 0..4 {
+            assert!(
+                done_rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+                "a client's drop hung (lost wakeup of its worker)"
+            );
         }
     }
 }

@@ -13,6 +13,7 @@ use super::progress::ProgressGate;
 use super::session::{
     BusyWait, close, close_quietly, is_busy, open, request_ok_when_free, transact_when_free,
 };
+use super::sink::DownloadSink;
 use super::trace::trace;
 use super::types::{DirEntry, EntryKind, Listing};
 use super::window::{Reply, RetryPolicy, is_nak, transact};
@@ -26,7 +27,7 @@ use crate::result::{FtpError, FtpOutcome, FtpResult};
 /// listing never ends cannot grow the client without bound.
 pub(crate) const MAX_LISTING_ENTRIES: u32 = 100_000;
 
-fn file_name(path: &str) -> FtpOutcome<&str> {
+pub(crate) fn file_name(path: &str) -> FtpOutcome<&str> {
     let name = path.rsplit('/').next().unwrap_or("");
     if name.is_empty() || name == "." || name == ".." {
         return Err(FtpError::invalid(format!("'{path}' has no file name")));
@@ -34,19 +35,14 @@ fn file_name(path: &str) -> FtpOutcome<&str> {
     Ok(name)
 }
 
-fn path_packet(op: Opcode, path: &str) -> FtpPacket {
+pub(crate) fn path_packet(op: Opcode, path: &str) -> FtpPacket {
     let mut p = FtpPacket::request(op, 0);
     p.data = path.as_bytes().to_vec();
     p
 }
 
-/// Download `remote` into `local_dir`.
-///
-/// A session lost mid-transfer (closed by the server, or taken over by
-/// another client) is re-opened and the download goes on from the bytes
-/// received so far, after a wait (the other client may be in the middle of
-/// its own transfer) within timeout × retries; such a download is then
-/// verified with CalcFileCRC32 before it is reported complete.
+/// Download `remote` into `local_dir` (the MAVSDK-shaped download): a
+/// hidden part file renamed into place on success and deleted otherwise.
 pub(crate) fn download(
     conv: &mut Conversation,
     remote: &str,
@@ -57,8 +53,50 @@ pub(crate) fn download(
     let name = file_name(remote)?;
     let dest = local_dir.join(name);
     let mut part = PartFile::create(local_dir, name)?;
+    let fetched = fetch_file(conv, remote, &mut part, use_burst, progress)?;
+    part.commit(&dest)?;
+    // An extended download's resume state for this file is stale now.
+    super::resume::forget(local_dir, name);
+    progress.finish(fetched.len);
+    Ok(())
+}
+
+/// What [`fetch_file`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fetched {
+    /// Length of the file.
+    pub len: u64,
+    /// Bytes that were in the sink already (a resumed download).
+    pub start: u64,
+}
+
+/// Download `remote` into `sink`. The sink is told the size OpenFileRO
+/// announced ([`DownloadSink::begin`]) and says how many bytes from the
+/// start it holds already (a resumed download goes on from there).
+///
+/// A session lost mid-transfer (closed by the server, or taken over by
+/// another client) is re-opened and the download goes on from the bytes
+/// received so far, after a wait (the other client may be in the middle of
+/// its own transfer) within timeout × retries; such a download is then
+/// verified with CalcFileCRC32 before it is reported complete.
+pub(crate) fn fetch_file(
+    conv: &mut Conversation,
+    remote: &str,
+    sink: &mut dyn DownloadSink,
+    use_burst: bool,
+    progress: &mut ProgressGate,
+) -> FtpOutcome<Fetched> {
     let first = open(conv, Opcode::OpenFileRO, remote)?;
-    let mut fetch = Fetch::new(conv, &mut part, progress, remote, &first);
+    let announced = u64::from(first.size);
+    let from = match sink.begin(announced) {
+        Ok(n) => n,
+        Err(e) => {
+            close_quietly(conv, &first);
+            return Err(e);
+        }
+    };
+    let mut fetch = Fetch::new(conv, sink, progress, remote, &first);
+    fetch.start_at(from);
     let mut held = Some(first);
     let mut losses = 0u32;
     let mut lost_wait = BusyWait::new(format!("re-open {remote}"));
@@ -126,36 +164,46 @@ pub(crate) fn download(
         };
         let _ = close(conv, s, policy);
     }
+    drop(session);
     if losses > 0 {
-        verify_crc(conv, &mut part, remote)?;
+        let (local, server) = crc_pair(conv, sink, remote)?;
+        if local != server {
+            return Err(FtpError::new(
+                FtpResult::FileIoError,
+                format!(
+                    "download {remote}: the session was lost during the transfer and the bytes \
+                     received do not match the server's file (CRC32 {local:08x}, server \
+                     {server:08x})"
+                ),
+            ));
+        }
     }
-    part.commit(&dest)?;
-    progress.finish(len.min(MAX_FILE_LEN) as u32);
-    Ok(())
+    Ok(Fetched {
+        len: len.min(MAX_FILE_LEN),
+        start: from,
+    })
 }
 
-/// Compare the MAVLink CRC32 of the downloaded bytes with the server's for
-/// `remote`; FILE_IO_ERROR when they differ.
-fn verify_crc(conv: &mut Conversation, part: &mut PartFile, remote: &str) -> FtpOutcome<()> {
-    let local = part.crc()?;
+/// The MAVLink CRC32 of the downloaded bytes and the server's for `remote`.
+pub(crate) fn crc_pair(
+    conv: &mut Conversation,
+    sink: &mut dyn DownloadSink,
+    remote: &str,
+) -> FtpOutcome<(u32, u32)> {
+    let local = sink.crc()?;
+    let server = remote_crc(conv, remote)?;
+    trace!("verify {remote}: local CRC {local:08x}, server {server:08x}");
+    Ok((local, server))
+}
+
+/// The server's CalcFileCRC32 of `remote`.
+pub(crate) fn remote_crc(conv: &mut Conversation, remote: &str) -> FtpOutcome<u32> {
     let p = request_ok_when_free(
         conv,
         path_packet(Opcode::CalcFileCRC32, remote),
-        &format!("verify {remote} (CRC32)"),
+        &format!("CRC32 of {remote}"),
     )?;
-    let remote_crc = crc_of(&p)?;
-    trace!("verify {remote}: local CRC {local:08x}, server {remote_crc:08x}");
-    if remote_crc != local {
-        return Err(FtpError::new(
-            FtpResult::FileIoError,
-            format!(
-                "download {remote}: the session was lost during the transfer and the bytes \
-                 received do not match the server's file (CRC32 {local:08x}, server \
-                 {remote_crc:08x})"
-            ),
-        ));
-    }
-    Ok(())
+    crc_of(&p)
 }
 
 fn crc_of(p: &FtpPacket) -> FtpOutcome<u32> {
@@ -211,7 +259,7 @@ pub(crate) fn upload(
         }
     };
     if result.is_ok() {
-        progress.finish(len);
+        progress.finish(u64::from(len));
     }
     result
 }
@@ -346,6 +394,12 @@ pub(crate) fn rename(conv: &mut Conversation, from: &str, to: &str) -> FtpOutcom
 
 /// CRC comparison.
 pub(crate) fn crc_compare(conv: &mut Conversation, local: &Path, remote: &str) -> FtpOutcome<bool> {
+    let crc = local_crc(local)?;
+    Ok(remote_crc(conv, remote)? == crc)
+}
+
+/// The MAVLink CRC32 of a local file.
+pub(crate) fn local_crc(local: &Path) -> FtpOutcome<u32> {
     let mut crc = MavCrc32::new();
     let mut f =
         File::open(local).map_err(|e| FtpError::io(format!("open {}", local.display()), &e))?;
@@ -355,14 +409,8 @@ pub(crate) fn crc_compare(conv: &mut Conversation, local: &Path, remote: &str) -
             .read(&mut buf)
             .map_err(|e| FtpError::io(format!("read {}", local.display()), &e))?;
         if n == 0 {
-            break;
+            return Ok(crc.value());
         }
         crc.update(&buf[..n]);
     }
-    let p = request_ok_when_free(
-        conv,
-        path_packet(Opcode::CalcFileCRC32, remote),
-        &format!("CRC32 of {remote}"),
-    )?;
-    Ok(crc_of(&p)? == crc.value())
 }

@@ -106,6 +106,18 @@ impl PartFile {
     }
 }
 
+impl super::sink::DownloadSink for PartFile {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> FtpOutcome<()> {
+        PartFile::write_at(self, offset, data)
+    }
+    fn truncate(&mut self, len: u64) -> FtpOutcome<()> {
+        PartFile::truncate(self, len)
+    }
+    fn crc(&mut self) -> FtpOutcome<u32> {
+        PartFile::crc(self)
+    }
+}
+
 impl Drop for PartFile {
     fn drop(&mut self) {
         self.file.take();

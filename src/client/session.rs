@@ -14,10 +14,14 @@
 //!   ArduPilot refuses other session ids until 3 s after its last reply to
 //!   anyone, and each refusal is a reply: after the first retry the client
 //!   stays quiet for longer than that.
+//! - a client running several operations at once holds no more sessions
+//!   than the server takes (see `parallel`): an open refused while this
+//!   client holds other sessions waits for one of them to end.
 
 use std::time::{Duration, Instant};
 
 use super::conversation::Conversation;
+use super::parallel::GateSlot;
 use super::trace::trace;
 use super::window::{Reply, RetryPolicy, is_nak, transact};
 use crate::link::{SessionIdClaim, random_u64};
@@ -36,6 +40,8 @@ pub(crate) struct OpenSession {
     pub size: u32,
     /// The id asked for stays claimed on the link while the session lives.
     _claim: SessionIdClaim,
+    /// Its place among the sessions this client holds at once.
+    _slot: GateSlot,
 }
 
 /// Waits between "busy" answers: back-off within a budget of timeout ×
@@ -149,6 +155,7 @@ pub(crate) fn open(conv: &mut Conversation, op: Opcode, path: &str) -> FtpOutcom
     let mut busy = BusyWait::new(what.clone());
     let mut failed_once = false;
     loop {
+        let mut slot = wait_for_slot(conv)?;
         let claim = conv.link.claim_session_id()?;
         let mut req = FtpPacket::request(op, 0);
         req.session = claim.id();
@@ -170,14 +177,30 @@ pub(crate) fn open(conv: &mut Conversation, op: Opcode, path: &str) -> FtpOutcom
                     0
                 };
                 trace!("{what}: session {} (asked {})", p.session, claim.id());
+                slot.opened(p.session == claim.id());
                 conv.watch_session(Some(p.session));
                 return Ok(OpenSession {
                     id: p.session,
                     size,
                     _claim: claim,
+                    _slot: slot,
                 });
             }
+            // Refused while this client holds other sessions: the server
+            // takes no more than those; wait for one to end (not BUSY).
+            Reply::Nak(p)
+                if conv.control.sessions.held() > 1
+                    && (is_busy(&p) || is_nak(&p, NakCode::Fail)) =>
+            {
+                let others = conv.control.sessions.held() - 1;
+                trace!(
+                    "{what}: {} with {others} other sessions open: at most {others}",
+                    nak_name(&p)
+                );
+                slot.refused(others);
+            }
             Reply::Nak(p) if is_busy(&p) => {
+                drop(slot);
                 let quiet = is_nak(&p, NakCode::InvalidSession);
                 busy.wait(conv, &nak_name(&p), quiet)?;
             }
@@ -186,6 +209,17 @@ pub(crate) fn open(conv: &mut Conversation, op: Opcode, path: &str) -> FtpOutcom
             Reply::Nak(p) if is_nak(&p, NakCode::Fail) && !failed_once => failed_once = true,
             Reply::Nak(p) => return Err(nak_to_error(&p, &what)),
         }
+    }
+}
+
+/// A place for one more session of this client (waits, cancellably, while
+/// its other operations hold as many as the server takes).
+fn wait_for_slot(conv: &mut Conversation) -> FtpOutcome<GateSlot> {
+    loop {
+        if let Some(slot) = conv.control.sessions.try_acquire(conv.target) {
+            return Ok(slot);
+        }
+        conv.pause(Duration::from_millis(20), true)?;
     }
 }
 

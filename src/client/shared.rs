@@ -4,7 +4,6 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::ThreadId;
 use std::time::Duration;
 
 use crate::result::{FtpError, LastError};
@@ -22,7 +21,11 @@ pub(crate) struct Control {
     pub stopping: AtomicBool,
     pub last_error: LastError,
     pub settings: Mutex<Settings>,
-    pub worker_thread: Mutex<Option<ThreadId>>,
+    /// Held while the application is called back (progress, completion,
+    /// streamed data): a client's callbacks never run at the same time.
+    pub callbacks: parking_lot::Mutex<()>,
+    /// How many file sessions the workers may hold at once on the target.
+    pub sessions: super::parallel::SessionGate,
 }
 
 /// Per-client settings. Operations take a copy when they start; none writes them.
@@ -36,6 +39,9 @@ pub(crate) struct Settings {
     pub read_window: usize,
     /// Most WriteFile requests in flight (ArduPilot queues 5, drops the rest).
     pub write_window: usize,
+    /// Most operations run at once (each on its own worker and server
+    /// session); 1 runs them one at a time in submission order.
+    pub parallel: usize,
 }
 
 impl Default for Settings {
@@ -47,6 +53,7 @@ impl Default for Settings {
             target_component: 1,
             read_window: DEFAULT_READ_WINDOW,
             write_window: DEFAULT_WRITE_WINDOW,
+            parallel: 1,
         }
     }
 }
@@ -63,7 +70,8 @@ impl Control {
                 target_component,
                 ..Settings::default()
             }),
-            worker_thread: Mutex::new(None),
+            callbacks: parking_lot::Mutex::new(()),
+            sessions: super::parallel::SessionGate::default(),
         }
     }
 

@@ -7,7 +7,6 @@ use std::io::Read;
 use super::conversation::Conversation;
 use super::progress::ProgressGate;
 use super::session::OpenSession;
-use super::types::Progress;
 use super::window::{Reply, RetryPolicy, Window, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
@@ -88,13 +87,7 @@ pub(crate) fn write_body(
         match reply {
             Reply::Ack(_) => {
                 acked += (len - offset).min(MAX_DATA as u32);
-                progress.report(
-                    Progress {
-                        bytes_transferred: acked,
-                        total_bytes: len,
-                    },
-                    false,
-                );
+                progress.report(u64::from(acked), u64::from(len), false);
             }
             Reply::Nak(p) => {
                 break Err(nak_to_error(

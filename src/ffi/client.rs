@@ -39,7 +39,7 @@ use crate::result::{FtpError, FtpOutcome, FtpResult};
 /// inside this client's callbacks (but a blocking operation called from one of
 /// this client's own callbacks returns BUSY: use the `_async` form there).
 pub struct mavftp_client {
-    inner: Client,
+    pub(super) inner: Client,
 }
 
 /// Largest window cap `mavftp_client_set_window_caps` accepts.
@@ -119,7 +119,7 @@ impl mavftp_client {
 
 /// Run `body` with a checked client; any failure is kept as its last error
 /// (the calling thread's for a NULL client).
-fn with_client(
+pub(super) fn with_client(
     client: *const mavftp_client,
     body: impl FnOnce(&mavftp_client) -> FtpOutcome<()>,
 ) -> FtpResult {

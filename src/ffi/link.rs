@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 
 use super::boundary::{Out, UserData, borrow, c_str, free, guard};
-use crate::link::Link;
+use crate::link::{Link, SIGNING_KEY_LEN, SigningStats};
 use crate::result::{FtpError, FtpResult};
 
 /// Own system id of a link opened with own_system_id 0 (a ground station's).
@@ -14,6 +14,62 @@ const _: () = assert!(
     MAVFTP_DEFAULT_SYSTEM_ID == crate::link::DEFAULT_SYSTEM_ID
         && MAVFTP_DEFAULT_COMPONENT_ID == crate::link::DEFAULT_COMPONENT_ID
 );
+
+/// Length in bytes of a MAVLink 2 signing secret key
+/// (`mavftp_link_set_signing`).
+pub const MAVFTP_SIGNING_KEY_LEN: usize = 32;
+const _: () = assert!(MAVFTP_SIGNING_KEY_LEN == SIGNING_KEY_LEN);
+
+/// MAVLink 2 signing counters of a link since it was opened
+/// (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
+/// key keeps them. Incoming frames are counted while a key is set:
+/// accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
+/// stale_stream + too_many_streams.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct mavftp_signing_stats {
+    /// Frames this link signed and sent (heartbeats included).
+    pub frames_signed: u64,
+    /// Incoming frames with a correct signature (accepted).
+    pub accepted_signed: u64,
+    /// Incoming frames without a correct signature accepted because signing
+    /// is not required (unsigned ones, and signed ones that failed a check,
+    /// as in the MAVLink reference implementations).
+    pub accepted_unsigned: u64,
+    /// Incoming frames without a correct signature dropped because signing
+    /// is required: no client or server saw them.
+    pub dropped: u64,
+    /// Incoming frames without a signature (MAVLink 1 included).
+    pub unsigned_frames: u64,
+    /// Incoming signed frames with a wrong signature (another key, altered
+    /// bytes).
+    pub bad_signature: u64,
+    /// Correctly signed frames not newer than the last accepted one of their
+    /// stream (system, component, link id): replays.
+    pub replay: u64,
+    /// Correctly signed first frames of a new stream more than one minute
+    /// behind this link's timestamp.
+    pub stale_stream: u64,
+    /// Correctly signed first frames of a new stream while the link's table
+    /// of streams was full of recent ones.
+    pub too_many_streams: u64,
+}
+
+impl From<SigningStats> for mavftp_signing_stats {
+    fn from(s: SigningStats) -> Self {
+        mavftp_signing_stats {
+            frames_signed: s.frames_signed,
+            accepted_signed: s.accepted_signed,
+            accepted_unsigned: s.accepted_unsigned,
+            dropped: s.dropped,
+            unsigned_frames: s.unsigned_frames,
+            bad_signature: s.bad_signature,
+            replay: s.replay,
+            stale_stream: s.stale_stream,
+            too_many_streams: s.too_many_streams,
+        }
+    }
+}
 
 /// One MAVLink connection (UDP, TCP, serial or application-owned), shared by
 /// any number of clients and servers. It sends a HEARTBEAT at 1 Hz and tracks
@@ -153,6 +209,72 @@ pub unsafe extern "C" fn mavftp_link_last_heard(
                 )
             })?;
         out.put(u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX));
+        Ok(())
+    })
+}
+
+/// Turn on MAVLink 2 message signing (mavlink.io "Message signing"): every
+/// frame the link sends from now on, heartbeats included, is signed with the
+/// 32-byte `secret_key` (`key_len` must be MAVFTP_SIGNING_KEY_LEN) and
+/// `link_id`; its timestamp (units of 10 microseconds since 2015-01-01
+/// 00:00:00 UTC) follows the system clock and grows with every frame.
+/// Incoming signed
+/// frames must carry a correct signature and a timestamp newer than the last
+/// one accepted from the same (system, component, link id); the first frame
+/// of such a stream may be at most one minute behind this link's timestamp.
+/// With `require_signed` true, every other frame (unsigned, MAVLink 1, wrong
+/// key, replayed) is dropped before routing, so a server on this link never
+/// answers it and a client ignores it; with false such frames are accepted
+/// as unsigned ones (as the MAVLink reference implementations do when they
+/// accept unsigned frames). Everything is counted
+/// (`mavftp_link_signing_stats`). Calling it again replaces key, link id and
+/// switch; the key is copied.
+///
+/// Returns INVALID_PARAMETER for a NULL `link` or `secret_key` or a
+/// `key_len` other than 32.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_set_signing(
+    link: *mut mavftp_link,
+    secret_key: *const u8,
+    key_len: usize,
+    link_id: u8,
+    require_signed: bool,
+) -> FtpResult {
+    guard(None, || {
+        let link = borrow(link, "link")?;
+        borrow(secret_key, "secret_key")?;
+        if key_len != MAVFTP_SIGNING_KEY_LEN {
+            return Err(FtpError::invalid(format!(
+                "secret_key is {key_len} bytes; a MAVLink signing key is {MAVFTP_SIGNING_KEY_LEN}"
+            )));
+        }
+        let mut copy = [0u8; SIGNING_KEY_LEN];
+        // SAFETY: non-null and the caller promises `key_len` (32) readable bytes.
+        copy.copy_from_slice(unsafe { std::slice::from_raw_parts(secret_key, key_len) });
+        link.inner.set_signing(&copy, link_id, require_signed);
+        Ok(())
+    })
+}
+
+/// Turn signing off: frames are sent unsigned and every frame is accepted
+/// again. The counters stay.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_clear_signing(link: *mut mavftp_link) -> FtpResult {
+    guard(None, || {
+        borrow(link, "link")?.inner.clear_signing();
+        Ok(())
+    })
+}
+
+/// The link's signing counters: `*out_stats` receives them.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mavftp_link_signing_stats(
+    link: *const mavftp_link,
+    out_stats: *mut mavftp_signing_stats,
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_stats, "out_stats")?;
+        out.put(borrow(link, "link")?.inner.signing_stats().into());
         Ok(())
     })
 }

@@ -10,3 +10,4 @@ pub mod link;
 pub mod list;
 mod result;
 pub mod server;
+pub mod transfer;

@@ -8,14 +8,16 @@ use mavlink::dialects::common::{
 };
 use mavlink::{MAVLinkV2MessageRaw, MavHeader, Message};
 
+use super::signing::SigningState;
+
 /// MAVLink 1 start byte.
 const STX_V1: u8 = 0xFE;
 /// MAVLink 2 start byte.
-const STX_V2: u8 = 0xFD;
+pub(crate) const STX_V2: u8 = 0xFD;
 /// MAVLink 2 incompatibility flag: the frame carries a 13-byte signature.
-const IFLAG_SIGNED: u8 = 0x01;
+pub(crate) const IFLAG_SIGNED: u8 = 0x01;
 /// Length of a MAVLink 2 signature block.
-const SIGNATURE_LEN: usize = 13;
+pub(crate) const SIGNATURE_LEN: usize = 13;
 
 /// One validated frame, borrowed from the parser's input.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +30,10 @@ pub(crate) struct RawFrame<'a> {
     pub message_id: u32,
     /// The payload as sent (MAVLink 2 may have trimmed trailing zeros).
     pub payload: &'a [u8],
+    /// Whether it is a MAVLink 2 frame with a signature block (not verified here).
+    pub signed: bool,
+    /// The whole frame, start marker to the last signature byte.
+    pub bytes: &'a [u8],
 }
 
 /// CRC_EXTRA of a message id, or None when the dialect does not know it.
@@ -59,12 +65,12 @@ fn check_frame(data: &[u8]) -> Candidate<'_> {
         return Candidate::NeedMore;
     };
     let len = len as usize;
-    let (header_len, total, message_id, system_id, component_id) = if stx == STX_V1 {
+    let (header_len, total, message_id, system_id, component_id, signed) = if stx == STX_V1 {
         let total = 6 + len + 2;
         if data.len() < total {
             return Candidate::NeedMore;
         }
-        (6, total, data[5] as u32, data[3], data[4])
+        (6, total, data[5] as u32, data[3], data[4], false)
     } else {
         if data.len() < 3 {
             return Candidate::NeedMore;
@@ -73,17 +79,14 @@ fn check_frame(data: &[u8]) -> Candidate<'_> {
         if incompat & !IFLAG_SIGNED != 0 {
             return Candidate::Reject;
         }
-        let signature = if incompat & IFLAG_SIGNED != 0 {
-            SIGNATURE_LEN
-        } else {
-            0
-        };
+        let signed = incompat & IFLAG_SIGNED != 0;
+        let signature = if signed { SIGNATURE_LEN } else { 0 };
         let total = 10 + len + 2 + signature;
         if data.len() < total {
             return Candidate::NeedMore;
         }
         let id = data[7] as u32 | (data[8] as u32) << 8 | (data[9] as u32) << 16;
-        (10, total, id, data[5], data[6])
+        (10, total, id, data[5], data[6], signed)
     };
     let Some(extra) = extra_crc(message_id) else {
         return Candidate::Reject;
@@ -99,6 +102,8 @@ fn check_frame(data: &[u8]) -> Candidate<'_> {
             component_id,
             message_id,
             payload: &data[header_len..crc_at],
+            signed,
+            bytes: &data[..total],
         },
         total,
     )
@@ -181,6 +186,8 @@ pub(crate) struct FrameWriter {
     component_id: u8,
     sequence: u8,
     raw: MAVLinkV2MessageRaw,
+    /// The last frame, signed (when the link signs).
+    signed: Vec<u8>,
 }
 
 impl FrameWriter {
@@ -191,6 +198,16 @@ impl FrameWriter {
             component_id,
             sequence: 0,
             raw: MAVLinkV2MessageRaw::new(),
+            signed: Vec::with_capacity(300),
+        }
+    }
+
+    /// The frame built last, signed when `signing` holds a key.
+    pub fn finish(&mut self, signing: &mut SigningState) -> &[u8] {
+        if signing.sign_into(self.raw.raw_bytes(), &mut self.signed) {
+            &self.signed
+        } else {
+            self.raw.raw_bytes()
         }
     }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::frame::{FrameParser, FrameWriter, RawFrame, split_ftp_payload};
+use super::frame::{FrameParser, FrameWriter, RawFrame, SIGNATURE_LEN, split_ftp_payload};
+use super::signing::{SIGNING_KEY_LEN, SigningState, SigningStats};
 use super::{IncomingFtp, Route};
 use crate::protocol::{FILE_TRANSFER_PROTOCOL_ID, FtpPacket};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
@@ -83,6 +84,9 @@ pub(crate) struct LinkCore {
     byte_rate: Option<u32>,
     state: AtomicU8,
     writer: Mutex<FrameWriter>,
+    /// MAVLink 2 signing: key, timestamps, streams, counters. Locked after
+    /// `writer` when sending; alone when a frame arrives.
+    signing: Mutex<SigningState>,
     transport: Box<dyn Transport>,
     fed: Mutex<FrameParser>,
     subscriptions: RwLock<Vec<Subscription>>,
@@ -111,6 +115,7 @@ impl LinkCore {
             byte_rate,
             state: AtomicU8::new(OPEN),
             writer: Mutex::new(FrameWriter::new(own_system_id, own_component_id)),
+            signing: Mutex::new(SigningState::default()),
             transport,
             fed: Mutex::new(FrameParser::new()),
             subscriptions: RwLock::new(Vec::new()),
@@ -219,7 +224,8 @@ impl LinkCore {
             return Err(closed_error());
         }
         let mut writer = self.writer.lock();
-        let frame = writer.heartbeat();
+        writer.heartbeat();
+        let frame = writer.finish(&mut self.signing.lock());
         self.transport.write_frame(frame)
     }
 
@@ -247,7 +253,8 @@ impl LinkCore {
         }
         let payload = packet.encode();
         let mut writer = self.writer.lock();
-        let frame = writer.ftp(target_system, target_component, payload);
+        writer.ftp(target_system, target_component, payload);
+        let frame = writer.finish(&mut self.signing.lock());
         match route {
             Some(route) => self.transport.write_frame_to(route, frame),
             None => self.transport.write_frame(frame),
@@ -267,7 +274,8 @@ impl LinkCore {
         }
         let payload = packet.encode();
         let mut writer = self.writer.lock();
-        let frame = writer.ftp(target_system, target_component, payload);
+        writer.ftp(target_system, target_component, payload);
+        let frame = writer.finish(&mut self.signing.lock());
         self.transport.write_frame_to(route, frame)
     }
 
@@ -282,25 +290,31 @@ impl LinkCore {
     }
 
     /// Parse `bytes` with `parser` and route every frame; returns how many
-    /// valid frames the bytes completed.
+    /// valid frames the bytes completed that signing let through.
     pub fn ingest(&self, parser: &mut FrameParser, bytes: &[u8], route: Route) -> usize {
         let received_at = Instant::now();
         let mut frames = 0;
         parser.push(bytes, |frame| {
-            frames += 1;
-            self.on_frame(frame, received_at, route)
+            if self.on_frame(frame, received_at, route) {
+                frames += 1;
+            }
         });
         frames
     }
 
-    fn on_frame(&self, frame: RawFrame<'_>, received_at: Instant, route: Route) {
+    /// Route one frame; false when signing refused it (it then counts as
+    /// never heard: no heard table, no peer, no subscriber sees it).
+    fn on_frame(&self, frame: RawFrame<'_>, received_at: Instant, route: Route) -> bool {
+        if !self.signing.lock().check(&frame) {
+            return false;
+        }
         self.mark_heard(frame.system_id, frame.component_id, received_at, route);
         if frame.message_id != FILE_TRANSFER_PROTOCOL_ID {
-            return;
+            return true;
         }
         let subscriptions = self.subscriptions.read();
         if subscriptions.is_empty() {
-            return;
+            return true;
         }
         let (target_system, target_component, ftp) = split_ftp_payload(frame.payload);
         let (packet, invalid_size) = match FtpPacket::parse(ftp) {
@@ -330,6 +344,29 @@ impl LinkCore {
         }
         if let Some(sub) = last {
             deliver(&sub.sender, incoming);
+        }
+        true
+    }
+
+    /// See `Link::set_signing`.
+    pub fn set_signing(&self, key: [u8; SIGNING_KEY_LEN], link_id: u8, require: bool) {
+        self.signing.lock().set(key, link_id, require);
+    }
+
+    /// See `Link::clear_signing`.
+    pub fn clear_signing(&self) {
+        self.signing.lock().clear();
+    }
+
+    pub fn signing_stats(&self) -> SigningStats {
+        self.signing.lock().stats()
+    }
+
+    pub fn signature_bytes(&self) -> u32 {
+        if self.signing.lock().is_signing() {
+            SIGNATURE_LEN as u32
+        } else {
+            0
         }
     }
 

@@ -28,6 +28,7 @@
 mod alloc;
 mod frame;
 mod linkcore;
+mod signing;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod transport;
@@ -46,6 +47,7 @@ use crate::result::FtpOutcome;
 
 pub(crate) use self::alloc::SessionIdClaim;
 pub(crate) use self::alloc::random_u64;
+pub use self::signing::{SIGNING_KEY_LEN, SigningStats};
 pub use self::transport::MAX_UDP_PEERS;
 pub use self::url::{Endpoint, parse_url};
 
@@ -417,6 +419,43 @@ impl Link {
     /// Forget a hook registered with [`Link::on_close`].
     pub fn remove_close_hook(&self, id: u64) {
         self.core().remove_close_hook(id)
+    }
+
+    /// MAVLink 2 message signing (docs/PROTOCOL_NOTES.md §12): from now on
+    /// every frame this link sends (heartbeats included) is signed with `key`
+    /// and `link_id`, its timestamp (10 µs units since 2015-01-01 UTC) after
+    /// every earlier one of this link and not behind the system clock.
+    /// An incoming frame is verified when it carries a correct signature and,
+    /// per (sysid, compid, link id) stream, a timestamp newer than the
+    /// stream's last one (the first frame of a stream at most one minute
+    /// behind this link's timestamp). With `require`, every other frame
+    /// (unsigned, MAVLink 1, another key, altered, replayed) is dropped before
+    /// routing: it never reaches the heard table, the peer table or any
+    /// client or server, so a server on this link never answers it. Without
+    /// `require` such frames are accepted as unsigned ones (what the MAVLink
+    /// reference implementations do when they accept unsigned frames: a
+    /// signature can be stripped anyway). Everything is counted
+    /// ([`Link::signing_stats`]). Calling it again replaces the key and
+    /// switches (a different key forgets the streams).
+    pub fn set_signing(&self, key: &[u8; SIGNING_KEY_LEN], link_id: u8, require: bool) {
+        self.core().set_signing(*key, link_id, require)
+    }
+
+    /// Stop signing: frames are sent unsigned and every frame is accepted
+    /// again (signatures are no longer looked at). Counters stay.
+    pub fn clear_signing(&self) {
+        self.core().clear_signing()
+    }
+
+    /// The signing counters since the link opened.
+    pub fn signing_stats(&self) -> SigningStats {
+        self.core().signing_stats()
+    }
+
+    /// Bytes a signature adds to each frame this link sends now (13 while
+    /// it signs, else 0): for pacing by wire size.
+    pub(crate) fn signature_bytes(&self) -> u32 {
+        self.core().signature_bytes()
     }
 
     /// Close the link: run the close hooks, stop the I/O threads, disconnect

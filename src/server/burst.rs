@@ -168,6 +168,9 @@ pub struct BurstJob {
     finished: bool,
     /// The round ended at its cap (not at the end of the file).
     capped: bool,
+    /// Wire bytes every frame carries on top of [`Self::wire_time`]'s count:
+    /// 13 while the link signs its frames (MAVLink 2 signature), else 0.
+    signature_bytes: u32,
     /// When the next packet may be sent (pacing).
     pub next_due: Instant,
 }
@@ -200,8 +203,19 @@ impl BurstJob {
             airtime: Duration::ZERO,
             finished: false,
             capped: false,
+            signature_bytes: 0,
             next_due: Instant::now(),
         }
+    }
+
+    /// Count `bytes` more per frame in the pacing (the link signs frames).
+    pub fn set_signature_bytes(&mut self, bytes: u32) {
+        self.signature_bytes = bytes;
+    }
+
+    /// Paced airtime of one packet carrying `data_len` bytes on this job's link.
+    fn packet_time(&self, data_len: usize, rate: Option<u32>) -> Duration {
+        Self::wire_time(data_len, rate) + Self::frame_time(self.signature_bytes, rate)
     }
 
     /// The rate this burst is paced at now (None = unpaced).
@@ -264,7 +278,7 @@ impl BurstJob {
         let mut airtime = Duration::ZERO;
         for p in &packets {
             if p.opcode == Opcode::Ack {
-                airtime += Self::wire_time(p.data.len(), rate);
+                airtime += self.packet_time(p.data.len(), rate);
             }
             send(p);
         }
@@ -327,7 +341,7 @@ impl BurstJob {
             buf.truncate(got);
             let short = (got as u32) < self.chunk;
             self.sent += 1;
-            self.airtime += Self::wire_time(got, rate);
+            self.airtime += self.packet_time(got, rate);
             let capped = !short
                 && (self.sent >= cap || (rate.is_some() && self.airtime >= MAX_BURST_AIRTIME));
             let offset = self.offset;
@@ -468,6 +482,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn signed_frames_are_paced_with_their_signature_bytes() {
+        let data: Vec<u8> = (0..20_011).map(|i| (i * 13 + 1) as u8).collect();
+        let count = |signature_bytes: u32| {
+            let (_s, file, round) = session(&data);
+            let mut req = FtpPacket::request(Opcode::BurstReadFile, 40);
+            req.data = vec![0; 239];
+            let mut job = job(&req, &file, round);
+            job.set_signature_bytes(signature_bytes);
+            let (mut n, mut airtime) = (0, Duration::ZERO);
+            while !job.is_finished() {
+                airtime += job.pump(Pacing::Fixed(5760), 3, |_| n += 1);
+            }
+            (n, airtime)
+        };
+        let (plain_n, plain_time) = count(0);
+        let (signed_n, signed_time) = count(13);
+        // 279-byte frames instead of 266: fewer fit the 1 s airtime cap, and
+        // each takes 13 bytes' more time.
+        assert!(signed_n < plain_n, "{signed_n} vs {plain_n}");
+        let per_plain = plain_time / plain_n;
+        let per_signed = signed_time / signed_n;
+        let want = BurstJob::wire_time(239, Some(5760)) * 279 / 266;
+        assert!(per_signed > per_plain);
+        assert!(
+            per_signed.abs_diff(want) < Duration::from_micros(50),
+            "{per_signed:?} vs {want:?}"
+        );
     }
 
     #[test]

@@ -579,11 +579,13 @@ impl Dispatcher {
             Some(rate) => Pacing::Fixed(rate),
             None => *self.core.settings.pacing.lock(),
         };
+        let signature_bytes = link.signature_bytes();
         let now = Instant::now();
         for job in &mut self.bursts {
             if job.next_due > now {
                 continue;
             }
+            job.set_signature_bytes(signature_bytes);
             let interval = BurstJob::interval(job.rate(pacing));
             // Send a few packets per wake-up when they are close together.
             let slice = if interval.is_zero() {

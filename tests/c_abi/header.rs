@@ -52,6 +52,8 @@ fn section_of(name: &str) -> Option<usize> {
         || n == "mavftp_send_cb"
         || n == "MAVFTP_DEFAULT_SYSTEM_ID"
         || n == "MAVFTP_DEFAULT_COMPONENT_ID"
+        || n == "MAVFTP_SIGNING_KEY_LEN"
+        || n == "mavftp_signing_stats"
     {
         Some(1)
     } else if n.starts_with("mavftp_list") || n == "mavftp_entry" || n.starts_with("MAVFTP_ENTRY_")
@@ -62,6 +64,10 @@ fn section_of(name: &str) -> Option<usize> {
         || n == "mavftp_result_cb"
         || n == "mavftp_bool_cb"
         || n.starts_with("MAVFTP_MAX_WINDOW")
+        || n.starts_with("mavftp_transfer")
+        || n.starts_with("mavftp_buffer")
+        || n == "mavftp_chunk_cb"
+        || n == "MAVFTP_MAX_PARALLEL"
     {
         Some(3)
     } else if n.starts_with("mavftp_server") || n == "MAVFTP_DEFAULT_LINK_RATE" {

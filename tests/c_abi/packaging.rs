@@ -668,7 +668,7 @@ fn cpp_wrapper_tests_pass_built_with_cmake_find_package_shared_and_static() {
         let work = inst.scratch(&format!("work-{exe}"));
         let out = run(Command::new(&path).arg(&work), Duration::from_secs(180));
         let text = assert_ok(&out, exe);
-        assert!(text.contains("8 passed, 0 failed"), "{exe}:\n{text}");
+        assert!(text.contains("9 passed, 0 failed"), "{exe}:\n{text}");
     }
 }
 

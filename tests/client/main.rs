@@ -5,6 +5,8 @@
 //! vehicle with other ground stations (ours and pymavlink), the loss
 //! matrices, tracing.
 
+#[path = "../common/child.rs"]
+mod child;
 #[path = "../common/content.rs"]
 mod content;
 mod fake_server;
@@ -18,11 +20,13 @@ mod peers;
 mod venv;
 
 mod against_server;
+mod extended;
 mod first_contact;
 mod ground_stations;
 mod integrity;
 mod loss_matrix;
 mod loss_matrix_mavsdk;
+mod mavsdk_extended;
 mod mavsdk_server;
 mod quirks;
 mod trace;

@@ -5,9 +5,10 @@
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{ChildStdout, Command, Stdio};
+use std::time::Duration;
 
+pub use crate::child::ChildGuard;
 use crate::peers::script;
 use crate::venv::venv_python;
 
@@ -19,31 +20,42 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
-/// A child process killed (and reaped) when dropped.
-pub struct ChildGuard {
-    pub child: Child,
-    pub stdin: Option<ChildStdin>,
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts MAVSDK's FtpServer over `root`, talking `url` (from the server's
 /// side, e.g. `udpout://127.0.0.1:P`), and waits for its READY line.
 pub fn start_mavsdk_server(root: &Path, url: &str, extra: &[&str]) -> ChildGuard {
-    let mut child = Command::new(venv_python())
+    start_mavsdk_server_with(Command::new(venv_python()), root, url, extra)
+}
+
+/// Like [`start_mavsdk_server`], the server running as user `nobody` when
+/// this process runs as root (root reads any file, whatever its mode; a test
+/// of an unreadable file needs a server that cannot).
+pub fn start_mavsdk_server_as_nobody(root: &Path, url: &str, extra: &[&str]) -> ChildGuard {
+    // SAFETY: a plain system call.
+    if unsafe { libc::geteuid() } != 0 {
+        return start_mavsdk_server(root, url, extra);
+    }
+    // MAVSDK writes a cache under $HOME: one nobody may write.
+    let home = std::env::temp_dir().join(format!("mavftp-nobody-home-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&home);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777));
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(venv_python())
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join(".cache"));
+    start_mavsdk_server_with(cmd, root, url, extra)
+}
+
+fn start_mavsdk_server_with(
+    mut command: Command,
+    root: &Path,
+    url: &str,
+    extra: &[&str],
+) -> ChildGuard {
+    let mut child = command
         .arg(script("mavsdk_ftp_server.py"))
         .arg("--root")
         .arg(root)

@@ -4,6 +4,8 @@
 //! MAVSDK's real server is in tests/client; the Python package against it in
 //! tests/python.) The drivers are the Python scripts next to this file.
 
+#[path = "../common/child.rs"]
+mod child;
 #[path = "../common/content.rs"]
 mod content;
 #[path = "../common/peers.rs"]
@@ -13,5 +15,6 @@ mod support;
 mod venv;
 
 mod clients;
+mod signing;
 mod slow_link;
 mod under_load;

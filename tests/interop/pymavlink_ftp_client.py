@@ -5,7 +5,8 @@
                             [--no-heartbeat] [--own-sysid N] [--own-compid N]
                             [--burst-size N] [--write-size N] [--write-qsize N]
                             [--retry-time S] [--idle-time S] [--debug 0|1|2]
-                            [--discover-timeout S] [--timeout S] OP ARGS...
+                            [--discover-timeout S] [--timeout S]
+                            [--signing-key HEX64] [--signing-link-id N] OP ARGS...
 
     OP: download REMOTE LOCALDIR [--burst]   (file lands in LOCALDIR/basename(REMOTE))
         upload LOCAL REMOTEDIR               (file lands in REMOTEDIR/basename(LOCAL))
@@ -18,6 +19,13 @@ URL: a pymavlink connection string, "udpin:127.0.0.1:PORT" (listen) or
 "udpout:127.0.0.1:PORT" (send); the MAVSDK spelling "udpin://..." is accepted too.
 The client sends its own GCS HEARTBEAT (type GCS, autopilot INVALID) once a second
 while it waits for the server's, so a listening (udpin) server learns its address.
+
+--signing-key: MAVLink 2 signing with pymavlink's own implementation
+(mavutil's setup_signing: every frame we send is signed with this 32-byte key,
+given as 64 hex digits, and link id --signing-link-id; incoming frames must be
+correctly signed: no allow_unsigned_callback). The JSON line then has
+"signing": pymavlink's counters (sig_count, goodsig_count, badsig_count,
+unsigned_count, reject_count).
 
 Prints exactly one JSON line on stdout:
     {"result": "<FtpResult name>", "pymavlink_result": "<pymavlink FtpError name>", ...}
@@ -159,6 +167,8 @@ def parse_args():
     ap.add_argument("--discover-timeout", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--burst", action="store_true", help="no-op: pymavlink always bursts")
+    ap.add_argument("--signing-key", default=None, help="64 hex digits: sign and require signing")
+    ap.add_argument("--signing-link-id", type=int, default=0)
     ap.add_argument("op", choices=sorted(OPS))
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
@@ -170,7 +180,25 @@ def parse_args():
         ap.error("--idle-time must be > 1.0 (pymavlink's read_retry_time)")
     if a.timeout <= a.idle_time:
         ap.error("--timeout must be > --idle-time")
+    if a.signing_key is not None:
+        try:
+            a.signing_key = bytes.fromhex(a.signing_key)
+        except ValueError:
+            ap.error("--signing-key must be hex")
+        if len(a.signing_key) != 32:
+            ap.error("--signing-key must be 32 bytes (64 hex digits)")
     return a
+
+
+def signing_counters(conn):
+    sg = conn.mav.signing
+    return {
+        "sig_count": sg.sig_count,
+        "goodsig_count": sg.goodsig_count,
+        "badsig_count": sg.badsig_count,
+        "unsigned_count": sg.unsigned_count,
+        "reject_count": sg.reject_count,
+    }
 
 
 def normalize_url(url):
@@ -234,6 +262,10 @@ def main():
         source_component=a.own_compid,
     )
     mavlink = mavutil.mavlink
+    if a.signing_key is not None:
+        conn.setup_signing(a.signing_key, sign_outgoing=True, allow_unsigned_callback=None,
+                           link_id=a.signing_link_id)
+        base["signing_link_id"] = a.signing_link_id
     if a.no_heartbeat:
         target = (a.target_sysid, a.target_compid)
         # Let a listening server learn our address anyway.
@@ -346,6 +378,8 @@ def main():
         raise AssertionError(op)
 
     out = dict(base, **extra, **ret_fields(ret))
+    if a.signing_key is not None:
+        out["signing"] = signing_counters(conn)
     out["elapsed_s"] = round(time.monotonic() - t_op, 3)
     out["cpu_s"] = round(time.process_time() - c_op, 4)
     out["total_s"] = round(time.monotonic() - t_start, 3)

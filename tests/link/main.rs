@@ -5,4 +5,5 @@
 mod custom;
 mod net;
 mod perf;
+mod signing;
 mod sim;

@@ -111,6 +111,40 @@ static void on_list(mavftp_result r, const mavftp_list *list, void *user_data) {
     waiter_done(w, r);
 }
 
+/* ---- extended transfers ---- */
+
+static void on_transfer(mavftp_result r, const mavftp_transfer_progress *p, void *user_data) {
+    waiter *w = (waiter *)user_data;
+    CHECK(p != NULL && p->current_file != NULL && p->op_id > 0);
+    CHECK(p->total_bytes == 0 || p->bytes_transferred <= p->total_bytes);
+    if (r == MAVFTP_RESULT_NEXT) {
+        pthread_mutex_lock(&w->mu);
+        w->nexts++;
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    w->value = p->files_failed == 0 && p->file_index <= p->file_count;
+    waiter_done(w, r);
+}
+
+static void on_buffer(mavftp_result r, mavftp_buffer *buffer, void *user_data) {
+    waiter *w = (waiter *)user_data;
+    if (r == MAVFTP_RESULT_SUCCESS) {
+        CHECK(buffer != NULL && buffer->data != NULL);
+        w->entries = buffer->len;
+        CHECK(buffer->data[1] == 7); /* write_file's pattern: i * 7 % 251 */
+    }
+    mavftp_buffer_free(buffer);
+    waiter_done(w, r);
+}
+
+static bool on_chunk(uint64_t offset, const uint8_t *data, size_t len, void *user_data) {
+    waiter *w = (waiter *)user_data;
+    CHECK(offset == w->entries && data != NULL); /* in order, no gap */
+    w->entries += len;
+    return true;
+}
+
 /* ---- two custom links wired to each other ---- */
 
 typedef struct {
@@ -207,6 +241,12 @@ int main(int argc, char **argv) {
     CHECK_RES(mavftp_link_open_custom(MAVFTP_DEFAULT_SYSTEM_ID, MAVFTP_DEFAULT_COMPONENT_ID,
                                       wire_send, &to_vehicle, &gcs),
               MAVFTP_RESULT_SUCCESS);
+    /* Everything below runs MAVLink 2 signed; the vehicle answers signed requests only. */
+    uint8_t key[MAVFTP_SIGNING_KEY_LEN];
+    for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(0xA0 + i);
+    CHECK_RES(mavftp_link_set_signing(vehicle, key, 31, 1, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_link_set_signing(vehicle, key, sizeof key, 1, true), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_link_set_signing(gcs, key, sizeof key, 2, true), MAVFTP_RESULT_SUCCESS);
     wire_connect(&to_gcs, gcs);
     wire_connect(&to_vehicle, vehicle);
 
@@ -297,6 +337,52 @@ int main(int argc, char **argv) {
     CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
     CHECK(w.value);
 
+    /* extended transfers: options, operation ids, verify, memory, stream, directories */
+    mavftp_transfer_options opts;
+    CHECK_RES(mavftp_transfer_options_init(&opts), MAVFTP_RESULT_SUCCESS);
+    CHECK(opts.struct_size == sizeof opts && !opts.verify && opts.glob == NULL);
+    opts.verify = true;
+    CHECK_RES(mavftp_client_set_parallel(client, MAVFTP_MAX_PARALLEL + 1), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK_RES(mavftp_client_set_parallel(client, 2), MAVFTP_RESULT_SUCCESS);
+    uint64_t op = 0;
+    snprintf(path, sizeof path, "%s/up.bin", local);
+    waiter_init(&w);
+    CHECK_RES(mavftp_client_upload_ex(client, path, "/d", &opts, on_transfer, &w, &op), MAVFTP_RESULT_SUCCESS);
+    CHECK(op > 0);
+    CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+    snprintf(path, sizeof path, "%s/ex", local);
+    CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+    waiter_init(&w);
+    CHECK_RES(mavftp_client_download_ex(client, "/d/up.bin", path, &opts, on_transfer, &w, &op),
+              MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+    CHECK(w.value);
+    snprintf(path, sizeof path, "%s/ex/up.bin", local);
+    CHECK(same_files(path, other));
+    waiter_init(&w);
+    CHECK_RES(mavftp_client_download_to_memory(client, "/d/up.bin", &opts, on_transfer, on_buffer, &w, &op),
+              MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+    CHECK(w.entries == 100000);
+    waiter_init(&w);
+    CHECK_RES(mavftp_client_download_stream(client, "/d/up.bin", &opts, on_chunk, on_transfer, &w, &op),
+              MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+    CHECK(w.entries == 100000);
+    opts.glob = "*.bin";
+    snprintf(path, sizeof path, "%s/tree", local);
+    CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+    waiter_init(&w);
+    CHECK_RES(mavftp_client_download_dir(client, "/d", path, &opts, on_transfer, &w, &op), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+    waiter_init(&w);
+    CHECK_RES(mavftp_client_upload_dir(client, path, "/e", &opts, on_transfer, &w, &op), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_cancel_op(client, op), MAVFTP_RESULT_INVALID_PARAMETER); /* it ended */
+    mavftp_buffer_free(NULL);
+    CHECK_RES(mavftp_client_set_parallel(client, 1), MAVFTP_RESULT_SUCCESS);
+    snprintf(path, sizeof path, "%s/dl/up.bin", local);
+
     /* renames and removals */
     CHECK_RES(mavftp_client_rename(client, "/d/up.bin", "/d/a.bin"), MAVFTP_RESULT_SUCCESS);
     waiter_init(&w);
@@ -312,6 +398,18 @@ int main(int argc, char **argv) {
     CHECK_RES(waiter_wait(&w), MAVFTP_RESULT_SUCCESS);
     CHECK_RES(mavftp_client_remove_file(client, "/missing"), MAVFTP_RESULT_FILE_DOES_NOT_EXIST);
     CHECK_RES(mavftp_client_cancel(client), MAVFTP_RESULT_SUCCESS);
+
+    /* signing counters: every frame verified; then unsigned requests get no answer */
+    mavftp_signing_stats stats;
+    CHECK_RES(mavftp_link_signing_stats(vehicle, &stats), MAVFTP_RESULT_SUCCESS);
+    CHECK(stats.frames_signed > 0 && stats.accepted_signed > 0 && stats.dropped == 0);
+    CHECK_RES(mavftp_link_clear_signing(gcs), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_set_timeout(client, 100, 1), MAVFTP_RESULT_SUCCESS);
+    CHECK_RES(mavftp_client_create_directory(client, "/unsigned"), MAVFTP_RESULT_TIMEOUT);
+    CHECK_RES(mavftp_link_signing_stats(vehicle, &stats), MAVFTP_RESULT_SUCCESS);
+    CHECK(stats.dropped > 0 && stats.unsigned_frames == stats.dropped);
+    CHECK(stats.bad_signature == 0 && stats.replay == 0 && stats.stale_stream == 0 &&
+          stats.too_many_streams == 0 && stats.accepted_unsigned == 0);
 
     /* Lifetimes: the links go first; client and server stay valid handles. */
     wire_connect(&to_gcs, NULL);

@@ -160,6 +160,8 @@ pub struct Stats {
     pub sessions_lost: u64,
     /// ReadFile ACKs and burst packets sent with a wrong offset on purpose.
     pub glitches: u64,
+    /// Burst packets sent and writes stored with a flipped byte on purpose.
+    pub corrupted: u64,
 }
 
 impl Stats {
@@ -278,6 +280,7 @@ struct State {
     eof_garbage: bool,
     read_acks: u64,
     burst_data: u64,
+    writes: u64,
 }
 
 struct Knobs {
@@ -287,6 +290,10 @@ struct Knobs {
     px4_idle: Duration,
     read_glitch_every: u64,
     burst_glitch_every: u64,
+    /// Corrupt every n-th burst data packet (0: never), this many times.
+    burst_corrupt: (u64, u32),
+    /// Store every n-th WriteFile corrupted (0: never), this many times.
+    write_corrupt: (u64, u32),
 }
 
 struct Inner {
@@ -361,6 +368,7 @@ impl FakeServer {
                 eof_garbage: false,
                 read_acks: 0,
                 burst_data: 0,
+                writes: 0,
             }),
             knobs: Mutex::new(Knobs {
                 burst_gap: Duration::from_micros(2060),
@@ -369,6 +377,8 @@ impl FakeServer {
                 px4_idle: PX4_IDLE_TIMEOUT,
                 read_glitch_every: 0,
                 burst_glitch_every: 0,
+                burst_corrupt: (0, 0),
+                write_corrupt: (0, 0),
             }),
             inbox,
             queue: Mutex::new((VecDeque::new(), false)),
@@ -541,6 +551,20 @@ impl FakeServer {
     /// the packet after it (its own data, so its seq and offset disagree).
     pub fn set_burst_offset_glitch(&self, every: u64) {
         lock(&self.inner.knobs).burst_glitch_every = every;
+    }
+
+    /// Flip a byte in the data of every `every`-th burst data packet (0:
+    /// never), at most `times` times: a server (or a path to it) that
+    /// corrupts data while the MAVLink CRC is intact. Nothing in the
+    /// protocol tells the client; only CalcFileCRC32 does.
+    pub fn set_burst_corruption(&self, every: u64, times: u32) {
+        lock(&self.inner.knobs).burst_corrupt = (every, times);
+    }
+
+    /// Store the data of every `every`-th WriteFile (0: never) with a byte
+    /// flipped, at most `times` times (acknowledged as usual).
+    pub fn set_write_corruption(&self, every: u64, times: u32) {
+        lock(&self.inner.knobs).write_corrupt = (every, times);
     }
 }
 
@@ -975,6 +999,21 @@ impl Inner {
                     f.data.resize(end, 0);
                 }
                 f.data[req.offset as usize..end].copy_from_slice(&req.data);
+                st.writes += 1;
+                let mut k = lock(&self.knobs);
+                if k.write_corrupt.0 > 0
+                    && k.write_corrupt.1 > 0
+                    && st.writes.is_multiple_of(k.write_corrupt.0)
+                    && !req.data.is_empty()
+                {
+                    k.write_corrupt.1 -= 1;
+                    let at = req.offset as usize + req.data.len() / 2;
+                    if let Some(f) = st.files.get_mut(&s.path) {
+                        f.data[at] ^= 0xFF;
+                    }
+                    st.stats.corrupted += 1;
+                }
+                drop(k);
                 let mut a = match pers {
                     Personality::Px4 => {
                         FtpPacket::ack_for(req, (req.data.len() as u32).to_le_bytes().to_vec())
@@ -1332,6 +1371,15 @@ impl Inner {
             data,
         };
         st.burst_data += 1;
+        {
+            let mut k = lock(&self.knobs);
+            let (every, left) = k.burst_corrupt;
+            if every > 0 && left > 0 && st.burst_data.is_multiple_of(every) && n > 0 {
+                k.burst_corrupt.1 -= 1;
+                p.data[n / 2] ^= 0xFF;
+                st.stats.corrupted += 1;
+            }
+        }
         if glitch_every > 0 && st.burst_data.is_multiple_of(glitch_every) && !last && !bc {
             st.stats.glitches += 1;
             p.offset = (off + n) as u32;

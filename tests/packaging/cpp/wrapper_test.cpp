@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -437,6 +438,16 @@ void custom_links_carry_a_transfer(const std::string &work) {
     CHECK_EC(mavftp::Link::open("udpout://").first, mavftp::Result::InvalidParameter);
     CHECK(mavftp::last_error().find("udpout://") != std::string::npos);
 
+    // Signed both ways; the vehicle requires it.
+    mavftp::Link::SigningKey key{};
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        key[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    }
+    CHECK_EC(v.second.set_signing(key, 1, true), ok);
+    CHECK_EC(g.second.set_signing(key, 2, true), ok);
+    CHECK_EC(mavftp::Link().set_signing(key, 0, false), mavftp::Result::InvalidParameter);
+    CHECK_EC(mavftp::Link().clear_signing(), mavftp::Result::InvalidParameter);
+
     const std::string root = make_dir(work + "/root");
     const auto data = pattern(200000, 4);
     write_file(root + "/c.bin", data);
@@ -447,6 +458,12 @@ void custom_links_carry_a_transfer(const std::string &work) {
     const std::string down = make_dir(work + "/down");
     CHECK_EC(client.second.download("/c.bin", down, true), ok);
     CHECK(read_file(down + "/c.bin") == data);
+    const auto stats = v.second.signing_stats();
+    CHECK_EC(stats.first, ok);
+    CHECK(stats.second.accepted_signed > 0 && stats.second.dropped == 0);
+    CHECK(stats.second.frames_signed > 100);
+    CHECK_EC(g.second.clear_signing(), ok);
+    CHECK_EC(mavftp::Link().signing_stats().first, mavftp::Result::InvalidParameter);
     {
         std::lock_guard<std::mutex> a(to_gcs.mu);
         to_gcs.peer = nullptr;
@@ -455,6 +472,98 @@ void custom_links_carry_a_transfer(const std::string &work) {
         std::lock_guard<std::mutex> b(to_vehicle.mu);
         to_vehicle.peer = nullptr;
     }
+}
+
+// Extended transfers: options, operation ids, progress, verify, directories
+// (a second run skips every file), memory, stream, per-operation cancel.
+void extended_transfers(const std::string &work) {
+    Loopback lb(work);
+    mavftp::Client &c = lb.client;
+    const auto big = pattern(400000, 3);
+    write_file(lb.root + "/big.bin", big);
+    make_dir(lb.root + "/t");
+    make_dir(lb.root + "/t/a");
+    for (unsigned i = 0; i < 6; ++i) {
+        write_file(lb.root + (i % 2 ? "/t/a/f" : "/t/f") + std::to_string(i) + ".bin",
+                   pattern(i * 5000, i));
+    }
+    const std::string dl = make_dir(work + "/dl");
+    CHECK_EC(c.set_parallel(0), mavftp::Result::InvalidParameter);
+    CHECK_EC(c.set_parallel(2), ok);
+
+    mavftp::TransferOptions verify;
+    verify.verify = true;
+    std::atomic<int> nexts{0};
+    std::atomic<int> dones{0};
+    mavftp::Operation op = c.download_ex(
+        "/big.bin", dl, verify, [&](const mavftp::TransferProgress &p) {
+            CHECK(p.total_bytes == 0 || p.bytes_transferred <= p.total_bytes);
+            ++nexts;
+        },
+        [&](std::error_code ec, const mavftp::TransferProgress &p) {
+            CHECK(!ec && p.bytes_transferred == 400000);
+            ++dones;
+        });
+    CHECK(op.id > 0);
+    auto [ec, last] = get_within(op.result);
+    CHECK_EC(ec, ok);
+    CHECK(dones == 1 && last.op_id == op.id && last.file_count == 1);
+    CHECK(last.current_file == "/big.bin");
+    CHECK(read_file(dl + "/big.bin") == big);
+
+    mavftp::Operation dir = c.download_dir("/t", dl);
+    auto [dec, dlast] = get_within(dir.result);
+    CHECK_EC(dec, ok);
+    CHECK(dlast.file_count == 6 && dlast.files_failed == 0 && dlast.files_skipped == 0);
+    CHECK(read_file(dl + "/a/f5.bin") == pattern(25000, 5));
+    mavftp::Operation again = c.download_dir("/t", dl);
+    auto [aec, alast] = get_within(again.result);
+    CHECK_EC(aec, ok);
+    CHECK(alast.files_skipped == 6);
+
+    CHECK_EC(c.create_directory("/back"), ok);
+    mavftp::TransferOptions only_a;
+    only_a.glob = "a/*";
+    mavftp::Operation up = c.upload_dir(dl, "/back", only_a);
+    auto [uec, ulast] = get_within(up.result);
+    CHECK_EC(uec, ok);
+    CHECK(ulast.file_count == 3);
+    CHECK(read_file(lb.root + "/back/a/f3.bin") == pattern(15000, 3));
+
+    mavftp::MemoryOperation mem = c.download_to_memory("/big.bin", verify);
+    auto [mec, bytes] = get_within(mem.result);
+    CHECK_EC(mec, ok);
+    CHECK(bytes.size() == big.size() && std::equal(bytes.begin(), bytes.end(), big.begin(),
+                                                   [](std::uint8_t a, char b) {
+                                                       return a == static_cast<std::uint8_t>(b);
+                                                   }));
+    std::vector<char> streamed;
+    mavftp::Operation st = c.download_stream(
+        "/big.bin", [&](std::uint64_t offset, const std::uint8_t *data, std::size_t len) {
+            CHECK(offset == streamed.size());
+            streamed.insert(streamed.end(), data, data + len);
+            return true;
+        });
+    CHECK_EC(get_within(st.result).first, ok);
+    CHECK(streamed == big);
+
+    // Refused work: id 0, the future ready at once, the completion run once.
+    int refused = 0;
+    mavftp::Operation bad = c.download_ex("/big.bin", work + "/no/such/dir", {}, {},
+                                          [&](std::error_code, const mavftp::TransferProgress &) {
+                                              ++refused;
+                                          });
+    CHECK(bad.id == 0 && ready(bad.result) && refused == 1);
+    CHECK_EC(bad.result.get().first, mavftp::Result::FileIoError);
+    CHECK_EC(c.cancel_op(op.id), mavftp::Result::InvalidParameter); // it ended
+
+    // Per-operation cancel of a queued operation behind a running one.
+    CHECK_EC(c.set_parallel(1), ok);
+    mavftp::Operation first = c.download_ex("/big.bin", make_dir(work + "/x"));
+    mavftp::Operation second = c.download_ex("/big.bin", make_dir(work + "/y"));
+    CHECK_EC(c.cancel_op(second.id), ok);
+    CHECK_EC(get_within(second.result).first, mavftp::Result::Cancelled);
+    CHECK_EC(get_within(first.result).first, ok);
 }
 
 struct TestCase {
@@ -474,6 +583,7 @@ const TestCase tests[] = {
     {"client_destroyed_with_work_in_flight", client_destroyed_with_work_in_flight},
     {"client_and_server_outlive_their_links", client_and_server_outlive_their_links},
     {"custom_links_carry_a_transfer", custom_links_carry_a_transfer},
+    {"extended_transfers", extended_transfers},
 };
 
 } // namespace

@@ -1,0 +1,626 @@
+//! The extended transfers, beside the MAVSDK-shaped calls: options
+//! ([`TransferOptions`]), an operation id for per-operation cancel,
+//! 64-bit progress with rate and time left, resume, verified transfers,
+//! whole directories (see `tree`), downloads into memory or streamed to a
+//! callback, and several operations of one client at once (`parallel`).
+//!
+//! - **Resume** (downloads to a file, on unless `resume` is false): see
+//!   `resume`. A download with resume off writes a private part file that
+//!   a failure deletes, as the MAVSDK-shaped download does (which never
+//!   resumes). `@` virtual paths (ArduPilot) are never resumed: their size
+//!   is fake.
+//! - **Verify**: after the transfer the MAVLink CRC32 of both ends is
+//!   compared (CalcFileCRC32); on a mismatch the file is transferred again
+//!   once from the start, then the result is FILE_IO_ERROR with both CRCs
+//!   in the message. A streamed download cannot take back what it handed
+//!   over: a mismatch there is FILE_IO_ERROR at once. A resumed download is
+//!   always compared (its bytes come from two sessions) unless the server
+//!   does not implement CalcFileCRC32 (UNSUPPORTED): then size and mtime
+//!   are all there is.
+//! - **Memory**: the same transfer engine as to a file (holes, re-opened
+//!   sessions), into a buffer or handed to a callback in file order.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Client;
+use super::conversation::Conversation;
+use super::ops::{self, crc_pair, fetch_file, file_name, local_crc, remote_crc};
+use super::part_file::PartFile;
+use super::progress::{FileEnd, ProgressGate, ProgressHub};
+use super::resume::ResumableFile;
+use super::sink::{MemorySink, StreamSink};
+use super::trace::trace;
+use super::tree::{self, DirOp};
+use super::types::{
+    ChunkFn, DirReport, EntryKind, ExCompletion, TransferOptions, TransferProgress,
+    TransferProgressFn, TransferReport,
+};
+use crate::protocol::validate_remote_path;
+use crate::result::{FtpError, FtpOutcome, FtpResult};
+
+/// Most operations one client runs at once ([`Client::set_parallel`]).
+pub const MAX_PARALLEL: usize = 16;
+
+/// A CRC mismatch after the second try.
+fn mismatch(what: &str, local: u32, server: u32) -> FtpError {
+    FtpError::new(
+        FtpResult::FileIoError,
+        format!(
+            "{what}: the bytes do not match the server's file twice in a row (CRC32 here \
+             {local:08x}, server {server:08x})"
+        ),
+    )
+}
+
+/// The listing mtime of `remote` (0 when the server gives none or the
+/// listing fails; a cancel still ends the operation).
+fn listed_mtime(conv: &mut Conversation, remote: &str) -> FtpOutcome<u64> {
+    if conv.memory.list_with_time == Some(false) {
+        return Ok(0);
+    }
+    let (dir, name) = match remote.rsplit_once('/') {
+        Some(("", name)) => ("/", name),
+        Some((dir, name)) => (dir, name),
+        None => (".", remote),
+    };
+    match ops::list(conv, dir) {
+        Ok(listing) => Ok(listing
+            .entries
+            .iter()
+            .find(|e| e.name == name && e.kind == EntryKind::File)
+            .map_or(0, |e| e.modification_time_s)),
+        Err(e) if e.result == FtpResult::Cancelled => Err(e),
+        Err(_) => Ok(0),
+    }
+}
+
+/// Download `remote` into `local_dir` with `opts`; `mtime` is the listing
+/// mtime when the caller knows it (a directory download).
+pub(crate) fn download_file(
+    conv: &mut Conversation,
+    remote: &str,
+    local_dir: &Path,
+    opts: &TransferOptions,
+    gate: &mut ProgressGate,
+    mtime: Option<u64>,
+) -> FtpOutcome<TransferReport> {
+    let name = file_name(remote)?;
+    let dest = local_dir.join(name);
+    let resumable = opts.resume && !remote.starts_with('@');
+    if resumable && let Some(mut part) = ResumableFile::open(local_dir, name, remote)? {
+        let mtime = match mtime {
+            Some(m) => m,
+            None => listed_mtime(conv, remote)?,
+        };
+        part.set_mtime(mtime);
+        let mut repeated = false;
+        loop {
+            let fetched = fetch_file(conv, remote, &mut part, opts.use_burst, gate)?;
+            let mut verified = false;
+            if opts.verify || fetched.start > 0 {
+                match crc_pair(conv, &mut part, remote) {
+                    Ok((l, s)) if l == s => verified = true,
+                    Ok((l, s)) if repeated => {
+                        part.discard();
+                        return Err(mismatch(&format!("download {remote}"), l, s));
+                    }
+                    Ok((l, s)) => {
+                        trace!("download {remote}: CRC {l:08x} != {s:08x}: again from 0");
+                        repeated = true;
+                        part.restart()?;
+                        continue;
+                    }
+                    // Without CalcFileCRC32 a resumed download has only size and mtime.
+                    Err(e) if e.result == FtpResult::Unsupported && !opts.verify => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            part.commit(&dest)?;
+            gate.finish(fetched.len);
+            return Ok(TransferReport {
+                bytes: fetched.len,
+                resumed_from: fetched.start,
+                verified,
+                repeated,
+            });
+        }
+    }
+    let mut repeated = false;
+    loop {
+        let mut part = PartFile::create(local_dir, name)?;
+        let fetched = fetch_file(conv, remote, &mut part, opts.use_burst, gate)?;
+        let mut verified = false;
+        if opts.verify {
+            let (l, s) = crc_pair(conv, &mut part, remote)?;
+            if l != s {
+                if repeated {
+                    return Err(mismatch(&format!("download {remote}"), l, s));
+                }
+                trace!("download {remote}: CRC {l:08x} != {s:08x}: again");
+                repeated = true;
+                continue;
+            }
+            verified = true;
+        }
+        part.commit(&dest)?;
+        // Another download's resume state for this file is stale now.
+        super::resume::forget(local_dir, name);
+        gate.finish(fetched.len);
+        return Ok(TransferReport {
+            bytes: fetched.len,
+            resumed_from: 0,
+            verified,
+            repeated,
+        });
+    }
+}
+
+/// Download `remote` into memory.
+fn download_memory(
+    conv: &mut Conversation,
+    remote: &str,
+    opts: &TransferOptions,
+    gate: &mut ProgressGate,
+) -> FtpOutcome<Vec<u8>> {
+    let mut repeated = false;
+    loop {
+        let mut sink = MemorySink::default();
+        let fetched = fetch_file(conv, remote, &mut sink, opts.use_burst, gate)?;
+        if opts.verify {
+            let (l, s) = crc_pair(conv, &mut sink, remote)?;
+            if l != s {
+                if repeated {
+                    return Err(mismatch(&format!("download {remote}"), l, s));
+                }
+                repeated = true;
+                continue;
+            }
+        }
+        gate.finish(fetched.len);
+        return Ok(sink.data);
+    }
+}
+
+/// Download `remote` handed to `chunk` in order.
+fn download_stream(
+    conv: &mut Conversation,
+    remote: &str,
+    opts: &TransferOptions,
+    chunk: ChunkFn,
+    gate: &mut ProgressGate,
+) -> FtpOutcome<TransferReport> {
+    let control = Arc::clone(&conv.control);
+    let mut sink = StreamSink::new(chunk, &control);
+    let fetched = fetch_file(conv, remote, &mut sink, opts.use_burst, gate)?;
+    let mut verified = false;
+    if opts.verify {
+        let (l, s) = crc_pair(conv, &mut sink, remote)?;
+        if l != s {
+            return Err(FtpError::new(
+                FtpResult::FileIoError,
+                format!(
+                    "download {remote}: the {} bytes handed over do not match the server's \
+                     file (CRC32 {l:08x}, server {s:08x})",
+                    sink.delivered()
+                ),
+            ));
+        }
+        verified = true;
+    }
+    gate.finish(fetched.len);
+    Ok(TransferReport {
+        bytes: fetched.len,
+        resumed_from: 0,
+        verified,
+        repeated: false,
+    })
+}
+
+/// Upload `local` into `remote_dir` with `opts` (verify: compare and send
+/// once more on a mismatch).
+pub(crate) fn upload_file(
+    conv: &mut Conversation,
+    local: &Path,
+    remote_dir: &str,
+    opts: &TransferOptions,
+    gate: &mut ProgressGate,
+) -> FtpOutcome<TransferReport> {
+    let name = local
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| FtpError::invalid(format!("{} has no UTF-8 file name", local.display())))?
+        .to_string();
+    let remote = if remote_dir.ends_with('/') {
+        format!("{remote_dir}{name}")
+    } else {
+        format!("{remote_dir}/{name}")
+    };
+    let mut repeated = false;
+    loop {
+        ops::upload(conv, local, remote_dir, gate)?;
+        let bytes = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
+        if !opts.verify {
+            return Ok(TransferReport {
+                bytes,
+                ..TransferReport::default()
+            });
+        }
+        let l = local_crc(local)?;
+        let s = remote_crc(conv, &remote)?;
+        if l == s {
+            return Ok(TransferReport {
+                bytes,
+                resumed_from: 0,
+                verified: true,
+                repeated,
+            });
+        }
+        if repeated {
+            return Err(mismatch(&format!("upload {remote}"), l, s));
+        }
+        trace!("upload {remote}: CRC {l:08x} != {s:08x}: again");
+        repeated = true;
+    }
+}
+
+/// The final outcome of a single-file operation reported to the hub.
+fn end_single<T>(hub: &ProgressHub, slot: usize, outcome: &FtpOutcome<T>, bytes: u64) {
+    let how = if outcome.is_ok() {
+        FileEnd::Done
+    } else {
+        FileEnd::Failed
+    };
+    hub.end_file(slot, bytes, 0, how);
+}
+
+/// A local directory given to a download: it must exist.
+fn existing_dir(dir: &Path) -> FtpOutcome<()> {
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(FtpError::new(
+            FtpResult::FileIoError,
+            format!("local directory {} does not exist", dir.display()),
+        ))
+    }
+}
+
+impl Client {
+    /// Run up to `n` operations of this client at once (1 to
+    /// [`MAX_PARALLEL`]; default 1: one at a time, in submission order).
+    /// Each runs on its own worker thread and, for a transfer, its own
+    /// server session. A server that takes fewer sessions (PX4 and MAVSDK's
+    /// take one; ours four per client) makes the transfers wait for a
+    /// session in turn: never a failure. Listings, commands and CRCs need no
+    /// session. With `n` ≥ 2 an operation is not stuck behind a long one.
+    /// Applies to operations started afterwards.
+    pub fn set_parallel(&self, n: usize) {
+        if let Ok(mut s) = self.control.settings.lock() {
+            s.parallel = n.clamp(1, MAX_PARALLEL);
+        }
+    }
+
+    /// Cancel one operation by the id an extended call returned: queued, it
+    /// ends with CANCELLED at once (its completion runs on a library
+    /// thread); running, at its next step. False when no operation with this
+    /// id is queued or running (it ended already).
+    pub fn cancel_op(&self, op_id: u64) -> bool {
+        op_id != 0 && self.pool.cancel_op(op_id)
+    }
+
+    /// Queue a single-file extended operation; returns its id.
+    fn submit_single<T: Send + 'static>(
+        &self,
+        name: String,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<T>,
+        run: impl FnOnce(&mut Conversation, &mut ProgressGate) -> FtpOutcome<(T, u64)> + Send + 'static,
+    ) -> FtpOutcome<u64> {
+        let ticket = self.pool.ticket();
+        let id = ticket.id;
+        let hub = ProgressHub::new(id, &self.control, progress, 1);
+        let worker_hub = Arc::clone(&hub);
+        let job = self.job(
+            &ticket,
+            move |conv| {
+                let slot = worker_hub.start_file(&name);
+                let mut gate = ProgressGate::hub(&worker_hub, slot);
+                let outcome = run(conv, &mut gate);
+                let bytes = outcome.as_ref().map_or(0, |(_, b)| *b);
+                end_single(&worker_hub, slot, &outcome, bytes);
+                outcome.map(|(v, _)| v)
+            },
+            done,
+            Some(hub),
+        );
+        self.queue(ticket, job)?;
+        Ok(id)
+    }
+
+    /// Download `remote_file_path` into the existing `local_dir` (same name)
+    /// with `options` (burst, resume, verify); returns the operation's id.
+    /// `progress` gets [`TransferProgress`] at most 10 times per second;
+    /// `done` runs exactly once (if this returns Ok) with the outcome and the
+    /// last progress.
+    pub fn download_ex_async(
+        &self,
+        remote_file_path: &str,
+        local_dir: &Path,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<TransferReport>,
+    ) -> FtpOutcome<u64> {
+        validate_remote_path(remote_file_path)?;
+        file_name(remote_file_path)?;
+        existing_dir(local_dir)?;
+        let remote = remote_file_path.to_string();
+        let dir = local_dir.to_path_buf();
+        let opts = options.clone();
+        self.submit_single(remote.clone(), progress, done, move |conv, gate| {
+            download_file(conv, &remote, &dir, &opts, gate, None).map(|r| (r, r.bytes))
+        })
+    }
+
+    /// Upload `local_file_path` into `remote_dir` (same name) with `options`
+    /// (verify); returns the operation's id (see [`Client::download_ex_async`]).
+    pub fn upload_ex_async(
+        &self,
+        local_file_path: &Path,
+        remote_dir: &str,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<TransferReport>,
+    ) -> FtpOutcome<u64> {
+        validate_remote_path(remote_dir)?;
+        if !local_file_path.is_file() {
+            return Err(FtpError::new(
+                FtpResult::FileDoesNotExist,
+                format!("local file {} does not exist", local_file_path.display()),
+            ));
+        }
+        let local = local_file_path.to_path_buf();
+        let dir = remote_dir.to_string();
+        let opts = options.clone();
+        let name = local.display().to_string();
+        self.submit_single(name, progress, done, move |conv, gate| {
+            upload_file(conv, &local, &dir, &opts, gate).map(|r| (r, r.bytes))
+        })
+    }
+
+    /// Download `remote_file_path` into memory (for `@PARAM/param.pck`,
+    /// `@SYS/*.txt`, mission files); `options.use_burst` and `verify` apply.
+    pub fn download_to_memory_async(
+        &self,
+        remote_file_path: &str,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<Vec<u8>>,
+    ) -> FtpOutcome<u64> {
+        validate_remote_path(remote_file_path)?;
+        let remote = remote_file_path.to_string();
+        let opts = options.clone();
+        self.submit_single(remote.clone(), progress, done, move |conv, gate| {
+            download_memory(conv, &remote, &opts, gate).map(|d| {
+                let n = d.len() as u64;
+                (d, n)
+            })
+        })
+    }
+
+    /// Download `remote_file_path` handing each contiguous piece to `chunk`
+    /// in file order (bytes that arrive ahead of a gap are held until the
+    /// gap is filled); `chunk` returning false stops the download
+    /// (CANCELLED). With `verify` a CRC mismatch is FILE_IO_ERROR (what was
+    /// handed over cannot be taken back).
+    pub fn download_stream_async(
+        &self,
+        remote_file_path: &str,
+        options: &TransferOptions,
+        chunk: ChunkFn,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<TransferReport>,
+    ) -> FtpOutcome<u64> {
+        validate_remote_path(remote_file_path)?;
+        let remote = remote_file_path.to_string();
+        let opts = options.clone();
+        self.submit_single(remote.clone(), progress, done, move |conv, gate| {
+            download_stream(conv, &remote, &opts, chunk, gate).map(|r| (r, r.bytes))
+        })
+    }
+
+    /// Download the remote directory `remote_dir` recursively into the
+    /// existing `local_dir` (subdirectories created as needed), files
+    /// filtered by `options.glob`, identical files skipped unless
+    /// `options.skip_identical` is false; every file with `options` (burst,
+    /// resume, verify). Up to [`Client::set_parallel`] files at once. A
+    /// failed file does not stop the others: the [`DirReport`] lists it.
+    /// Returns the operation's id.
+    pub fn download_dir_async(
+        &self,
+        remote_dir: &str,
+        local_dir: &Path,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<DirReport>,
+    ) -> FtpOutcome<u64> {
+        validate_remote_path(remote_dir)?;
+        existing_dir(local_dir)?;
+        self.submit_dir(
+            tree::Direction::Down,
+            remote_dir,
+            local_dir,
+            options,
+            progress,
+            done,
+        )
+    }
+
+    /// Upload the local directory `local_dir` recursively into `remote_dir`
+    /// (which must exist; subdirectories are created), like
+    /// [`Client::download_dir_async`] the other way.
+    pub fn upload_dir_async(
+        &self,
+        local_dir: &Path,
+        remote_dir: &str,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<DirReport>,
+    ) -> FtpOutcome<u64> {
+        validate_remote_path(remote_dir)?;
+        if !local_dir.is_dir() {
+            return Err(FtpError::new(
+                FtpResult::FileDoesNotExist,
+                format!("local directory {} does not exist", local_dir.display()),
+            ));
+        }
+        self.submit_dir(
+            tree::Direction::Up,
+            remote_dir,
+            local_dir,
+            options,
+            progress,
+            done,
+        )
+    }
+
+    fn submit_dir(
+        &self,
+        direction: tree::Direction,
+        remote_dir: &str,
+        local_dir: &Path,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+        done: ExCompletion<DirReport>,
+    ) -> FtpOutcome<u64> {
+        if self.link.is_closed() {
+            return Err(FtpError::new(
+                FtpResult::Cancelled,
+                "client is shutting down",
+            ));
+        }
+        let ticket = self.pool.ticket();
+        let id = ticket.id;
+        let hub = ProgressHub::new(id, &self.control, progress, 0);
+        let op = DirOp::new(
+            direction,
+            remote_dir.trim_end_matches('/').to_string(),
+            local_dir.to_path_buf(),
+            options.clone(),
+            hub,
+            ticket.clone(),
+            Arc::clone(&self.control),
+            Arc::downgrade(&self.pool),
+            done,
+        );
+        self.pool.push_units(ticket, op)?;
+        Ok(id)
+    }
+
+    /// Blocking form of [`Client::download_ex_async`] (BUSY from one of this
+    /// client's own callbacks).
+    pub fn download_ex(
+        &self,
+        remote_file_path: &str,
+        local_dir: &Path,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+    ) -> FtpOutcome<TransferReport> {
+        self.blocking(|d| {
+            self.download_ex_async(remote_file_path, local_dir, options, progress, ex(d))
+                .map(|_| ())
+        })
+    }
+
+    /// Blocking form of [`Client::upload_ex_async`].
+    pub fn upload_ex(
+        &self,
+        local_file_path: &Path,
+        remote_dir: &str,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+    ) -> FtpOutcome<TransferReport> {
+        self.blocking(|d| {
+            self.upload_ex_async(local_file_path, remote_dir, options, progress, ex(d))
+                .map(|_| ())
+        })
+    }
+
+    /// Blocking form of [`Client::download_to_memory_async`].
+    pub fn download_to_memory(
+        &self,
+        remote_file_path: &str,
+        options: &TransferOptions,
+    ) -> FtpOutcome<Vec<u8>> {
+        self.blocking(|d| {
+            self.download_to_memory_async(remote_file_path, options, None, ex(d))
+                .map(|_| ())
+        })
+    }
+
+    /// Blocking form of [`Client::download_stream_async`].
+    pub fn download_stream(
+        &self,
+        remote_file_path: &str,
+        options: &TransferOptions,
+        chunk: ChunkFn,
+    ) -> FtpOutcome<TransferReport> {
+        self.blocking(|d| {
+            self.download_stream_async(remote_file_path, options, chunk, None, ex(d))
+                .map(|_| ())
+        })
+    }
+
+    /// Blocking form of [`Client::download_dir_async`].
+    pub fn download_dir(
+        &self,
+        remote_dir: &str,
+        local_dir: &Path,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+    ) -> FtpOutcome<DirReport> {
+        self.blocking(|d| {
+            self.download_dir_async(remote_dir, local_dir, options, progress, ex(d))
+                .map(|_| ())
+        })
+    }
+
+    /// Blocking form of [`Client::upload_dir_async`].
+    pub fn upload_dir(
+        &self,
+        local_dir: &Path,
+        remote_dir: &str,
+        options: &TransferOptions,
+        progress: Option<TransferProgressFn>,
+    ) -> FtpOutcome<DirReport> {
+        self.blocking(|d| {
+            self.upload_dir_async(local_dir, remote_dir, options, progress, ex(d))
+                .map(|_| ())
+        })
+    }
+}
+
+/// An extended completion from a plain one (the last progress dropped).
+fn ex<T: 'static>(done: super::Completion<T>) -> ExCompletion<T> {
+    Box::new(move |outcome, _last: &TransferProgress| done(outcome))
+}
+
+/// `dir/rel` for a relative path with `/` separators.
+pub(crate) fn local_join(dir: &Path, rel: &str) -> PathBuf {
+    rel.split('/').fold(dir.to_path_buf(), |p, c| p.join(c))
+}
+
+/// Whether a local file has `size` bytes and the server's CRC32 of `remote`.
+pub(crate) fn identical(
+    conv: &mut Conversation,
+    local: &Path,
+    remote: &str,
+    size: u64,
+) -> FtpOutcome<bool> {
+    match std::fs::metadata(local) {
+        Ok(m) if m.is_file() && m.len() == size => {}
+        _ => return Ok(false),
+    }
+    let l = local_crc(local)?;
+    Ok(remote_crc(conv, remote)? == l)
+}
