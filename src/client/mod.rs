@@ -2,9 +2,9 @@
 //! in submission order, and one state machine per operation kind.
 //!
 //! Parts, each depending only on the ones listed after it:
-//! - `extended`, `tree`: the extended transfers (options, resume, verify,
-//!   memory and stream, whole directories) over `ops`, with `resume`,
-//!   `sink`, `glob`;
+//! - `extended`: the extended transfers' API and queueing, over `tree`
+//!   (whole directories, with `glob`) over `single` (one file: resume,
+//!   verify, memory and stream, with `resume` and `sink`) over `ops`;
 //! - `worker`: the threads that run queued operations (one unless
 //!   `set_parallel` allows more), operation ids and per-operation cancel;
 //! - `ops`: the operations (download with re-open after a lost session,
@@ -42,6 +42,7 @@ mod resume;
 mod rtt;
 mod session;
 mod shared;
+mod single;
 mod sink;
 pub(crate) mod trace;
 mod tree;

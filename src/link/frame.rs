@@ -8,8 +8,6 @@ use mavlink::dialects::common::{
 };
 use mavlink::{MAVLinkV2MessageRaw, MavHeader, Message};
 
-use super::signing::SigningState;
-
 /// MAVLink 1 start byte.
 const STX_V1: u8 = 0xFE;
 /// MAVLink 2 start byte.
@@ -202,13 +200,10 @@ impl FrameWriter {
         }
     }
 
-    /// The frame built last, signed when `signing` holds a key.
-    pub fn finish(&mut self, signing: &mut SigningState) -> &[u8] {
-        if signing.sign_into(self.raw.raw_bytes(), &mut self.signed) {
-            &self.signed
-        } else {
-            self.raw.raw_bytes()
-        }
+    /// The frame built last and the buffer for its signed copy (the link's
+    /// signing state fills it when it holds a key).
+    pub fn last_frame(&mut self) -> (&[u8], &mut Vec<u8>) {
+        (self.raw.raw_bytes(), &mut self.signed)
     }
 
     fn next_header(&mut self) -> MavHeader {

@@ -225,7 +225,7 @@ impl LinkCore {
         }
         let mut writer = self.writer.lock();
         writer.heartbeat();
-        let frame = writer.finish(&mut self.signing.lock());
+        let frame = self.signing.lock().finish(&mut writer);
         self.transport.write_frame(frame)
     }
 
@@ -254,7 +254,7 @@ impl LinkCore {
         let payload = packet.encode();
         let mut writer = self.writer.lock();
         writer.ftp(target_system, target_component, payload);
-        let frame = writer.finish(&mut self.signing.lock());
+        let frame = self.signing.lock().finish(&mut writer);
         match route {
             Some(route) => self.transport.write_frame_to(route, frame),
             None => self.transport.write_frame(frame),
@@ -275,7 +275,7 @@ impl LinkCore {
         let payload = packet.encode();
         let mut writer = self.writer.lock();
         writer.ftp(target_system, target_component, payload);
-        let frame = writer.finish(&mut self.signing.lock());
+        let frame = self.signing.lock().finish(&mut writer);
         self.transport.write_frame_to(route, frame)
     }
 

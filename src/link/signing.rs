@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use super::frame::{IFLAG_SIGNED, RawFrame, SIGNATURE_LEN, extra_crc};
+use super::frame::{FrameWriter, IFLAG_SIGNED, RawFrame, SIGNATURE_LEN, extra_crc};
 
 /// Length of a MAVLink 2 signing secret key in bytes.
 pub const SIGNING_KEY_LEN: usize = 32;
@@ -180,6 +180,16 @@ impl SigningState {
             .min(TIMESTAMP_MAX);
         self.timestamp = next;
         next
+    }
+
+    /// The frame `writer` built last, signed when a key is set.
+    pub fn finish<'a>(&mut self, writer: &'a mut FrameWriter) -> &'a [u8] {
+        let (unsigned, signed) = writer.last_frame();
+        if self.sign_into(unsigned, signed) {
+            signed
+        } else {
+            unsigned
+        }
     }
 
     /// When a key is set: `unsigned` (a complete MAVLink 2 frame without
