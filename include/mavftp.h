@@ -261,11 +261,14 @@ typedef void (*mavftp_send_cb)(const uint8_t *bytes,
                                void *user_data);
 
 /**
- * MAVLink 2 signing counters of a link since it was opened
- * (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
- * key keeps them. Incoming frames are counted while a key is set:
- * accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
- * stale_stream + too_many_streams.
+ * MAVLink 2 signing counters of a link since it was opened:
+ * `mavftp_signing_stats` in C (`mavftp_link_signing_stats`), `SigningStats`
+ * in the Rust API (`Link::signing_stats`); one type, exported to C under its
+ * C name. Counters only grow; they survive clearing signing and a new key.
+ * Incoming frames are counted only while a key is set; then
+ * `accepted_signed + accepted_unsigned + dropped` is every frame received
+ * and `accepted_unsigned + dropped = unsigned_frames + bad_signature +
+ * replay + stale_stream + too_many_streams`.
  */
 typedef struct {
     /**
@@ -284,7 +287,7 @@ typedef struct {
     uint64_t accepted_unsigned;
     /**
      * Incoming frames without a correct signature dropped because signing
-     * is required: no client or server saw them.
+     * is required: no client, server or heard table saw them.
      */
     uint64_t dropped;
     /**

@@ -20,57 +20,6 @@ const _: () = assert!(
 pub const MAVFTP_SIGNING_KEY_LEN: usize = 32;
 const _: () = assert!(MAVFTP_SIGNING_KEY_LEN == SIGNING_KEY_LEN);
 
-/// MAVLink 2 signing counters of a link since it was opened
-/// (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
-/// key keeps them. Incoming frames are counted while a key is set:
-/// accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
-/// stale_stream + too_many_streams.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct mavftp_signing_stats {
-    /// Frames this link signed and sent (heartbeats included).
-    pub frames_signed: u64,
-    /// Incoming frames with a correct signature (accepted).
-    pub accepted_signed: u64,
-    /// Incoming frames without a correct signature accepted because signing
-    /// is not required (unsigned ones, and signed ones that failed a check,
-    /// as in the MAVLink reference implementations).
-    pub accepted_unsigned: u64,
-    /// Incoming frames without a correct signature dropped because signing
-    /// is required: no client or server saw them.
-    pub dropped: u64,
-    /// Incoming frames without a signature (MAVLink 1 included).
-    pub unsigned_frames: u64,
-    /// Incoming signed frames with a wrong signature (another key, altered
-    /// bytes).
-    pub bad_signature: u64,
-    /// Correctly signed frames not newer than the last accepted one of their
-    /// stream (system, component, link id): replays.
-    pub replay: u64,
-    /// Correctly signed first frames of a new stream more than one minute
-    /// behind this link's timestamp.
-    pub stale_stream: u64,
-    /// Correctly signed first frames of a new stream while the link's table
-    /// of streams was full of recent ones.
-    pub too_many_streams: u64,
-}
-
-impl From<SigningStats> for mavftp_signing_stats {
-    fn from(s: SigningStats) -> Self {
-        mavftp_signing_stats {
-            frames_signed: s.frames_signed,
-            accepted_signed: s.accepted_signed,
-            accepted_unsigned: s.accepted_unsigned,
-            dropped: s.dropped,
-            unsigned_frames: s.unsigned_frames,
-            bad_signature: s.bad_signature,
-            replay: s.replay,
-            stale_stream: s.stale_stream,
-            too_many_streams: s.too_many_streams,
-        }
-    }
-}
-
 /// One MAVLink connection (UDP, TCP, serial or application-owned), shared by
 /// any number of clients and servers. It sends a HEARTBEAT at 1 Hz and tracks
 /// which systems it hears.
@@ -270,11 +219,11 @@ pub unsafe extern "C" fn mavftp_link_clear_signing(link: *mut mavftp_link) -> Ft
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_link_signing_stats(
     link: *const mavftp_link,
-    out_stats: *mut mavftp_signing_stats,
+    out_stats: *mut SigningStats,
 ) -> FtpResult {
     guard(None, || {
         let out = Out::new(out_stats, "out_stats")?;
-        out.put(borrow(link, "link")?.inner.signing_stats().into());
+        out.put(borrow(link, "link")?.inner.signing_stats());
         Ok(())
     })
 }
