@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::Client;
 use super::conversation::Conversation;
-use super::ops::file_name;
+use super::ops::{existing_dir, existing_file, file_name};
 use super::progress::{FileEnd, ProgressGate, ProgressHub};
 use super::single::{download_file, download_memory, download_stream, upload_file};
 use super::tree::{self, DirOp};
@@ -33,18 +33,6 @@ fn end_single<T>(hub: &ProgressHub, slot: usize, outcome: &FtpOutcome<T>, bytes:
         FileEnd::Failed
     };
     hub.end_file(slot, bytes, 0, how);
-}
-
-/// A local directory given to a download: it must exist.
-fn existing_dir(dir: &Path) -> FtpOutcome<()> {
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(FtpError::new(
-            FtpResult::FileIoError,
-            format!("local directory {} does not exist", dir.display()),
-        ))
-    }
 }
 
 impl Client {
@@ -134,12 +122,7 @@ impl Client {
         done: ExCompletion<TransferReport>,
     ) -> FtpOutcome<u64> {
         validate_remote_path(remote_dir)?;
-        if !local_file_path.is_file() {
-            return Err(FtpError::new(
-                FtpResult::FileDoesNotExist,
-                format!("local file {} does not exist", local_file_path.display()),
-            ));
-        }
+        existing_file(local_file_path)?;
         let local = local_file_path.to_path_buf();
         let dir = remote_dir.to_string();
         let opts = options.clone();
@@ -287,10 +270,7 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<TransferReport> {
-        self.blocking(|d| {
-            self.download_ex_async(remote_file_path, local_dir, options, progress, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_ex_async(remote_file_path, local_dir, options, progress, d))
     }
 
     /// Blocking form of [`Client::upload_ex_async`].
@@ -301,10 +281,7 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<TransferReport> {
-        self.blocking(|d| {
-            self.upload_ex_async(local_file_path, remote_dir, options, progress, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.upload_ex_async(local_file_path, remote_dir, options, progress, d))
     }
 
     /// Blocking form of [`Client::download_to_memory_async`].
@@ -313,10 +290,7 @@ impl Client {
         remote_file_path: &str,
         options: &TransferOptions,
     ) -> FtpOutcome<Vec<u8>> {
-        self.blocking(|d| {
-            self.download_to_memory_async(remote_file_path, options, None, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_to_memory_async(remote_file_path, options, None, d))
     }
 
     /// Blocking form of [`Client::download_stream_async`].
@@ -326,10 +300,7 @@ impl Client {
         options: &TransferOptions,
         chunk: ChunkFn,
     ) -> FtpOutcome<TransferReport> {
-        self.blocking(|d| {
-            self.download_stream_async(remote_file_path, options, chunk, None, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_stream_async(remote_file_path, options, chunk, None, d))
     }
 
     /// Blocking form of [`Client::download_dir_async`].
@@ -340,10 +311,7 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<DirReport> {
-        self.blocking(|d| {
-            self.download_dir_async(remote_dir, local_dir, options, progress, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_dir_async(remote_dir, local_dir, options, progress, d))
     }
 
     /// Blocking form of [`Client::upload_dir_async`].
@@ -354,14 +322,20 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<DirReport> {
-        self.blocking(|d| {
-            self.upload_dir_async(local_dir, remote_dir, options, progress, ex(d))
-                .map(|_| ())
+        self.wait_ex(|d| self.upload_dir_async(local_dir, remote_dir, options, progress, d))
+    }
+
+    /// The blocking form of an extended call: `start` queues it with the
+    /// completion given; its outcome is returned (the last progress dropped).
+    fn wait_ex<T: Send + 'static>(
+        &self,
+        start: impl FnOnce(ExCompletion<T>) -> FtpOutcome<u64>,
+    ) -> FtpOutcome<T> {
+        self.blocking(|done| {
+            start(Box::new(move |outcome, _last: &TransferProgress| {
+                done(outcome)
+            }))
+            .map(|_| ())
         })
     }
-}
-
-/// An extended completion from a plain one (the last progress dropped).
-fn ex<T: 'static>(done: super::Completion<T>) -> ExCompletion<T> {
-    Box::new(move |outcome, _last: &TransferProgress| done(outcome))
 }

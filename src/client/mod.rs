@@ -258,18 +258,8 @@ impl Client {
         done: Completion<()>,
     ) -> FtpOutcome<()> {
         validate_remote_path(remote_file_path)?;
-        let name = remote_file_path.rsplit('/').next().unwrap_or("");
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(FtpError::invalid(format!(
-                "'{remote_file_path}' names no file"
-            )));
-        }
-        if !local_dir.is_dir() {
-            return Err(FtpError::new(
-                FtpResult::FileIoError,
-                format!("local directory {} does not exist", local_dir.display()),
-            ));
-        }
+        ops::file_name(remote_file_path)?;
+        ops::existing_dir(local_dir)?;
         let remote = remote_file_path.to_string();
         let dir = local_dir.to_path_buf();
         self.submit(
@@ -290,12 +280,7 @@ impl Client {
         done: Completion<()>,
     ) -> FtpOutcome<()> {
         validate_remote_path(remote_dir)?;
-        if !local_file_path.is_file() {
-            return Err(FtpError::new(
-                FtpResult::FileDoesNotExist,
-                format!("local file {} does not exist", local_file_path.display()),
-            ));
-        }
+        ops::existing_file(local_file_path)?;
         let local = local_file_path.to_path_buf();
         let dir = remote_dir.to_string();
         self.submit(

@@ -4,12 +4,13 @@
 //! and streamed downloads, several operations at once.
 
 use std::ffi::{CString, c_char, c_void};
+use std::path::Path;
 
 use super::boundary::{Out, UserData, c_str, free, guard, local_path, remote_path};
 use super::client::{mavftp_client, with_client};
 use crate::client::{
     ChunkFn, Client, DirReport, ExCompletion, MAX_PARALLEL, TransferOptions, TransferProgress,
-    TransferProgressFn,
+    TransferProgressFn, TransferReport,
 };
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -259,6 +260,76 @@ fn queue_op(
     })
 }
 
+/// How a transfer between a remote and a local path is queued: (client,
+/// remote, local, options, progress, completion) -> operation id.
+type StartEx<T> = fn(
+    &Client,
+    &str,
+    &Path,
+    &TransferOptions,
+    Option<TransferProgressFn>,
+    ExCompletion<T>,
+) -> FtpOutcome<u64>;
+
+/// One of the four transfers between a remote and a local path (a file
+/// into a directory, a directory into a directory): the Rust API's `_async`
+/// method with the paths in (remote, local) order, the C names of the path
+/// arguments (for errors) and how its outcome becomes the final result.
+struct PathTransfer<T> {
+    remote_arg: &'static str,
+    local_arg: &'static str,
+    start: StartEx<T>,
+    as_result: fn(FtpOutcome<T>) -> FtpOutcome<()>,
+}
+
+const DOWNLOAD_EX: PathTransfer<TransferReport> = PathTransfer {
+    remote_arg: "remote_file_path",
+    local_arg: "local_dir",
+    start: |c, remote, local, o, p, done| c.download_ex_async(remote, local, o, p, done),
+    as_result: unit,
+};
+const UPLOAD_EX: PathTransfer<TransferReport> = PathTransfer {
+    remote_arg: "remote_dir",
+    local_arg: "local_file_path",
+    start: |c, remote, local, o, p, done| c.upload_ex_async(local, remote, o, p, done),
+    as_result: unit,
+};
+const DOWNLOAD_DIR: PathTransfer<DirReport> = PathTransfer {
+    remote_arg: "remote_dir",
+    local_arg: "local_dir",
+    start: |c, remote, local, o, p, done| c.download_dir_async(remote, local, o, p, done),
+    as_result: dir_result,
+};
+const UPLOAD_DIR: PathTransfer<DirReport> = PathTransfer {
+    remote_arg: "remote_dir",
+    local_arg: "local_dir",
+    start: |c, remote, local, o, p, done| c.upload_dir_async(local, remote, o, p, done),
+    as_result: dir_result,
+};
+
+impl<T: Send + 'static> PathTransfer<T> {
+    /// Check the arguments and queue the transfer (see `queue_op`); `paths`
+    /// are the remote and the local path.
+    fn queue(
+        &self,
+        client: *const mavftp_client,
+        (remote, local): (*const c_char, *const c_char),
+        options: *const mavftp_transfer_options,
+        callback: mavftp_transfer_cb,
+        user_data: *mut c_void,
+        out_op_id: *mut u64,
+    ) -> FtpResult {
+        let user = UserData(user_data);
+        queue_op(client, out_op_id, |c| {
+            let remote = remote_path(remote, self.remote_arg)?;
+            let local = local_path(local, self.local_arg)?;
+            let opts = read_options(options)?;
+            let done = finish(callback, user, self.as_result);
+            (self.start)(c, remote, &local, &opts, forward(callback, user), done)
+        })
+    }
+}
+
 /// Run up to `parallel` operations of this client at once, 1 to
 /// MAVFTP_MAX_PARALLEL (default 1: one at a time in submission order); each
 /// on its own worker thread and, for a transfer, its own server session.
@@ -321,14 +392,14 @@ pub unsafe extern "C" fn mavftp_client_download_ex(
     user_data: *mut c_void,
     out_op_id: *mut u64,
 ) -> FtpResult {
-    let user = UserData(user_data);
-    queue_op(client, out_op_id, |c| {
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, unit);
-        c.download_ex_async(remote, &local, &opts, forward(callback, user), done)
-    })
+    DOWNLOAD_EX.queue(
+        client,
+        (remote_file_path, local_dir),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Upload the local file `local_file_path` into `remote_dir` (same name)
@@ -344,14 +415,14 @@ pub unsafe extern "C" fn mavftp_client_upload_ex(
     user_data: *mut c_void,
     out_op_id: *mut u64,
 ) -> FtpResult {
-    let user = UserData(user_data);
-    queue_op(client, out_op_id, |c| {
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, unit);
-        c.upload_ex_async(&local, remote, &opts, forward(callback, user), done)
-    })
+    UPLOAD_EX.queue(
+        client,
+        (remote_dir, local_file_path),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Download the remote directory `remote_dir` recursively into the existing
@@ -371,14 +442,14 @@ pub unsafe extern "C" fn mavftp_client_download_dir(
     user_data: *mut c_void,
     out_op_id: *mut u64,
 ) -> FtpResult {
-    let user = UserData(user_data);
-    queue_op(client, out_op_id, |c| {
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, dir_result);
-        c.download_dir_async(remote, &local, &opts, forward(callback, user), done)
-    })
+    DOWNLOAD_DIR.queue(
+        client,
+        (remote_dir, local_dir),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Upload the local directory `local_dir` recursively into the existing
@@ -394,14 +465,14 @@ pub unsafe extern "C" fn mavftp_client_upload_dir(
     user_data: *mut c_void,
     out_op_id: *mut u64,
 ) -> FtpResult {
-    let user = UserData(user_data);
-    queue_op(client, out_op_id, |c| {
-        let local = local_path(local_dir, "local_dir")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, dir_result);
-        c.upload_dir_async(&local, remote, &opts, forward(callback, user), done)
-    })
+    UPLOAD_DIR.queue(
+        client,
+        (remote_dir, local_dir),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Download `remote_file_path` into a buffer the library allocates (for
