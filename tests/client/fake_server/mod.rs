@@ -5,57 +5,19 @@
 //! §10), plus counters of what it received so that tests can assert on the
 //! client's wire behaviour. A reply goes back on the link its request came from.
 //!
-//! Modelled quirks, per [`Personality`]:
-//! - `Px4` (v1.14 SITL): one session per instance, id always 0 (Read/Burst/
-//!   Terminate with another id or nothing open → InvalidSession; a second
-//!   Open → NoSessionsAvailable); any ResetSessions closes it, and so does
-//!   10 s without an incoming request (outgoing burst packets do not count;
-//!   [`FakeServer::set_px4_idle_timeout`]); burst chunk always 239 whatever
-//!   was asked; the first burst packet leaves ~10 ms after the request;
-//!   rounds end with bc=1 once ≥ 35,000 B went out; the last data packet has
-//!   bc=0 and is followed by NAK EOF (offset = size, bc "uninitialized":
-//!   alternates); reply cache of the last reply if its size ≤ 4, replayed for
-//!   any request with seq+1 == cached seq (burst packets go through it too);
-//!   empty directory at offset 0 → ACK size 0; ACK sizes Create 4 (old size),
-//!   Write 4 (bytes written); opcode 16 → UnknownCommand; rmdir of a
-//!   non-empty directory → FailErrno 39 (ENOTEMPTY). Requests are handled in
-//!   arrival order; bursts stream in slices between requests.
-//! - `ArduPilot` (GCS_FTP.cpp of 2025-07, Copter SITL): ONE session for all
-//!   peers and links, whose id is whatever the client sends. While a file is
-//!   open, a request with another session id gets NAK InvalidSession until
-//!   3 s after the server's last reply, and every reply (burst packets
-//!   included) restarts that timer; after 3 s of silence such a request
-//!   first force-closes the old file. TerminateSession/ResetSessions naming
-//!   another id are only acknowledged, and zero the timer (the next open of
-//!   another id then force-closes the old file); with the open id they
-//!   close it. Open while the file is open: NAK Fail (unless idle > 3 s).
-//!   Read/Write/Burst with no file open → NAK FileNotFound. Chunk = requested
-//!   size (0 → 239); ≤ 500 packets per burst (bc=1 on the 500th, even
-//!   mid-file); a short packet has bc=1 and is followed by NAK EOF; a file
-//!   ending on a chunk boundary gets no bc=1 packet, and the NAK EOF carries
-//!   the offset of the last data packet; a burst starting at or past the end
-//!   → NAK EOF with offset 0; a queue of 5 requests in front of one worker
-//!   (with a service time per request): requests arriving while 5 wait are
-//!   dropped; the worker blocks while it bursts; one global cached reply (any
-//!   size), replayed when (sysid, compid), session match and seq+1 == cached
-//!   seq; virtual files (`@PARAM/param.pck`) report a fake size in
-//!   OpenFileRO and require the same read size for every read on a handle
-//!   (else NAK FailErrno EINVAL, as `AP_Filesystem_Param::read` does);
-//!   unknown opcodes and opcode 16 → NAK Fail (pre-2026); rmdir of a
-//!   non-empty directory → NAK FailErrno 21.
-//! - `Mavsdk41`: session always 0, a new Open replaces the open file; bursts
-//!   paced one packet per `burst_gap` (2 ms), bc=1 every 150 packets and on the
-//!   last data packet, no EOF NAK; a burst at offset ≥ size → NAK EOF with
-//!   offset 0; ReadFile at offset ≥ size → NAK EOF (offset 0), running past
-//!   the end → NAK Fail; Read/Burst with session ≠ 0 or nothing open → NAK
-//!   Fail; WriteFile ACK offset 0; no reply to opcodes 0, 12 and unknown ones;
-//!   no duplicate detection; a burst of size 0 is counted and not answered.
+//! The modelled quirks are in one file per [`Personality`], each file's
+//! doc the spec of that server: `px4.rs`, `ardupilot.rs`, `mavsdk41.rs`.
+//! They implement [`Rules`], the questions on which the servers differ; this
+//! file is what they share: the file set, the threads, the opcodes'
+//! common handling, bursts, the counters and the knobs.
 //!
 //! Misbehaviour on demand (for the client's integrity tests): ReadFile ACKs
 //! or burst packets whose offset is not the one asked for
 //! ([`FakeServer::set_read_offset_glitch`], [`FakeServer::set_burst_offset_glitch`]),
 //! files that never end ([`FakeServer::put_endless`]), listings that never
-//! end or carry raw entries ([`FakeServer::put_listing`]).
+//! end or carry raw entries ([`FakeServer::put_listing`]); and for the
+//! verified transfers, data corrupted behind an intact MAVLink CRC
+//! ([`FakeServer::set_burst_corruption`], [`FakeServer::set_write_corruption`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
@@ -77,6 +39,15 @@ pub enum Personality {
 }
 
 impl Personality {
+    /// The server's rules.
+    fn rules(self) -> &'static dyn Rules {
+        match self {
+            Personality::Px4 => &px4::Px4,
+            Personality::ArduPilot => &ardupilot::ArduPilot,
+            Personality::Mavsdk41 => &mavsdk41::Mavsdk41,
+        }
+    }
+
     /// Short name for tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -87,28 +58,12 @@ impl Personality {
     }
 }
 
-/// PX4 stops a burst (bc=1) once this many bytes went out in it.
-pub const PX4_BURST_BYTES: usize = 35_000;
-/// PX4 closes its session after this long without an incoming request.
-pub const PX4_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// PX4 streams a burst from its send loop, ~10 ms after the request.
-pub const PX4_BURST_START: Duration = Duration::from_millis(10);
-/// ArduPilot's packet cap per burst (2025).
-pub const AP_BURST_PACKETS: u32 = 500;
-/// ArduPilot's request queue length.
-pub const AP_QUEUE: usize = 5;
-/// ArduPilot refuses other session ids this long after its last reply.
-pub const AP_SESSION_TIMEOUT: Duration = Duration::from_secs(3);
-/// MAVSDK 4.1 sets bc=1 every this many packets.
-pub const MAVSDK_BURST_PACKETS: u32 = 150;
-/// errno ArduPilot's param backend sets for a read of another size.
-const EINVAL: u8 = 22;
-/// errno ArduPilot SITL answers an rmdir of a non-empty directory with.
-pub const AP_RMDIR_NOT_EMPTY_ERRNO: u8 = 21;
-/// errno PX4 answers an rmdir of a non-empty directory with (ENOTEMPTY).
-pub const PX4_RMDIR_NOT_EMPTY_ERRNO: u8 = 39;
-/// Fake OpenFileRO size of ArduPilot's `@PARAM/param.pck`.
-pub const AP_PARAM_FAKE_SIZE: u32 = 65_535;
+mod ardupilot;
+mod mavsdk41;
+mod px4;
+
+pub use ardupilot::{AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, AP_QUEUE};
+pub use px4::{PX4_BURST_BYTES, PX4_IDLE_TIMEOUT};
 
 /// One request as the server received it.
 #[derive(Debug, Clone)]
@@ -254,22 +209,12 @@ struct Burst {
     last_offset: u32,
 }
 
-/// ArduPilot's single session: which id holds the open file and when the
-/// server last replied to anyone.
-#[derive(Debug, Default)]
-struct ApSession {
-    current: Option<u8>,
-    last_reply: Option<Instant>,
-    /// The reply being sent zeroes the timer (Terminate/Reset of another id).
-    zero_timer: bool,
-}
-
 struct State {
     files: BTreeMap<String, FsFile>,
     dirs: BTreeSet<String>,
     listings: BTreeMap<String, ListingMode>,
     sessions: BTreeMap<u8, Session>,
-    ap: ApSession,
+    ap: ardupilot::ApSession,
     /// PX4: when the last request arrived (its idle timer).
     px4_last_request: Option<Instant>,
     cache: Option<((u8, u8), FtpPacket)>,
@@ -298,6 +243,7 @@ struct Knobs {
 
 struct Inner {
     personality: Personality,
+    rules: &'static dyn Rules,
     links: Mutex<Vec<WeakLink>>,
     state: Mutex<State>,
     knobs: Mutex<Knobs>,
@@ -307,6 +253,138 @@ struct Inner {
     queue: Mutex<(VecDeque<(usize, IncomingFtp)>, bool)>,
     queue_wake: Condvar,
     stop: AtomicBool,
+}
+
+/// The questions on which the servers differ; each personality's file
+/// answers them (the defaults are the common answer).
+trait Rules: Send + Sync {
+    /// Requests wait in a queue of [`AP_QUEUE`] in front of one worker that
+    /// blocks while it bursts (ArduPilot). Otherwise one thread handles the
+    /// requests in arrival order and streams bursts between them.
+    fn queued_worker(&self) -> bool {
+        false
+    }
+
+    /// Burst packets sent at a time between requests, and the gap kept
+    /// between packets.
+    fn burst_pace(&self, knobs: &Knobs) -> (usize, Duration);
+
+    /// Timers, run before each request and each burst packet.
+    fn tick(&self, _st: &mut State, _knobs: &Knobs) {}
+
+    /// A request arrived (after `tick`).
+    fn on_request(&self, _st: &mut State) {}
+
+    /// A reply from (to) `ids` is being sent: the reply cache and timers.
+    fn on_reply(&self, _st: &mut State, _ids: (u8, u8), _p: &FtpPacket) {}
+
+    /// Whether `req` from `from` is answered from the reply cache.
+    fn replays(&self, _st: &State, _from: (u8, u8), _req: &FtpPacket) -> bool {
+        false
+    }
+
+    /// Session rules applied before any opcode: the reply when they decide.
+    fn gate(&self, _st: &mut State, _req: &FtpPacket) -> Option<FtpPacket> {
+        None
+    }
+
+    /// The NAK `code` answering `req`.
+    fn nak(&self, req: &FtpPacket, code: NakCode) -> FtpPacket {
+        FtpPacket::nak_for(req, code, 0)
+    }
+
+    /// The session a Read/Burst/Write addresses, or the NAK code to send.
+    fn session_for(&self, st: &State, req: &FtpPacket) -> Result<Session, NakCode>;
+
+    /// A session for Open/Create (its id), or the NAK code to send.
+    fn open_session(&self, st: &mut State, req: &FtpPacket, s: Session) -> Result<u8, NakCode>;
+
+    /// Opcodes this server answers its own way: `Some(reply or none)`;
+    /// `None` for the common handling.
+    fn own_answer(
+        &self,
+        _st: &mut State,
+        _req: &FtpPacket,
+        _path: &str,
+    ) -> Option<Option<FtpPacket>> {
+        None
+    }
+
+    /// The NAK of a Create/OpenFileWO under a missing directory.
+    fn create_without_parent(&self) -> NakCode {
+        NakCode::FileNotFound
+    }
+
+    /// OpenFileWO of a missing file is refused with FileNotFound.
+    fn open_wo_needs_the_file(&self) -> bool {
+        false
+    }
+
+    /// OpenFileWO empties the file.
+    fn open_wo_truncates(&self) -> bool {
+        false
+    }
+
+    /// The data of a Create (`create`) or OpenFileWO ACK.
+    fn create_ack(&self, _create: bool, _old_size: u32) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// The ACK of a WriteFile.
+    fn write_ack(&self, req: &FtpPacket) -> FtpPacket {
+        FtpPacket::ack_for(req, Vec::new())
+    }
+
+    /// The answer to an rmdir of a directory that is not empty.
+    fn rmdir_not_empty(&self, req: &FtpPacket) -> FtpPacket;
+
+    /// An empty directory listed at offset 0 gets an empty ACK, not NAK EOF.
+    fn empty_dir_acks(&self) -> bool {
+        false
+    }
+
+    /// Read size rules of a read or burst of `size` bytes on session `s`.
+    fn check_read_size(
+        &self,
+        _st: &mut State,
+        _req: &FtpPacket,
+        _s: &Session,
+        _size: usize,
+    ) -> Result<(), FtpPacket> {
+        Ok(())
+    }
+
+    /// A ReadFile that runs past the end gets NAK Fail.
+    fn read_past_end_fails(&self) -> bool {
+        false
+    }
+
+    /// The chunk size of a burst (None: the request is not answered).
+    fn burst_chunk(&self, st: &mut State, req: &FtpPacket) -> Option<usize>;
+
+    /// The offset of the NAK EOF answering a burst at or past the end.
+    fn burst_past_end_offset(&self, _len: u64) -> u32 {
+        0
+    }
+
+    /// Delay of a burst's first packet.
+    fn burst_start(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// The NAK EOF after a burst's last data packet (its offset, its bc).
+    fn burst_eof(&self, _st: &mut State, _b: &Burst, len: u64, nak: &mut FtpPacket) {
+        nak.offset = len as u32;
+    }
+
+    /// The bc flag of a data packet (`short`: less than the chunk; `last`:
+    /// it ends the file).
+    fn burst_bc(&self, b: &Burst, short: bool, last: bool, knobs: &Knobs) -> bool;
+
+    /// The burst goes on after a packet with this bc.
+    fn burst_goes_on(&self, bc: bool, _short: bool) -> bool {
+        !bc
+    }
 }
 
 /// The fake server; stops when dropped.
@@ -352,13 +430,14 @@ impl FakeServer {
         let (inbox, inbox_rx) = crossbeam_channel::unbounded();
         let inner = Arc::new(Inner {
             personality,
+            rules: personality.rules(),
             links: Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 files: BTreeMap::new(),
                 dirs,
                 listings: BTreeMap::new(),
                 sessions: BTreeMap::new(),
-                ap: ApSession::default(),
+                ap: ardupilot::ApSession::default(),
                 px4_last_request: None,
                 cache: None,
                 burst: None,
@@ -386,13 +465,14 @@ impl FakeServer {
             stop: AtomicBool::new(false),
         });
         let a = Arc::clone(&inner);
-        let worker = match personality {
-            Personality::ArduPilot => std::thread::Builder::new()
+        let worker = if inner.rules.queued_worker() {
+            std::thread::Builder::new()
                 .name("fake-ap-worker".into())
-                .spawn(move || a.ap_worker()),
-            _ => std::thread::Builder::new()
+                .spawn(move || a.ap_worker())
+        } else {
+            std::thread::Builder::new()
                 .name("fake-server".into())
-                .spawn(move || a.run_sync(&inbox_rx)),
+                .spawn(move || a.run_sync(&inbox_rx))
         }
         .expect("spawn");
         let server = FakeServer {
@@ -585,7 +665,7 @@ impl Inner {
 
     /// A request arrived on link `link`.
     fn arrive(&self, link: usize, inc: IncomingFtp) {
-        if self.personality != Personality::ArduPilot {
+        if !self.rules.queued_worker() {
             let _ = self.inbox.send((link, inc));
             return;
         }
@@ -653,18 +733,14 @@ impl Inner {
         }
     }
 
-    /// Send the burst packets that are due: PX4 a slice of 8, MAVSDK one per gap.
+    /// Send the burst packets that are due (how many at once and at what
+    /// pace: [`Rules::burst_pace`]).
     fn pump_burst_slice(&self) {
-        let (slice, gap) = match self.personality {
-            Personality::Px4 => (8, Duration::ZERO),
-            _ => (1, lock(&self.knobs).burst_gap),
-        };
+        let (slice, gap) = self.rules.burst_pace(&lock(&self.knobs));
         for _ in 0..slice {
             {
                 let mut st = lock(&self.state);
-                if self.personality == Personality::Px4 {
-                    self.px4_idle_close(&mut st);
-                }
+                self.tick(&mut st);
                 let Some(b) = st.burst.as_mut() else { return };
                 let now = Instant::now();
                 if b.next_due > now {
@@ -679,13 +755,9 @@ impl Inner {
         }
     }
 
-    /// PX4: close the session after the idle time without a request.
-    fn px4_idle_close(&self, st: &mut State) {
-        let idle = lock(&self.knobs).px4_idle;
-        let expired = st.px4_last_request.is_some_and(|t| t.elapsed() >= idle);
-        if expired && !st.sessions.is_empty() {
-            close_all(st, true);
-        }
+    /// The personality's timers ([`Rules::tick`]).
+    fn tick(&self, st: &mut State) {
+        self.rules.tick(st, &lock(&self.knobs));
     }
 
     /// ArduPilot: the worker; it blocks while it streams a burst.
@@ -722,22 +794,7 @@ impl Inner {
     /// Send one reply, updating the reply cache and timers the way the
     /// personality does.
     fn send(&self, st: &mut State, peer: Peer, p: &FtpPacket) {
-        let ids = (peer.sys, peer.comp);
-        match self.personality {
-            Personality::Px4 => {
-                st.cache = (p.data.len() <= 4).then(|| (ids, p.clone()));
-            }
-            Personality::ArduPilot => {
-                let no_sessions = p.nak_code() == Some(NakCode::NoSessionsAvailable);
-                st.cache = (!no_sessions).then(|| (ids, p.clone()));
-                st.ap.last_reply = if std::mem::take(&mut st.ap.zero_timer) {
-                    None
-                } else {
-                    Some(Instant::now())
-                };
-            }
-            Personality::Mavsdk41 => {}
-        }
+        self.rules.on_reply(st, (peer.sys, peer.comp), p);
         st.stats.replies_sent += 1;
         let link = lock(&self.links).get(peer.link).and_then(WeakLink::upgrade);
         if let Some(link) = link {
@@ -758,20 +815,10 @@ impl Inner {
             .requests_by_opcode
             .entry(req.opcode.to_u8())
             .or_default() += 1;
-        let replay = match (&st.cache, self.personality) {
-            (Some((_, c)), Personality::Px4) => c.seq == req.seq.wrapping_add(1),
-            (Some((cp, c)), Personality::ArduPilot) => {
-                *cp == (peer.sys, peer.comp)
-                    && c.session == req.session
-                    && c.seq == req.seq.wrapping_add(1)
-            }
-            _ => false,
-        };
+        let replay = self.rules.replays(&st, (peer.sys, peer.comp), &req);
         st.log.push(record(&inc));
-        if self.personality == Personality::Px4 {
-            self.px4_idle_close(&mut st);
-            st.px4_last_request = Some(Instant::now());
-        }
+        self.tick(&mut st);
+        self.rules.on_request(&mut st);
         if replay {
             if let Some((_, c)) = st.cache.clone() {
                 st.stats.cache_replays += 1;
@@ -782,147 +829,37 @@ impl Inner {
             }
             return;
         }
-        let reply = match self.personality {
-            Personality::ArduPilot => match self.ap_session_gate(&mut st, &req) {
-                Some(r) => Some(r),
-                None => self.dispatch(&mut st, peer, &req),
-            },
-            _ => self.dispatch(&mut st, peer, &req),
+        let reply = match self.rules.gate(&mut st, &req) {
+            Some(r) => Some(r),
+            None => self.dispatch(&mut st, peer, &req),
         };
         if let Some(reply) = reply {
             self.send(&mut st, peer, &reply);
         }
     }
 
-    /// ArduPilot's single-session rules, applied before any opcode: the
-    /// reply when they decide, None to go on.
-    fn ap_session_gate(&self, st: &mut State, req: &FtpPacket) -> Option<FtpPacket> {
-        let open = !st.sessions.is_empty();
-        let other = st.ap.current != Some(req.session);
-        if other && matches!(req.opcode, Opcode::TerminateSession | Opcode::ResetSessions) {
-            // Another session's close: acknowledged only; zeroes the timer.
-            st.ap.zero_timer = true;
-            return Some(FtpPacket::ack_for(req, Vec::new()));
-        }
-        if !(open && other) {
-            return None;
-        }
-        let recent = st
-            .ap
-            .last_reply
-            .is_some_and(|t| t.elapsed() < AP_SESSION_TIMEOUT);
-        if recent {
-            return Some(FtpPacket::nak_for(req, NakCode::InvalidSession, 0));
-        }
-        // The old session was idle: force-close it.
-        close_all(st, true);
-        None
-    }
-
     fn nak(&self, req: &FtpPacket, code: NakCode) -> Option<FtpPacket> {
-        let mut n = FtpPacket::nak_for(req, code, 0);
-        if self.personality == Personality::Mavsdk41 && code == NakCode::Eof {
-            n.offset = 0;
-        }
-        Some(n)
+        Some(self.rules.nak(req, code))
     }
 
     fn ack(req: &FtpPacket, data: Vec<u8>) -> Option<FtpPacket> {
         Some(FtpPacket::ack_for(req, data))
     }
 
-    /// The session a Read/Burst/Write addresses, or the NAK to send.
-    fn session_for(&self, st: &State, req: &FtpPacket) -> Result<Session, NakCode> {
-        let bad = match self.personality {
-            Personality::Mavsdk41 => NakCode::Fail,
-            Personality::Px4 => NakCode::InvalidSession,
-            // The session gate let it through: no file is open.
-            Personality::ArduPilot => NakCode::FileNotFound,
-        };
-        if self.personality != Personality::ArduPilot && req.session != 0 {
-            return Err(bad);
-        }
-        st.sessions.get(&req.session).cloned().ok_or(bad)
-    }
-
-    /// Allocate a session for Open/Create, or the NAK to send.
-    fn open_session(&self, st: &mut State, req: &FtpPacket, s: Session) -> Result<u8, NakCode> {
-        match self.personality {
-            Personality::Px4 => {
-                if !st.sessions.is_empty() {
-                    return Err(NakCode::NoSessionsAvailable);
-                }
-                st.sessions.insert(0, s);
-                Ok(0)
-            }
-            Personality::ArduPilot => {
-                let idle = st
-                    .ap
-                    .last_reply
-                    .is_none_or(|t| t.elapsed() > AP_SESSION_TIMEOUT);
-                if !st.sessions.is_empty() && req.opcode == Opcode::OpenFileRO && idle {
-                    // No activity for 3 s: the client lost the open reply.
-                    close_all(st, true);
-                }
-                if !st.sessions.is_empty() {
-                    return Err(NakCode::Fail);
-                }
-                st.sessions.insert(req.session, s);
-                st.ap.current = Some(req.session);
-                Ok(req.session)
-            }
-            Personality::Mavsdk41 => {
-                if !st.sessions.is_empty() {
-                    st.stats.sessions_lost += 1;
-                }
-                st.sessions.clear();
-                st.burst = None;
-                st.sessions.insert(0, s);
-                Ok(0)
-            }
-        }
-    }
-
     fn dispatch(&self, st: &mut State, peer: Peer, req: &FtpPacket) -> Option<FtpPacket> {
-        let pers = self.personality;
+        let rules = self.rules;
         let path = norm(&String::from_utf8_lossy(&req.data));
+        if let Some(answer) = rules.own_answer(st, req, &path) {
+            return answer;
+        }
         match req.opcode {
-            Opcode::None => match pers {
-                Personality::Mavsdk41 => None,
-                _ => Self::ack(req, Vec::new()),
-            },
-            Opcode::TerminateSession => match pers {
-                Personality::Px4 => {
-                    if req.session != 0 || st.sessions.is_empty() {
-                        return self.nak(req, NakCode::InvalidSession);
-                    }
-                    close_all(st, false);
-                    Self::ack(req, Vec::new())
-                }
-                Personality::ArduPilot => {
-                    // The gate answered other ids: this is the open one.
-                    close_all(st, false);
-                    // Terminate's ACK zeroes the timer (2025 push_reply).
-                    st.ap.zero_timer = true;
-                    Self::ack(req, Vec::new())
-                }
-                Personality::Mavsdk41 => {
-                    close_all(st, false);
-                    Self::ack(req, Vec::new())
-                }
-            },
+            Opcode::None | Opcode::TerminateSession => Self::ack(req, Vec::new()),
             Opcode::ResetSessions => {
                 close_all(st, true);
                 Self::ack(req, Vec::new())
             }
             Opcode::ListDirectory | Opcode::ListDirectoryWithTime => {
                 let with_time = req.opcode == Opcode::ListDirectoryWithTime;
-                if with_time && pers != Personality::Mavsdk41 {
-                    return match pers {
-                        Personality::Px4 => self.nak(req, NakCode::UnknownCommand),
-                        _ => self.nak(req, NakCode::Fail),
-                    };
-                }
                 self.list(st, req, &path, with_time)
             }
             Opcode::OpenFileRO => {
@@ -935,7 +872,7 @@ impl Inner {
                     writable: false,
                     read_size: None,
                 };
-                match self.open_session(st, req, s) {
+                match self.rules.open_session(st, req, s) {
                     Ok(id) => {
                         let mut a = FtpPacket::ack_for(req, size.to_le_bytes().to_vec());
                         a.session = id;
@@ -950,13 +887,10 @@ impl Inner {
                 let create = req.opcode == Opcode::CreateFile;
                 let parent = parent_of(&path);
                 if path.starts_with('@') || !st.dirs.contains(&parent) {
-                    return match pers {
-                        Personality::Mavsdk41 => self.nak(req, NakCode::Fail),
-                        _ => self.nak(req, NakCode::FileNotFound),
-                    };
+                    return self.nak(req, rules.create_without_parent());
                 }
                 let exists = st.files.contains_key(&path);
-                if !create && !exists && pers == Personality::Mavsdk41 {
+                if !create && !exists && rules.open_wo_needs_the_file() {
                     return self.nak(req, NakCode::FileNotFound);
                 }
                 let s = Session {
@@ -964,7 +898,7 @@ impl Inner {
                     writable: true,
                     read_size: None,
                 };
-                let id = match self.open_session(st, req, s) {
+                let id = match self.rules.open_session(st, req, s) {
                     Ok(id) => id,
                     Err(code) => return self.nak(req, code),
                 };
@@ -973,20 +907,15 @@ impl Inner {
                     .entry(path)
                     .or_insert_with(|| FsFile::new(Vec::new()));
                 let old = f.data.len() as u32;
-                if create || pers == Personality::Mavsdk41 {
+                if create || rules.open_wo_truncates() {
                     f.data.clear();
                 }
-                let data = match (pers, create) {
-                    (Personality::Px4, _) => old.to_le_bytes().to_vec(),
-                    (Personality::Mavsdk41, false) => 0u32.to_le_bytes().to_vec(),
-                    _ => Vec::new(),
-                };
-                let mut a = FtpPacket::ack_for(req, data);
+                let mut a = FtpPacket::ack_for(req, rules.create_ack(create, old));
                 a.session = id;
                 Some(a)
             }
             Opcode::WriteFile => {
-                let s = match self.session_for(st, req) {
+                let s = match self.rules.session_for(st, req) {
                     Ok(s) if s.writable => s,
                     Ok(_) => return self.nak(req, NakCode::Fail),
                     Err(code) => return self.nak(req, code),
@@ -1014,16 +943,7 @@ impl Inner {
                     st.stats.corrupted += 1;
                 }
                 drop(k);
-                let mut a = match pers {
-                    Personality::Px4 => {
-                        FtpPacket::ack_for(req, (req.data.len() as u32).to_le_bytes().to_vec())
-                    }
-                    _ => FtpPacket::ack_for(req, Vec::new()),
-                };
-                if pers == Personality::Mavsdk41 {
-                    a.offset = 0;
-                }
-                Some(a)
+                Some(rules.write_ack(req))
             }
             Opcode::RemoveFile => {
                 if st.files.remove(&path).is_some() {
@@ -1050,34 +970,11 @@ impl Inner {
                 let busy = st.files.keys().any(|k| k.starts_with(&prefix))
                     || st.dirs.iter().any(|k| k.starts_with(&prefix));
                 if busy {
-                    return match pers {
-                        Personality::ArduPilot => Some(FtpPacket::nak_for(
-                            req,
-                            NakCode::FailErrno,
-                            AP_RMDIR_NOT_EMPTY_ERRNO,
-                        )),
-                        Personality::Px4 => Some(FtpPacket::nak_for(
-                            req,
-                            NakCode::FailErrno,
-                            PX4_RMDIR_NOT_EMPTY_ERRNO,
-                        )),
-                        Personality::Mavsdk41 => self.nak(req, NakCode::Fail),
-                    };
+                    return Some(rules.rmdir_not_empty(req));
                 }
                 st.dirs.remove(&path);
                 Self::ack(req, Vec::new())
             }
-            Opcode::TruncateFile => match pers {
-                Personality::Px4 => match st.files.get_mut(&path) {
-                    Some(f) => {
-                        f.data.resize(req.offset as usize, 0);
-                        Self::ack(req, Vec::new())
-                    }
-                    None => self.nak(req, NakCode::FileNotFound),
-                },
-                Personality::ArduPilot => self.nak(req, NakCode::Fail),
-                Personality::Mavsdk41 => None,
-            },
             Opcode::Rename => {
                 let text = String::from_utf8_lossy(&req.data).to_string();
                 let mut parts = text.split('\0');
@@ -1098,12 +995,9 @@ impl Inner {
                 Some(_) => self.nak(req, NakCode::Fail),
                 None => self.nak(req, NakCode::FileNotFound),
             },
+            // Handled by every personality's own rules.
+            Opcode::TruncateFile | Opcode::Unknown(_) => None,
             Opcode::Ack | Opcode::Nak => None,
-            Opcode::Unknown(_) => match pers {
-                Personality::Px4 => self.nak(req, NakCode::UnknownCommand),
-                Personality::ArduPilot => self.nak(req, NakCode::Fail),
-                Personality::Mavsdk41 => None,
-            },
         }
     }
 
@@ -1134,7 +1028,7 @@ impl Inner {
             _ => start,
         };
         if first >= entries.len() {
-            if self.personality == Personality::Px4 && start == 0 {
+            if self.rules.empty_dir_acks() && start == 0 {
                 return Self::ack(req, Vec::new());
             }
             return self.nak(req, NakCode::Eof);
@@ -1183,37 +1077,13 @@ impl Inner {
         entries
     }
 
-    /// Check (and remember) the read size of a virtual file on ArduPilot.
-    fn ap_virtual_read_size(
-        &self,
-        st: &mut State,
-        req: &FtpPacket,
-        s: &Session,
-        size: usize,
-    ) -> Result<(), FtpPacket> {
-        let virtual_file = st.files.get(&s.path).is_some_and(|f| f.fake_size.is_some());
-        if !virtual_file || self.personality != Personality::ArduPilot {
-            return Ok(());
-        }
-        match s.read_size {
-            Some(rs) if rs != size => Err(FtpPacket::nak_for(req, NakCode::FailErrno, EINVAL)),
-            Some(_) => Ok(()),
-            None => {
-                if let Some(sess) = st.sessions.get_mut(&req.session) {
-                    sess.read_size = Some(size);
-                }
-                Ok(())
-            }
-        }
-    }
-
     fn read(&self, st: &mut State, req: &FtpPacket) -> Option<FtpPacket> {
-        let s = match self.session_for(st, req) {
+        let s = match self.rules.session_for(st, req) {
             Ok(s) => s,
             Err(code) => return self.nak(req, code),
         };
         let want = req.data.len();
-        if let Err(nak) = self.ap_virtual_read_size(st, req, &s, want) {
+        if let Err(nak) = self.rules.check_read_size(st, req, &s, want) {
             return Some(nak);
         }
         let Some(f) = st.files.get(&s.path) else {
@@ -1224,7 +1094,7 @@ impl Inner {
         if off as u64 >= len {
             return self.nak(req, NakCode::Eof);
         }
-        if self.personality == Personality::Mavsdk41 && (off + want) as u64 > len {
+        if self.rules.read_past_end_fails() && (off + want) as u64 > len {
             return self.nak(req, NakCode::Fail);
         }
         let every = lock(&self.knobs).read_glitch_every;
@@ -1244,28 +1114,12 @@ impl Inner {
     }
 
     fn start_burst(&self, st: &mut State, peer: Peer, req: &FtpPacket) -> Option<FtpPacket> {
-        let s = match self.session_for(st, req) {
+        let s = match self.rules.session_for(st, req) {
             Ok(s) => s,
             Err(code) => return self.nak(req, code),
         };
-        let chunk = match self.personality {
-            Personality::Px4 => MAX_DATA,
-            Personality::ArduPilot => {
-                if req.data.is_empty() {
-                    MAX_DATA
-                } else {
-                    req.data.len()
-                }
-            }
-            Personality::Mavsdk41 => {
-                if req.data.is_empty() {
-                    st.stats.zero_size_bursts += 1;
-                    return None;
-                }
-                req.data.len()
-            }
-        };
-        if let Err(nak) = self.ap_virtual_read_size(st, req, &s, chunk) {
+        let chunk = self.rules.burst_chunk(st, req)?;
+        if let Err(nak) = self.rules.check_read_size(st, req, &s, chunk) {
             return Some(nak);
         }
         let Some(f) = st.files.get(&s.path) else {
@@ -1274,10 +1128,7 @@ impl Inner {
         let (_, len) = f.slice(0, 0);
         if u64::from(req.offset) >= len {
             let mut n = self.nak(req, NakCode::Eof)?;
-            n.offset = match self.personality {
-                Personality::Px4 => len as u32,
-                _ => 0,
-            };
+            n.offset = self.rules.burst_past_end_offset(len);
             return Some(n);
         }
         st.bursts.push(BurstRecord {
@@ -1296,10 +1147,7 @@ impl Inner {
             r.ended = true;
             r.ended_at = Some(Instant::now());
         }
-        let start = match self.personality {
-            Personality::Px4 => PX4_BURST_START,
-            _ => Duration::ZERO,
-        };
+        let start = self.rules.burst_start();
         st.burst = Some(Burst {
             peer,
             session: req.session,
@@ -1317,11 +1165,8 @@ impl Inner {
 
     /// Send the next packet of the active burst; false when none is left.
     fn burst_step(&self) -> bool {
-        let pers = self.personality;
-        let (px4_budget, glitch_every) = {
-            let k = lock(&self.knobs);
-            (k.px4_burst_bytes, k.burst_glitch_every)
-        };
+        let rules = self.rules;
+        let glitch_every = lock(&self.knobs).burst_glitch_every;
         let mut st = lock(&self.state);
         let Some(mut b) = st.burst.take() else {
             return false;
@@ -1339,14 +1184,7 @@ impl Inner {
             let mut req = FtpPacket::request(Opcode::BurstReadFile, b.next_seq.wrapping_sub(1));
             req.session = b.session;
             let mut n = FtpPacket::nak_for(&req, NakCode::Eof, 0);
-            n.offset = match pers {
-                Personality::ArduPilot => b.last_offset,
-                _ => len as u32,
-            };
-            if pers == Personality::Px4 {
-                st.eof_garbage = !st.eof_garbage;
-                n.burst_complete = st.eof_garbage;
-            }
+            rules.burst_eof(&mut st, &b, len, &mut n);
             self.send(&mut st, b.peer, &n);
             end_burst(&mut st, b.record, n.seq, true);
             return false;
@@ -1356,11 +1194,7 @@ impl Inner {
         b.packets += 1;
         b.bytes += n;
         let short = n < b.chunk;
-        let bc = match pers {
-            Personality::Px4 => !last && b.bytes >= px4_budget,
-            Personality::ArduPilot => short || b.packets >= AP_BURST_PACKETS,
-            Personality::Mavsdk41 => last || b.packets.is_multiple_of(MAVSDK_BURST_PACKETS),
-        };
+        let bc = rules.burst_bc(&b, short, last, &lock(&self.knobs));
         let mut p = FtpPacket {
             seq: b.next_seq,
             session: b.session,
@@ -1393,13 +1227,8 @@ impl Inner {
         b.last_offset = off as u32;
         b.offset += n as u32;
         b.next_seq = b.next_seq.wrapping_add(1);
-        // ArduPilot follows a short bc=1 packet with NAK EOF; PX4/AP follow
-        // the last full packet (bc=0) with NAK EOF.
-        let more = match pers {
-            Personality::Px4 => !bc,
-            Personality::ArduPilot => !bc || short,
-            Personality::Mavsdk41 => !bc,
-        };
+        // PX4/AP follow the last full packet (bc=0) with NAK EOF.
+        let more = rules.burst_goes_on(bc, short);
         if more {
             st.burst = Some(b);
         } else {
