@@ -5,6 +5,8 @@
 //! `cargo test` built (`cdylib`).
 
 mod cdylib;
+#[path = "../common/port.rs"]
+mod port;
 mod support;
 
 mod c_api;

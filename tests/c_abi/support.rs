@@ -96,8 +96,7 @@ impl Drop for Reap {
 
 /// A UDP port that was free a moment ago.
 pub fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
+    crate::port::free_udp_port().expect("bind an ephemeral port")
 }
 
 /// The examples-c CLI, built into `dir`.

@@ -10,12 +10,16 @@ mod child;
 #[path = "../common/content.rs"]
 mod content;
 mod fake_server;
+#[path = "../common/json.rs"]
+mod json;
 mod matrix;
 mod mavsdk;
 #[path = "../common/own_process.rs"]
 mod own_process;
 #[path = "../common/peers.rs"]
 mod peers;
+#[path = "../common/port.rs"]
+mod port;
 #[path = "../common/venv.rs"]
 mod venv;
 

@@ -3,7 +3,6 @@
 //! the test.
 
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -14,10 +13,7 @@ use crate::venv::venv_python;
 
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    crate::port::free_udp_port().expect("bind an ephemeral port")
 }
 
 /// Starts MAVSDK's FtpServer over `root`, talking `url` (from the server's

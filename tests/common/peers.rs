@@ -61,22 +61,12 @@ pub struct DriverAnswer {
 impl DriverAnswer {
     /// The `result` field (a MAVSDK FtpResult name such as "SUCCESS").
     pub fn result(&self) -> String {
-        self.string_field("result").unwrap_or_default()
+        self.field("result").unwrap_or_default()
     }
 
-    /// A top-level string field of the JSON line (no escapes beyond \" and \\).
-    pub fn string_field(&self, key: &str) -> Option<String> {
-        let pat = format!("\"{key}\": \"");
-        let start = self.line.find(&pat)? + pat.len();
-        let mut out = String::new();
-        let mut chars = self.line[start..].chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => out.push(chars.next()?),
-                '"' => return Some(out),
-                c => out.push(c),
-            }
-        }
-        None
+    /// A top-level field of the JSON line (a string's text, other values
+    /// as written).
+    pub fn field(&self, key: &str) -> Option<String> {
+        crate::json::field(&self.line, key)
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::content::pattern;
 use crate::peers::{DriverAnswer, run_driver};
-use crate::support::{AnswerFields, beside_others};
+use crate::support::beside_others;
 use crate::venv::venv_python;
 use mavftp::link::Link;
 use mavftp::server::Server;
@@ -292,7 +292,7 @@ fn other_ops(client: &str) {
     fs::write(&same, &a).unwrap();
     let ans = ok(&["cmp", s(&same), "/a.bin"]);
     assert_eq!(
-        ans.raw_field("identical").as_deref(),
+        ans.field("identical").as_deref(),
         Some("true"),
         "{}",
         ans.line
@@ -303,7 +303,7 @@ fn other_ops(client: &str) {
     fs::write(&diff, &d).unwrap();
     let ans = ok(&["cmp", s(&diff), "/a.bin"]);
     assert_eq!(
-        ans.raw_field("identical").as_deref(),
+        ans.field("identical").as_deref(),
         Some("false"),
         "{}",
         ans.line

@@ -89,7 +89,7 @@ impl Served {
 }
 
 fn number(ans: &DriverAnswer, key: &str) -> u64 {
-    ans.raw_field(key)
+    ans.field(key)
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no number {key} in {}", ans.line))
 }
@@ -190,7 +190,7 @@ fn pymavlink_without_the_key_gets_no_answer_from_our_server_requiring_signing() 
     // No answer at all: pymavlink 2.4.50 reports it as RemoteReplyTimeout
     // for an upload and as Fail for a command or a download.
     let no_answer = |ans: &DriverAnswer| {
-        let pymavlink = ans.string_field("pymavlink_result");
+        let pymavlink = ans.field("pymavlink_result");
         assert!(
             matches!(pymavlink.as_deref(), Some("RemoteReplyTimeout" | "Fail")),
             "{}\n{}",

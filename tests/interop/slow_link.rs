@@ -120,7 +120,7 @@ fn download(chunk: &str) {
     let got = fs::read(sv.local.path().join("f.bin")).expect("downloaded file");
     assert!(got == want, "chunk {chunk}: content differs");
     let elapsed: f64 = answer
-        .raw_field("elapsed_s")
+        .field("elapsed_s")
         .and_then(|v| v.parse().ok())
         .expect("elapsed_s");
     assert!(

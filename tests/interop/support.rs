@@ -1,29 +1,18 @@
-//! What the interop tests share besides tests/common: reading more of a
-//! driver's answer, and turns on the machine (the tests under load run
+//! What the interop tests share besides tests/common: checking a driver's
+//! result, and turns on the machine (the tests under load run
 //! alone: their busy loops would slow every test beside them).
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::peers::DriverAnswer;
 
-/// Fields of a driver's answer beyond its result.
+/// Checks of a driver's answer.
 pub trait AnswerFields {
-    /// A top-level number or boolean field, as text.
-    fn raw_field(&self, key: &str) -> Option<String>;
-
     /// Panics with the full answer unless `result` is `want`.
     fn expect_result(&self, want: &str) -> &Self;
 }
 
 impl AnswerFields for DriverAnswer {
-    fn raw_field(&self, key: &str) -> Option<String> {
-        let pat = format!("\"{key}\": ");
-        let start = self.line.find(&pat)? + pat.len();
-        let rest = &self.line[start..];
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        Some(rest[..end].trim().to_string())
-    }
-
     fn expect_result(&self, want: &str) -> &Self {
         assert_eq!(
             self.result(),
