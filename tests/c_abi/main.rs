@@ -5,9 +5,15 @@
 //! `cargo test` built (`cdylib`).
 
 mod cdylib;
+#[path = "../common/child.rs"]
+mod child;
+#[path = "../common/mavsdk_peer.rs"]
+mod mavsdk_peer;
 #[path = "../common/port.rs"]
 mod port;
 mod support;
+#[path = "../common/venv.rs"]
+mod venv;
 
 mod c_api;
 mod cli;

@@ -14,6 +14,8 @@ mod fake_server;
 mod json;
 mod matrix;
 mod mavsdk;
+#[path = "../common/mavsdk_peer.rs"]
+mod mavsdk_peer;
 #[path = "../common/own_process.rs"]
 mod own_process;
 #[path = "../common/peers.rs"]
