@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::conversation::{Halt, Step};
 use super::fetch::{Fetch, session_gone};
 use super::trace::trace;
-use super::window::is_nak;
+use super::window::{IDLE_WAKE, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
 
 /// Reads must beat the burst by this factor before the download switches.
@@ -306,7 +306,7 @@ impl BurstDownload<'_, '_> {
         // first round trip is paid once by reads, by bursts every round).
         let mut first_reply: Option<(Instant, u64)> = None;
         while self.f.missing() > chunk / 10 && self.f.eof.is_none() {
-            self.step(Instant::now() + Duration::from_millis(50), None)?;
+            self.step(Instant::now() + IDLE_WAKE, None)?;
             let missing = self.f.missing();
             if first_reply.is_none() && missing < chunk {
                 first_reply = Some((Instant::now(), missing));
@@ -351,7 +351,7 @@ impl BurstDownload<'_, '_> {
     /// Process replies until no hole is left and no read is in flight.
     fn fill_all_holes(&mut self) -> Step<()> {
         while !self.f.holes.is_empty() || self.f.reads.in_flight() > 0 {
-            self.step(Instant::now() + Duration::from_millis(50), None)?;
+            self.step(Instant::now() + IDLE_WAKE, None)?;
         }
         Ok(())
     }
@@ -365,7 +365,6 @@ impl BurstDownload<'_, '_> {
         if self.f.reads.in_flight() > 0 {
             wake = wake.min(self.f.reads.resend_overdue(self.f.conv)?);
         }
-        let wake = wake.min(Instant::now() + Duration::from_millis(50));
         let Some(p) = self.f.conv.recv(wake, true)? else {
             return Ok(Event::Other);
         };

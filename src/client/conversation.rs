@@ -18,13 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-
 use super::probe::QueueProbe;
 use super::rtt::RttEstimator;
 use super::shared::{Control, Settings};
 use super::trace::trace;
-use crate::link::{FtpSubscription, IncomingFtp, Link};
+use crate::link::{Engaged, Link, ReplyInterrupter, ReplySubscription};
 use crate::protocol::{FtpPacket, Opcode};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -65,8 +63,8 @@ pub(crate) struct TargetMemory {
 pub(crate) struct Conversation {
     pub link: Link,
     pub control: Arc<Control>,
-    replies: Receiver<IncomingFtp>,
-    _subscription: FtpSubscription,
+    /// This client's replies (from the target it listens to).
+    replies: ReplySubscription,
     /// Seqs of our recent Open/Create/Terminate/Reset requests.
     own_session_requests: VecDeque<u16>,
     /// The session id a transfer holds (watched for a takeover).
@@ -82,17 +80,20 @@ pub(crate) struct Conversation {
     pub memory: TargetMemory,
     /// (system, component) the running operation talks to.
     pub target: (u8, u8),
+    /// The client's settings as the running operation started (read on
+    /// every wake-up: a copy, not a lock).
+    settings: Settings,
 }
 
 impl Conversation {
     /// A conversation receiving the replies `sub` accepts.
-    pub fn new(link: Link, control: Arc<Control>, sub: FtpSubscription) -> Conversation {
-        let replies = sub.receiver.clone();
+    pub fn new(link: Link, control: Arc<Control>) -> Conversation {
+        let replies = link.subscribe_replies();
+        let settings = control.settings();
         Conversation {
             link,
             control,
             replies,
-            _subscription: sub,
             own_session_requests: VecDeque::new(),
             watched: None,
             taken: None,
@@ -101,12 +102,14 @@ impl Conversation {
             rtt: RttEstimator::new(),
             memory: TargetMemory::default(),
             target: (0, 0),
+            settings,
         }
     }
 
-    /// A copy of the client's settings (operations never write them).
+    /// The client's settings as the running operation started (operations
+    /// never write them; a change made meanwhile applies from the next one).
     pub fn settings(&self) -> Settings {
-        self.control.settings()
+        self.settings
     }
 
     /// Prepare for an operation: forget the last one's session watch and
@@ -117,6 +120,7 @@ impl Conversation {
     pub fn begin_operation(&mut self) -> FtpOutcome<()> {
         self.watched = None;
         self.taken = None;
+        self.settings = self.control.settings();
         let s = self.settings();
         let budget = s.timeout * s.retries.max(1);
         let deadline = Instant::now() + budget;
@@ -150,7 +154,26 @@ impl Conversation {
             self.memory = TargetMemory::default();
         }
         self.target = (sys, comp);
+        self.replies.listen_to(self.target);
         Ok(())
+    }
+
+    /// The operation ended: stop receiving the target's replies until the
+    /// next one begins (what is queued is dropped: answers to requests no
+    /// longer in flight).
+    pub fn end_operation(&mut self) {
+        self.replies.stop_listening();
+    }
+
+    /// Wakes this conversation's wait for a reply (see [`Control::cancel`]).
+    pub fn interrupter(&self) -> ReplyInterrupter {
+        self.replies.interrupter()
+    }
+
+    /// Mark an operation as running until the guard drops (the link lets
+    /// this client read for itself while it waits: see `link::replies`).
+    pub fn engage(&self) -> Engaged {
+        self.replies.engage()
     }
 
     /// The first system heard on the link, waiting until `deadline` for one.
@@ -246,16 +269,18 @@ impl Conversation {
             if cancellable {
                 self.check_cancel()?;
             }
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.replies.recv_timeout(wait) {
-                Ok(inc) => {
+            match self.replies.recv(deadline) {
+                // A frame of the previous target may still be queued.
+                Ok(Some(inc)) => {
                     if (inc.source_system, inc.source_component) == self.target {
                         self.look_for_takeover(&inc.packet);
                         return Ok(Some(inc.packet));
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => return Ok(None),
-                Err(RecvTimeoutError::Disconnected) => {
+                // Woken early (a cancel): look at the flags again.
+                Ok(None) if Instant::now() < deadline => {}
+                Ok(None) => return Ok(None),
+                Err(()) => {
                     return Err(FtpError::new(FtpResult::Cancelled, "link closed"));
                 }
             }

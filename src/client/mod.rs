@@ -93,7 +93,7 @@ impl Client {
         let weak = (Arc::downgrade(&control), Arc::downgrade(&pool));
         let close_hook = link.on_close(Box::new(move || {
             if let (Some(c), Some(p)) = (weak.0.upgrade(), weak.1.upgrade()) {
-                c.cancel_gen.fetch_add(1, Ordering::SeqCst);
+                c.cancel();
                 p.notify();
             }
         }));
@@ -138,7 +138,7 @@ impl Client {
 
     /// End the running and queued operations with `Cancelled`.
     pub fn cancel(&self) {
-        self.control.cancel_gen.fetch_add(1, Ordering::SeqCst);
+        self.control.cancel();
         self.pool.notify();
     }
 

@@ -9,10 +9,17 @@ use crate::link::random_u64;
 use crate::protocol::MavCrc32;
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
+/// Bytes buffered before a write to the file: data arrives in order
+/// almost always, so one write system call per this much instead of two
+/// (a seek and a write) per packet.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Temp file in `dir`, deleted on drop unless kept.
 pub(crate) struct PartFile {
     path: PathBuf,
     file: Option<std::io::BufWriter<File>>,
+    /// Where the next buffered byte goes (a write there needs no seek).
+    position: u64,
     keep: bool,
 }
 
@@ -29,7 +36,8 @@ impl PartFile {
                 Ok(f) => {
                     return Ok(PartFile {
                         path,
-                        file: Some(std::io::BufWriter::new(f)),
+                        file: Some(std::io::BufWriter::with_capacity(WRITE_BUFFER, f)),
+                        position: 0,
                         keep: false,
                     });
                 }
@@ -48,10 +56,15 @@ impl PartFile {
             .file
             .as_mut()
             .ok_or_else(|| FtpError::new(FtpResult::FileIoError, "temp file closed"))?;
-        f.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| FtpError::io("seek temp file", &e))?;
+        if offset != self.position {
+            // Flushes what is buffered, then moves.
+            f.seek(std::io::SeekFrom::Start(offset))
+                .map_err(|e| FtpError::io("seek temp file", &e))?;
+        }
         f.write_all(data)
-            .map_err(|e| FtpError::io("write temp file", &e))
+            .map_err(|e| FtpError::io("write temp file", &e))?;
+        self.position = offset + data.len() as u64;
+        Ok(())
     }
     /// MAVLink CRC32 of what was written so far.
     pub fn crc(&mut self) -> FtpOutcome<u32> {
@@ -61,6 +74,8 @@ impl PartFile {
             .as_mut()
             .ok_or_else(|| FtpError::new(FtpResult::FileIoError, "temp file closed"))?;
         f.flush().map_err(|e| FtpError::io("flush temp file", &e))?;
+        // The clone shares the file offset: the next write must seek.
+        self.position = u64::MAX;
         let mut file = f
             .get_ref()
             .try_clone()

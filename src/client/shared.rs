@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::link::ReplyInterrupter;
 use crate::result::{FtpError, LastError};
 
 /// Default cap on ReadFile requests in flight.
@@ -26,6 +27,9 @@ pub(crate) struct Control {
     pub callbacks: parking_lot::Mutex<()>,
     /// How many file sessions the workers may hold at once on the target.
     pub sessions: super::parallel::SessionGate,
+    /// Wake the workers' waits for a reply (one per worker conversation),
+    /// so that they see a cancel at once.
+    pub reply_wake: parking_lot::Mutex<Vec<ReplyInterrupter>>,
 }
 
 /// Per-client settings. Operations take a copy when they start; none writes them.
@@ -72,6 +76,30 @@ impl Control {
             }),
             callbacks: parking_lot::Mutex::new(()),
             sessions: super::parallel::SessionGate::default(),
+            reply_wake: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Cancel the running and queued operations (see `cancelled_since`)
+    /// and wake the waits for a reply.
+    pub fn cancel(&self) {
+        self.cancel_gen.fetch_add(1, Ordering::SeqCst);
+        self.wake_reply_wait();
+    }
+
+    /// Register a worker conversation's wait (see [`Control::wake_reply_wait`]);
+    /// the handles of conversations gone are dropped on the way.
+    pub fn add_reply_wake(&self, wake: ReplyInterrupter) {
+        let mut list = self.reply_wake.lock();
+        list.retain(ReplyInterrupter::is_live);
+        list.push(wake);
+    }
+
+    /// Wake every worker that waits for a reply (a spurious wake-up costs a
+    /// look at the cancel flags).
+    pub fn wake_reply_wait(&self) {
+        for w in self.reply_wake.lock().iter() {
+            w.interrupt();
         }
     }
 

@@ -16,6 +16,7 @@
 //! How often a request is tried is the window's [`RetryPolicy`], chosen per
 //! call; the client's settings are only read.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::conversation::Conversation;
@@ -110,7 +111,9 @@ struct Pending<T> {
 
 /// Requests in flight plus the estimates that size the window.
 pub(crate) struct Window<T> {
-    pending: Vec<Pending<T>>,
+    /// In the order first sent (replies mostly come in that order, so the
+    /// one answered is usually at the front).
+    pending: VecDeque<Pending<T>>,
     cap: usize,
     min_rtt: Option<Duration>,
     /// Highest recent delivery rate, replies per second.
@@ -134,10 +137,30 @@ pub(crate) struct Window<T> {
     repeats: u64,
     /// Replies matched so far.
     replies: u64,
+    /// What the last full scan of [`Window::resend_overdue`] found, so that
+    /// a wake-up before anything can be due costs no scan.
+    scan: Option<Scan>,
+}
+
+/// The result of a scan for overdue requests and what it depended on.
+#[derive(Clone, Copy)]
+struct Scan {
+    /// No request is due before this.
+    earliest: Instant,
+    /// The RTO the dues were computed with: a markedly shorter one (new RTT
+    /// samples) may make requests due earlier.
+    rto: Duration,
+    /// Whether some request's wait was backed off: a fresh RTT sample
+    /// (`last_sample`) then shortens it.
+    backed_off: bool,
+    last_sample: Option<Instant>,
 }
 
 /// Window size before anything is measured.
 const INITIAL: usize = 3;
+/// Longest wait for a reply when no request falls due sooner. Nothing else
+/// needs a wake-up: a cancel interrupts the wait, a closing link ends it.
+pub(crate) const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 impl<T> Window<T> {
     /// An empty window that never holds more than `cap` requests, with the
@@ -150,7 +173,7 @@ impl<T> Window<T> {
     /// Like [`Window::new`] with another retry policy.
     pub fn with_policy(conv: &Conversation, cap: usize, policy: RetryPolicy) -> Window<T> {
         Window {
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             cap: cap.max(1),
             min_rtt: conv.rtt.srtt(),
             max_rate: 0.0,
@@ -164,6 +187,7 @@ impl<T> Window<T> {
             resends: 0,
             repeats: 0,
             replies: 0,
+            scan: None,
         }
     }
 
@@ -235,7 +259,13 @@ impl<T> Window<T> {
         let now = Instant::now();
         // Serialization and queueing: replies to earlier requests come first.
         let queue_ahead = queue_delay(self.pending.len(), self.max_rate);
-        self.pending.push(Pending {
+        if let Some(scan) = &mut self.scan {
+            // A new request is alive (shift 0) at worst: due no sooner than this.
+            scan.earliest = scan
+                .earliest
+                .min(now + queue_ahead + scan.rto.min(conv.rto()));
+        }
+        self.pending.push_back(Pending {
             req,
             tag,
             sent_at: now,
@@ -257,7 +287,7 @@ impl<T> Window<T> {
 
     /// Serial of the oldest request still in flight (see [`Counts::sent`]).
     pub fn oldest_in_flight(&self) -> Option<u64> {
-        self.pending.iter().map(|p| p.serial).min()
+        self.pending.front().map(|p| p.serial)
     }
 
     /// Take `replies_per_second` as a delivery rate already seen (e.g. the
@@ -296,7 +326,7 @@ impl<T> Window<T> {
     }
 
     /// Resend every overdue request with its own seq; returns when the next
-    /// one falls due (at most 50 ms ahead). Fails with TIMEOUT/NO_SYSTEM when
+    /// one falls due (at most [`IDLE_WAKE`] ahead). Fails with TIMEOUT/NO_SYSTEM when
     /// a request exhausts its retries.
     ///
     /// While first transmissions keep getting answered (fresh RTT samples)
@@ -309,7 +339,20 @@ impl<T> Window<T> {
         let back_off = self.policy.back_off;
         let rto = conv.rto();
         let now = Instant::now();
-        let mut next_due = now + Duration::from_millis(50);
+        let horizon = now + IDLE_WAKE;
+        // Nothing can be due before the last scan's earliest due unless the
+        // RTO shrank markedly (it moves a little with every sample: a resend
+        // at most RTO/16 late is in the noise) or a fresh sample ended a
+        // back-off.
+        if let Some(scan) = self.scan
+            && now < scan.earliest
+            && rto + rto / 16 >= scan.rto
+            && (!scan.backed_off || scan.last_sample == self.last_sample)
+        {
+            return Ok(scan.earliest.min(horizon));
+        }
+        let mut next_due = now + Duration::from_secs(3600);
+        let mut backed_off = false;
         let mut silent_loss = false;
         let in_flight = self.pending.len();
         for p in &mut self.pending {
@@ -321,6 +364,7 @@ impl<T> Window<T> {
             } else {
                 (p.tries + self.backoff).min(5)
             };
+            backed_off |= shift > 0;
             let due = p.sent_at + p.queue_ahead + conv.backed_off(rto, shift);
             if due > now {
                 next_due = next_due.min(due);
@@ -356,13 +400,20 @@ impl<T> Window<T> {
                 rto,
                 if alive { "" } else { ", backing off" }
             );
+            // At the earliest (not backed off) it is due again then.
             next_due = next_due.min(now + p.queue_ahead + rto);
         }
         if silent_loss {
             self.backoff = (self.backoff + 1).min(3);
             self.gain = (self.gain * 0.8).max(1.5);
         }
-        Ok(next_due)
+        self.scan = Some(Scan {
+            earliest: next_due,
+            rto,
+            backed_off,
+            last_sample: self.last_sample,
+        });
+        Ok(next_due.min(horizon))
     }
 
     /// Match a reply to its request by seq and opcode and update the
@@ -384,7 +435,7 @@ impl<T> Window<T> {
             self.pending[idx].refused = Some(why);
             return None;
         }
-        let q = self.pending.swap_remove(idx);
+        let q = self.pending.remove(idx)?;
         let now = Instant::now();
         trace!(
             "reply {:?} to seq {} offset {} after {:.1} ms (try {})",

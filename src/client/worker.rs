@@ -215,8 +215,10 @@ impl Pool {
                         .iter()
                         .any(|t| t.id == id && !t.ended.load(Ordering::SeqCst));
                     drop(q);
-                    // The running job sees its flag within one wait (≤ 50 ms).
+                    // The running job sees its flag when its wait for a
+                    // reply is interrupted.
                     self.wake.notify_all();
+                    self.control.wake_reply_wait();
                     return running;
                 }
             }
@@ -269,24 +271,17 @@ impl Pool {
     }
 
     fn spawn_worker(&self, q: &mut QueueState) -> FtpOutcome<()> {
-        let active = Arc::new(AtomicBool::new(false));
-        let own = (self.link.own_system_id(), self.link.own_component_id());
-        let flag = Arc::clone(&active);
-        // An idle worker queues nothing: the replies to the other workers'
-        // transfers would pile up in its stream.
-        let sub = self.link.subscribe(move |inc| {
-            flag.load(Ordering::Relaxed)
-                && inc.target_system == own.0
-                && inc.target_component == own.1
-                && inc.packet.opcode.is_reply()
-        });
-        let conv = Conversation::new(self.link.clone(), Arc::clone(&self.control), sub);
+        // Each worker has its own reply queue, registered under its target
+        // only while it runs an operation: an idle worker queues nothing of
+        // the other workers' transfers.
+        let conv = Conversation::new(self.link.clone(), Arc::clone(&self.control));
+        self.control.add_reply_wake(conv.interrupter());
         let me = self.me.clone();
         let handle = std::thread::Builder::new()
             .name("mavftp-client".into())
             .spawn(move || {
                 if let Some(pool) = me.upgrade() {
-                    worker_main(pool, conv, active);
+                    worker_main(pool, conv);
                 }
             })
             .map_err(|e| FtpError::io("spawn client worker", &e))?;
@@ -309,6 +304,7 @@ impl Pool {
             self.control.stopping.store(true, Ordering::SeqCst);
         }
         self.wake.notify_all();
+        self.control.wake_reply_wait();
         if self.on_callback_thread() {
             // Inside our own callback: the workers finish the queue (every
             // remaining job ends Cancelled) and exit by themselves.
@@ -381,7 +377,7 @@ fn take_next(q: &mut QueueState, control: &Control) -> Option<Taken> {
 }
 
 /// Worker loop: run jobs until the client stops and the queue is empty.
-fn worker_main(pool: Arc<Pool>, mut conv: Conversation, active: Arc<AtomicBool>) {
+fn worker_main(pool: Arc<Pool>, mut conv: Conversation) {
     let control = Arc::clone(&pool.control);
     loop {
         let next = {
@@ -422,11 +418,14 @@ fn worker_main(pool: Arc<Pool>, mut conv: Conversation, active: Arc<AtomicBool>)
                 } else {
                     conv.generation = ticket.generation;
                     conv.op_cancel = Some(Arc::clone(&ticket.cancel));
-                    active.store(true, Ordering::Relaxed);
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        job(JobRun::Run(&mut conv))
-                    }));
-                    active.store(false, Ordering::Relaxed);
+                    {
+                        // While engaged, its waits read the link themselves.
+                        let _engaged = conv.engage();
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            job(JobRun::Run(&mut conv))
+                        }));
+                    }
+                    conv.end_operation();
                     conv.op_cancel = None;
                 }
                 let mut q = pool.state.lock();

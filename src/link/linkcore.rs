@@ -2,7 +2,6 @@
 //! writer, frame routing to subscriptions, the heard table, close hooks and the
 //! I/O threads.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -11,7 +10,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::frame::{FrameParser, FrameWriter, RawFrame, SIGNATURE_LEN, split_ftp_payload};
+use super::fasthash::FastMap;
+use super::frame::{
+    FrameParser, FrameWriter, IFLAG_SIGNED, MAX_FRAME_LEN, RawFrame, SIGNATURE_LEN,
+    split_ftp_payload,
+};
+use super::replies::{Closed, ReadGate, ReplyQueue, ReplyRoutes};
 use super::signing::{SIGNING_KEY_LEN, SigningState, SigningStats};
 use super::{IncomingFtp, Route};
 use crate::protocol::{FILE_TRANSFER_PROTOCOL_ID, FtpPacket};
@@ -23,8 +27,9 @@ const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
 /// heard is forgotten first, so a sender cycling through ids cannot grow it.
 const MAX_HEARD: usize = 1024;
 
-/// Where framed bytes go. Called under the link's send lock, so one frame is
-/// written at a time and frames leave in sequence order.
+/// Where framed bytes go. Called under the link's send lock (so one frame is
+/// written at a time and frames leave in sequence order), except on
+/// transports that send each frame as a datagram.
 pub(crate) trait Transport: Send + Sync {
     /// Write one complete frame to every peer.
     fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()>;
@@ -40,6 +45,24 @@ pub(crate) trait Transport: Send + Sync {
     }
     /// Unblock and stop any I/O (called once when the link closes, after hooks).
     fn shutdown(&self) {}
+    /// Whether each frame is one datagram (UDP): written whole, so it need
+    /// not be written under the send lock.
+    fn sends_datagrams(&self) -> bool {
+        false
+    }
+    /// The input, when any thread may read it (see `link::replies`).
+    fn shared_input(&self) -> Option<&dyn SharedInput> {
+        None
+    }
+}
+
+/// Input that any thread may read, one at a time (the holder of the link's
+/// read token): a UDP socket.
+pub(crate) trait SharedInput: Send + Sync {
+    /// Read what arrives until `until` at most (at most 100 ms ahead is
+    /// asked) and route it through [`LinkCore::ingest`]: one datagram at
+    /// most. Only the holder of the read token calls it.
+    fn read_once(&self, core: &LinkCore, until: Instant);
 }
 
 /// A custom transport: the application's callback.
@@ -59,14 +82,19 @@ pub(crate) struct Subscription {
     pub sender: Sender<IncomingFtp>,
     /// Whether frames with an invalid size field are delivered too.
     pub invalid_too: bool,
+    /// Takes the frames read by the link's own threads, on that thread.
+    pub inline: Option<InlineHandler>,
 }
+
+/// See `Link::subscribe_requests_inline`.
+pub(crate) type InlineHandler = Arc<dyn Fn(IncomingFtp) + Send + Sync>;
 
 #[derive(Default)]
 struct HeardTable {
     first_other_system: Option<u8>,
-    last_heard: HashMap<(u8, u8), Instant>,
+    last_heard: FastMap<(u8, u8), Instant>,
     /// The route each system was last heard on.
-    routes: HashMap<u8, Route>,
+    routes: FastMap<u8, Route>,
 }
 
 type CloseHook = Box<dyn FnOnce() + Send>;
@@ -90,6 +118,10 @@ pub(crate) struct LinkCore {
     transport: Box<dyn Transport>,
     fed: Mutex<FrameParser>,
     subscriptions: RwLock<Vec<Subscription>>,
+    /// Replies to the clients of this link, by sender.
+    replies: ReplyRoutes,
+    /// Who reads a shared input.
+    gate: Arc<ReadGate>,
     heard: Mutex<HeardTable>,
     hooks: Mutex<Vec<(u64, CloseHook)>>,
     next_id: AtomicU64,
@@ -119,6 +151,8 @@ impl LinkCore {
             transport,
             fed: Mutex::new(FrameParser::new()),
             subscriptions: RwLock::new(Vec::new()),
+            replies: ReplyRoutes::default(),
+            gate: Arc::new(ReadGate::new()),
             heard: Mutex::new(HeardTable::default()),
             hooks: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
@@ -223,10 +257,40 @@ impl LinkCore {
         if self.is_closed() {
             return Err(closed_error());
         }
+        self.send_frame(
+            |w| {
+                w.heartbeat();
+            },
+            |frame| self.transport.write_frame(frame),
+        )
+    }
+
+    /// Build a frame with `build` under the send lock and hand it to
+    /// `write`: under the lock on byte streams (frames must not interleave
+    /// and leave in sequence order), after it on datagram transports (unless
+    /// signed), whose
+    /// datagrams arrive whole anyway (the frame is copied out first, so that
+    /// clients do not queue behind each other's system calls).
+    fn send_frame(
+        &self,
+        build: impl FnOnce(&mut FrameWriter),
+        write: impl FnOnce(&[u8]) -> FtpOutcome<()>,
+    ) -> FtpOutcome<()> {
         let mut writer = self.writer.lock();
-        writer.heartbeat();
+        build(&mut writer);
         let frame = self.signing.lock().finish(&mut writer);
-        self.transport.write_frame(frame)
+        // Signed frames stay in order too: a receiver drops a signed frame
+        // whose timestamp is not newer than the last one of the stream, so
+        // two frames overtaking each other between threads would lose one.
+        let signed = frame.len() > 2 && frame[0] == 0xFD && frame[2] & IFLAG_SIGNED != 0;
+        if !self.transport.sends_datagrams() || signed {
+            return write(frame);
+        }
+        let mut copy = [0u8; MAX_FRAME_LEN];
+        let n = frame.len().min(MAX_FRAME_LEN);
+        copy[..n].copy_from_slice(&frame[..n]);
+        drop(writer);
+        write(&copy[..n])
     }
 
     /// Frame and send one FTP packet (clients): to the route where
@@ -251,14 +315,15 @@ impl LinkCore {
                 "no peer on the link yet: nothing was heard, so there is nowhere to send",
             ));
         }
-        let payload = packet.encode();
-        let mut writer = self.writer.lock();
-        writer.ftp(target_system, target_component, payload);
-        let frame = self.signing.lock().finish(&mut writer);
-        match route {
-            Some(route) => self.transport.write_frame_to(route, frame),
-            None => self.transport.write_frame(frame),
-        }
+        self.send_frame(
+            |w| {
+                w.ftp(target_system, target_component, packet);
+            },
+            |frame| match route {
+                Some(route) => self.transport.write_frame_to(route, frame),
+                None => self.transport.write_frame(frame),
+            },
+        )
     }
 
     /// Frame and send one FTP packet on one route only (servers' replies).
@@ -272,11 +337,12 @@ impl LinkCore {
         if self.is_closed() {
             return Err(closed_error());
         }
-        let payload = packet.encode();
-        let mut writer = self.writer.lock();
-        writer.ftp(target_system, target_component, payload);
-        let frame = self.signing.lock().finish(&mut writer);
-        self.transport.write_frame_to(route, frame)
+        self.send_frame(
+            |w| {
+                w.ftp(target_system, target_component, packet);
+            },
+            |frame| self.transport.write_frame_to(route, frame),
+        )
     }
 
     /// Bytes received by a custom or simulated link.
@@ -285,17 +351,30 @@ impl LinkCore {
             return Err(closed_error());
         }
         let mut parser = self.fed.lock();
-        self.ingest(&mut parser, bytes, Route::LOCAL);
+        self.ingest_from(&mut parser, bytes, Route::LOCAL, false);
         Ok(())
     }
 
-    /// Parse `bytes` with `parser` and route every frame; returns how many
-    /// valid frames the bytes completed that signing let through.
+    /// Parse `bytes` read by one of the link's own threads with `parser`
+    /// and route every frame; returns how many valid frames the bytes
+    /// completed that signing let through.
     pub fn ingest(&self, parser: &mut FrameParser, bytes: &[u8], route: Route) -> usize {
+        self.ingest_from(parser, bytes, route, true)
+    }
+
+    /// [`LinkCore::ingest`]; `own_thread` says whether inline handlers may
+    /// run on this thread (false for bytes the application feeds).
+    fn ingest_from(
+        &self,
+        parser: &mut FrameParser,
+        bytes: &[u8],
+        route: Route,
+        own_thread: bool,
+    ) -> usize {
         let received_at = Instant::now();
         let mut frames = 0;
         parser.push(bytes, |frame| {
-            if self.on_frame(frame, received_at, route) {
+            if self.on_frame(frame, received_at, route, own_thread) {
                 frames += 1;
             }
         });
@@ -304,16 +383,18 @@ impl LinkCore {
 
     /// Route one frame; false when signing refused it (it then counts as
     /// never heard: no heard table, no peer, no subscriber sees it).
-    fn on_frame(&self, frame: RawFrame<'_>, received_at: Instant, route: Route) -> bool {
+    fn on_frame(
+        &self,
+        frame: RawFrame<'_>,
+        received_at: Instant,
+        route: Route,
+        own_thread: bool,
+    ) -> bool {
         if !self.signing.lock().check(&frame) {
             return false;
         }
         self.mark_heard(frame.system_id, frame.component_id, received_at, route);
         if frame.message_id != FILE_TRANSFER_PROTOCOL_ID {
-            return true;
-        }
-        let subscriptions = self.subscriptions.read();
-        if subscriptions.is_empty() {
             return true;
         }
         let (target_system, target_component, ftp) = split_ftp_payload(frame.payload);
@@ -331,19 +412,49 @@ impl LinkCore {
             received_at,
             invalid_size,
         };
-        // Usually exactly one subscription accepts: find the last one so that
+        // Replies to our own ids go to the clients of their sender (one
+        // lookup); subscriptions see every frame they accept.
+        let to_clients = incoming.packet.opcode.is_reply()
+            && invalid_size.is_none()
+            && target_system == self.own_system_id
+            && target_component == self.own_component_id;
+        let subscriptions = self.subscriptions.read();
+        // Usually one subscription at most accepts: find the last one so that
         // it can take the frame without a clone.
         let mut last: Option<&Subscription> = None;
+        let mut handler: Option<InlineHandler> = None;
         for sub in subscriptions.iter() {
-            if (invalid_size.is_none() || sub.invalid_too)
-                && (sub.accept)(&incoming)
-                && let Some(prev) = last.replace(sub)
-            {
-                deliver(&prev.sender, incoming.clone());
+            if (invalid_size.is_none() || sub.invalid_too) && (sub.accept)(&incoming) {
+                // Rarely more than one inline handler: the others queue.
+                if let Some(h) = &sub.inline
+                    && own_thread
+                    && handler.is_none()
+                {
+                    handler = Some(Arc::clone(h));
+                    continue;
+                }
+                if let Some(prev) = last.replace(sub) {
+                    deliver(&prev.sender, incoming.clone());
+                }
             }
         }
-        if let Some(sub) = last {
-            deliver(&sub.sender, incoming);
+        // The last taker gets the frame itself, the others a copy.
+        let mut frame = Some(incoming);
+        let mut hand = |more: bool| if more { frame.clone() } else { frame.take() };
+        if let Some(sub) = last
+            && let Some(f) = hand(to_clients || handler.is_some())
+        {
+            deliver(&sub.sender, f);
+        }
+        drop(subscriptions);
+        if to_clients && let Some(f) = hand(handler.is_some()) {
+            self.replies.route(f);
+        }
+        // Outside the lock: the handler may take a while (a server's reply).
+        if let Some(h) = handler
+            && let Some(f) = hand(false)
+        {
+            h(f);
         }
         true
     }
@@ -423,6 +534,7 @@ impl LinkCore {
         accept: Box<dyn Fn(&IncomingFtp) -> bool + Send + Sync>,
         capacity: Option<usize>,
         invalid_too: bool,
+        inline: Option<InlineHandler>,
     ) -> (u64, crossbeam_channel::Receiver<IncomingFtp>) {
         let (sender, receiver) = match capacity {
             Some(n) => crossbeam_channel::bounded(n),
@@ -436,6 +548,7 @@ impl LinkCore {
                 accept,
                 sender,
                 invalid_too,
+                inline,
             });
         }
         (id, receiver)
@@ -511,6 +624,81 @@ impl LinkCore {
         }
         let subs = std::mem::take(&mut *self.subscriptions.write());
         drop(subs);
+        self.replies.close_all();
+    }
+
+    /// Register a client's reply queue (listening to nobody yet); on a
+    /// closing link it is closed at once.
+    pub fn add_reply_queue(&self) -> Arc<ReplyQueue> {
+        let queue = Arc::new(ReplyQueue::new(Arc::clone(&self.gate)));
+        if self.is_closing() {
+            queue.close();
+        }
+        queue
+    }
+
+    /// Let `queue` receive the replies of `to` instead of `from`'s.
+    pub fn relisten(&self, queue: &Arc<ReplyQueue>, from: Option<(u8, u8)>, to: Option<(u8, u8)>) {
+        self.replies.relisten(queue, from, to);
+        if self.is_closed() {
+            queue.close();
+        }
+    }
+
+    /// A client starts (true) or ends (false) an operation: while engaged
+    /// it reads the link itself when it waits.
+    pub fn engage(&self, engaged: bool) {
+        if engaged {
+            self.gate.engaged.fetch_add(1, Ordering::SeqCst);
+        } else if self.gate.engaged.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Nobody engaged any more: the background reader takes over.
+            self.gate.wake();
+        }
+    }
+
+    /// The next frame of `queue`, waiting until `deadline`: read from the
+    /// link in this thread when nobody else does (see `link::replies`).
+    pub fn recv_reply(
+        &self,
+        queue: &ReplyQueue,
+        deadline: Instant,
+    ) -> Result<Option<IncomingFtp>, Closed> {
+        let input = self.transport.shared_input();
+        loop {
+            if let Some(frame) = queue.pop()? {
+                return Ok(Some(frame));
+            }
+            if self.is_closed() {
+                return Err(Closed);
+            }
+            if queue.take_interrupt() {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            if let Some(input) = input
+                && self.gate.try_take()
+            {
+                loop {
+                    let now = Instant::now();
+                    input.read_once(self, deadline.min(now + Duration::from_millis(100)));
+                    if queue.has_news() || Instant::now() >= deadline || self.is_closed() {
+                        break;
+                    }
+                }
+                self.gate.release();
+                continue;
+            }
+            queue.wait(deadline, input.is_some());
+        }
+    }
+
+    /// The background reader of a shared input (its thread's body).
+    pub fn run_background_reader(&self, input: &dyn SharedInput) {
+        self.gate
+            .run_background(|| self.is_closed(), |until| input.read_once(self, until));
     }
 }
 

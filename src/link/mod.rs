@@ -26,8 +26,10 @@
 //! `NoSystem`. Operations on a closed link → `Cancelled`.
 
 mod alloc;
+pub(crate) mod fasthash;
 mod frame;
 mod linkcore;
+mod replies;
 mod signing;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -189,6 +191,94 @@ impl Drop for SubscriptionGuard {
     }
 }
 
+/// The replies a client receives: FTP ACKs and NAKs addressed to this
+/// link's own ids from the (system, component) it listens to, in a bounded
+/// queue (see `link::replies`). Dropping it unregisters.
+pub(crate) struct ReplySubscription {
+    core: Arc<LinkCore>,
+    queue: Arc<replies::ReplyQueue>,
+    source: Option<(u8, u8)>,
+}
+
+impl ReplySubscription {
+    /// Receive the replies of `source` (system, component) from now on.
+    pub fn listen_to(&mut self, source: (u8, u8)) {
+        if self.source != Some(source) {
+            self.core.relisten(&self.queue, self.source, Some(source));
+            self.source = Some(source);
+        }
+    }
+
+    /// Receive nobody's replies (until the next [`ReplySubscription::listen_to`]);
+    /// drops what is queued.
+    pub fn stop_listening(&mut self) {
+        if self.source.is_some() {
+            self.core.relisten(&self.queue, self.source, None);
+            self.source = None;
+        }
+        self.queue.clear();
+    }
+
+    /// The next reply, waiting until `deadline` (None then); `Err` once
+    /// the link is closed.
+    pub fn recv(&self, deadline: Instant) -> Result<Option<IncomingFtp>, ()> {
+        self.core.recv_reply(&self.queue, deadline).map_err(|_| ())
+    }
+
+    /// Replies dropped because the queue was full.
+    #[allow(dead_code)]
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+
+    /// A handle that makes the current or next wait of [`ReplySubscription::recv`]
+    /// return at once (to look at a cancel).
+    pub fn interrupter(&self) -> ReplyInterrupter {
+        ReplyInterrupter(Arc::downgrade(&self.queue))
+    }
+
+    /// Mark the start of an operation until the guard drops: while
+    /// engaged, waiting reads the link in the waiting thread.
+    pub fn engage(&self) -> Engaged {
+        self.core.engage(true);
+        Engaged(Arc::clone(&self.core))
+    }
+}
+
+impl Drop for ReplySubscription {
+    fn drop(&mut self) {
+        self.core.relisten(&self.queue, self.source, None);
+    }
+}
+
+/// See [`ReplySubscription::interrupter`].
+#[derive(Clone)]
+pub(crate) struct ReplyInterrupter(Weak<replies::ReplyQueue>);
+
+impl ReplyInterrupter {
+    /// Whether the subscription still exists.
+    pub fn is_live(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
+    /// Wake the owner's wait (once).
+    pub fn interrupt(&self) {
+        if let Some(queue) = self.0.upgrade() {
+            queue.interrupt();
+        }
+    }
+}
+
+/// An operation in progress (see [`ReplySubscription::engage`]).
+#[must_use]
+pub(crate) struct Engaged(Arc<LinkCore>);
+
+impl Drop for Engaged {
+    fn drop(&mut self) {
+        self.0.engage(false);
+    }
+}
+
 /// Own ids with 0 meaning the ground-station defaults.
 fn effective_ids(system: u8, component: u8) -> (u8, u8) {
     (
@@ -317,7 +407,7 @@ impl Link {
         &self,
         accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static,
     ) -> FtpSubscription {
-        let (id, receiver) = self.core().subscribe(Box::new(accept), None, false);
+        let (id, receiver) = self.core().subscribe(Box::new(accept), None, false, None);
         FtpSubscription {
             receiver,
             guard: SubscriptionGuard {
@@ -336,9 +426,45 @@ impl Link {
         capacity: usize,
         accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static,
     ) -> FtpSubscription {
-        let (id, receiver) = self
-            .core()
-            .subscribe(Box::new(accept), Some(capacity.max(1)), true);
+        let (id, receiver) =
+            self.core()
+                .subscribe(Box::new(accept), Some(capacity.max(1)), true, None);
+        FtpSubscription {
+            receiver,
+            guard: SubscriptionGuard {
+                core: Arc::downgrade(self.core()),
+                id,
+            },
+        }
+    }
+
+    /// A queue for a client's replies (see [`ReplySubscription`]).
+    pub(crate) fn subscribe_replies(&self) -> ReplySubscription {
+        ReplySubscription {
+            core: Arc::clone(self.core()),
+            queue: self.core().add_reply_queue(),
+            source: None,
+        }
+    }
+
+    /// Like [`Link::subscribe_requests`], but frames read by the link's own
+    /// reader threads (sockets, serial; on UDP also a client waiting for its
+    /// replies) are handed to `handler` on that thread at once instead of
+    /// being queued; frames fed by the application ([`Link::feed`],
+    /// simulated links) are queued as usual, so that feeding never runs a
+    /// handler. `handler` must be quick: it holds up the link's input.
+    pub(crate) fn subscribe_requests_inline(
+        &self,
+        capacity: usize,
+        accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static,
+        handler: Box<dyn Fn(IncomingFtp) + Send + Sync>,
+    ) -> FtpSubscription {
+        let (id, receiver) = self.core().subscribe(
+            Box::new(accept),
+            Some(capacity.max(1)),
+            true,
+            Some(Arc::from(handler)),
+        );
         FtpSubscription {
             receiver,
             guard: SubscriptionGuard {

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use super::frame::{FrameWriter, IFLAG_SIGNED, RawFrame, SIGNATURE_LEN, extra_crc};
+use super::frame::{FrameWriter, IFLAG_SIGNED, RawFrame, SIGNATURE_LEN, extra_crc, frame_crc};
 
 /// Length of a MAVLink 2 signing secret key in bytes.
 pub const SIGNING_KEY_LEN: usize = 32;
@@ -218,7 +218,7 @@ impl SigningState {
         out.clear();
         out.extend_from_slice(&unsigned[..10 + len]);
         out[2] |= IFLAG_SIGNED;
-        let crc = mavlink::calculate_crc(&out[1..], extra);
+        let crc = frame_crc(&out[1..], extra);
         out.extend_from_slice(&crc.to_le_bytes());
         out.push(key.1);
         out.extend_from_slice(&timestamp.to_le_bytes()[..6]);

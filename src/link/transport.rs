@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::fasthash::FastMap;
 use super::frame::FrameParser;
-use super::linkcore::{LinkCore, Transport};
+use super::linkcore::{LinkCore, SharedInput, Transport};
 use super::{Endpoint, Route};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -22,10 +23,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RECONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 /// A TCP write blocked longer than this drops the client (tcpin) or fails (tcpout).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How many UDP peers a `udpin` link remembers (heartbeats and client frames
-/// to systems not heard yet go to all of them; replies go by route and never
-/// depend on this table).
-pub const MAX_UDP_PEERS: usize = 16;
+/// How many UDP peers a `udpin` link remembers, the least recently heard
+/// forgotten first. Heartbeats go to every one of them (a vehicle that stops
+/// hearing its ground station's heartbeat may trigger its GCS-loss failsafe,
+/// so a fleet of hundreds must all hear it), and so do client frames to
+/// systems not heard yet; replies go by route and never depend on this table.
+/// Only a datagram holding a valid (CRC-checked) frame adds a peer.
+pub const MAX_UDP_PEERS: usize = 1024;
 
 /// Open the transport for `endpoint`, start its threads and the heartbeat.
 pub(crate) fn open(endpoint: &Endpoint, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
@@ -87,32 +91,198 @@ fn finish(core: Arc<LinkCore>) -> FtpOutcome<Arc<LinkCore>> {
 
 struct UdpShared {
     socket: UdpSocket,
+    /// udpin: datagrams teach peers (each parsed on its own); udpout: the
+    /// peer is fixed.
+    learn_peers: bool,
     /// udpin: the peers heard, with when they were last heard (at most
     /// [`MAX_UDP_PEERS`]); udpout: the fixed target (never changes).
-    peers: Mutex<Vec<(SocketAddr, Instant)>>,
+    peers: Mutex<FastMap<SocketAddr, Instant>>,
+    /// Used by the holder of the read token only.
+    reader: Mutex<UdpReader>,
+}
+
+/// What reading a UDP socket needs.
+struct UdpReader {
+    buf: Vec<u8>,
+    parser: FrameParser,
+    /// The last read found nothing waiting: wait for input before reading.
+    poll_first: bool,
 }
 
 impl UdpShared {
+    fn new(socket: UdpSocket, learn_peers: bool, peers: FastMap<SocketAddr, Instant>) -> UdpShared {
+        UdpShared {
+            socket,
+            learn_peers,
+            peers: Mutex::new(peers),
+            reader: Mutex::new(UdpReader {
+                buf: vec![0u8; 65_536],
+                parser: FrameParser::new(),
+                poll_first: false,
+            }),
+        }
+    }
+
     /// Remember `from` as heard now; true when it is a new peer. The least
     /// recently heard peer makes room when the table is full.
     fn note_peer(&self, from: SocketAddr) -> bool {
         let now = Instant::now();
         let mut peers = self.peers.lock();
-        if let Some(p) = peers.iter_mut().find(|(a, _)| *a == from) {
-            p.1 = now;
+        if let Some(t) = peers.get_mut(&from) {
+            *t = now;
             return false;
         }
         if peers.len() >= MAX_UDP_PEERS
-            && let Some(oldest) = peers
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(i, _)| i)
+            && let Some(oldest) = peers.iter().min_by_key(|(_, t)| **t).map(|(a, _)| *a)
         {
-            peers.swap_remove(oldest);
+            peers.remove(&oldest);
         }
-        peers.push((from, now));
+        peers.insert(from, now);
         true
+    }
+}
+
+impl SharedInput for UdpShared {
+    fn read_once(&self, core: &LinkCore, until: Instant) {
+        let mut reader = self.reader.lock();
+        let UdpReader {
+            buf,
+            parser,
+            poll_first,
+        } = &mut *reader;
+        // Whichever costs fewer system calls for the traffic at hand: a
+        // stream (bursts, full windows) usually has a datagram waiting, one
+        // reply at a time usually has not (then recv, poll, recv would be three).
+        let mut polled = false;
+        // Whether a datagram was waiting already (no wait needed for it).
+        let mut waiting = true;
+        if until + Duration::from_millis(1) >= Instant::now() + POLL {
+            // A wait of the socket's read timeout or longer (the background
+            // reader's): one blocking call.
+            match recv_from(&self.socket, buf, 0) {
+                Ok((n, from)) => self.handle(core, parser, &buf[..n], from),
+                Err(_) => *poll_first = true,
+            }
+            return;
+        }
+        if *poll_first {
+            let now = Instant::now();
+            if now < until {
+                wait_readable(&self.socket, until - now);
+                waiting = now.elapsed() < Duration::from_micros(50);
+            }
+            polled = true;
+        }
+        // A few errors in a row (ICMP port unreachable reported on the
+        // socket) are consumed; then give the caller its turn.
+        for _ in 0..8 {
+            match recv_from(&self.socket, buf, libc::MSG_DONTWAIT) {
+                Ok((n, from)) => {
+                    *poll_first = !waiting;
+                    self.handle(core, parser, &buf[..n], from);
+                    return;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    waiting = false;
+                    let now = Instant::now();
+                    if polled || now >= until {
+                        return;
+                    }
+                    wait_readable(&self.socket, until - now);
+                    polled = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl UdpShared {
+    /// Route one datagram.
+    fn handle(&self, core: &LinkCore, parser: &mut FrameParser, bytes: &[u8], from: SocketAddr) {
+        if self.learn_peers {
+            // Each datagram on its own: no frame spliced from two senders,
+            // and a peer only once it sent a valid frame.
+            parser.reset();
+            if core.ingest(parser, bytes, Route::udp(from)) > 0 && self.note_peer(from) {
+                core.peer_learned();
+            }
+        } else {
+            core.ingest(parser, bytes, Route::LOCAL);
+        }
+    }
+}
+
+/// `recvfrom` with `flags` (MSG_DONTWAIT: without blocking, while the socket
+/// stays blocking for sends; 0: up to the socket's read timeout).
+fn recv_from(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> std::io::Result<(usize, SocketAddr)> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sockaddr_storage is plain data.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut addr_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: valid fd, a writable buffer of buf.len() bytes and an address
+    // buffer of addr_len bytes.
+    let n = unsafe {
+        libc::recvfrom(
+            socket.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut addr_len,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let from = socket_addr(&addr).ok_or_else(|| std::io::Error::from(ErrorKind::InvalidData))?;
+    Ok((n as usize, from))
+}
+
+/// The std address of an IPv4 or IPv6 socket address.
+fn socket_addr(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(addr.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says it is a sockaddr_in, which fits.
+            let a: &libc::sockaddr_in = unsafe { &*(addr as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says it is a sockaddr_in6, which fits.
+            let a: &libc::sockaddr_in6 =
+                unsafe { &*(addr as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Wait until the socket is readable or `span` has passed.
+fn wait_readable(socket: &UdpSocket, span: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut fds = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: span.as_secs() as libc::time_t,
+        tv_nsec: span.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask.
+    unsafe {
+        libc::ppoll(&mut fds, 1, &ts, std::ptr::null());
     }
 }
 
@@ -120,8 +290,10 @@ struct UdpTransport(Arc<UdpShared>);
 
 impl Transport for UdpTransport {
     fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+        // Sent outside the table's lock: the reader notes peers meanwhile.
+        let peers: Vec<SocketAddr> = self.0.peers.lock().keys().copied().collect();
         // A failed datagram is a lost frame, as on any UDP link.
-        for (peer, _) in self.0.peers.lock().iter() {
+        for peer in peers {
             let _ = self.0.socket.send_to(frame, peer);
         }
         Ok(())
@@ -140,6 +312,14 @@ impl Transport for UdpTransport {
 
     fn has_peer(&self) -> bool {
         !self.0.peers.lock().is_empty()
+    }
+
+    fn shared_input(&self) -> Option<&dyn SharedInput> {
+        Some(&*self.0)
+    }
+
+    fn sends_datagrams(&self) -> bool {
+        true
     }
 }
 
@@ -170,12 +350,9 @@ pub(crate) fn grow_receive_buffer(socket: &UdpSocket) {
     }
 }
 
-fn start_udp(
-    shared: Arc<UdpShared>,
-    learn_peers: bool,
-    system: u8,
-    component: u8,
-) -> FtpOutcome<Arc<LinkCore>> {
+/// The link over a UDP socket: its background reader reads whenever no
+/// client of the link reads for itself (see `link::replies`).
+fn start_udp(shared: Arc<UdpShared>, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
     let core = LinkCore::new(
         system,
         component,
@@ -184,27 +361,7 @@ fn start_udp(
     );
     core.set_local_addr(shared.socket.local_addr().ok());
     spawn(&core, "mavftp-udp-rx", move |core| {
-        let mut buf = vec![0u8; 65_536];
-        let mut parser = FrameParser::new();
-        while !core.is_closed() {
-            match shared.socket.recv_from(&mut buf) {
-                Ok((n, from)) if learn_peers => {
-                    // Each datagram on its own: no frame spliced from two
-                    // senders, and a peer only once it sent a valid frame.
-                    parser.reset();
-                    let route = Route::udp(from);
-                    if core.ingest(&mut parser, &buf[..n], route) > 0 && shared.note_peer(from) {
-                        core.peer_learned();
-                    }
-                }
-                Ok((n, _)) => {
-                    core.ingest(&mut parser, &buf[..n], Route::LOCAL);
-                }
-                Err(e) if is_timeout(&e) => {}
-                // ICMP errors (port unreachable) and the like: keep listening.
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
+        core.run_background_reader(&*shared)
     })?;
     finish(core)
 }
@@ -212,11 +369,8 @@ fn start_udp(
 fn open_udp_in(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
     let addr = resolve(host, port)?[0];
     let socket = bind_udp(addr)?;
-    let shared = Arc::new(UdpShared {
-        socket,
-        peers: Mutex::new(Vec::new()),
-    });
-    start_udp(shared, true, system, component)
+    let shared = Arc::new(UdpShared::new(socket, true, FastMap::default()));
+    start_udp(shared, system, component)
 }
 
 fn open_udp_out(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<Arc<LinkCore>> {
@@ -227,11 +381,10 @@ fn open_udp_out(host: &str, port: u16, system: u8, component: u8) -> FtpOutcome<
         SocketAddr::from(([0u16; 8], 0))
     };
     let socket = bind_udp(local)?;
-    let shared = Arc::new(UdpShared {
-        socket,
-        peers: Mutex::new(vec![(target, Instant::now())]),
-    });
-    start_udp(shared, false, system, component)
+    let mut peers = FastMap::default();
+    peers.insert(target, Instant::now());
+    let shared = Arc::new(UdpShared::new(socket, false, peers));
+    start_udp(shared, system, component)
 }
 
 // ---------------------------------------------------------------- TCP

@@ -255,16 +255,34 @@ impl FtpPacket {
     /// Encode into the 251-byte payload. Data beyond 239 bytes is cut off.
     pub fn encode(&self) -> [u8; PAYLOAD_LEN] {
         let mut out = [0u8; PAYLOAD_LEN];
-        let size = self.data.len().min(MAX_DATA);
-        out[0..2].copy_from_slice(&self.seq.to_le_bytes());
-        out[2] = self.session;
-        out[3] = self.opcode.to_u8();
-        out[4] = size as u8;
-        out[5] = self.req_opcode.to_u8();
-        out[6] = self.burst_complete as u8;
-        out[8..12].copy_from_slice(&self.offset.to_le_bytes());
-        out[HEADER_LEN..HEADER_LEN + size].copy_from_slice(&self.data[..size]);
+        self.encode_into(&mut out);
         out
+    }
+
+    /// Write the header and the data into the start of `out` (at least
+    /// 251 bytes), leaving the bytes after the data as they are; returns
+    /// how many bytes were written (12 + data length). The payload is those
+    /// bytes followed by zeros.
+    pub fn encode_into(&self, out: &mut [u8]) -> usize {
+        let size = self.data.len().min(MAX_DATA);
+        let seq = self.seq.to_le_bytes();
+        let offset = self.offset.to_le_bytes();
+        out[..HEADER_LEN].copy_from_slice(&[
+            seq[0],
+            seq[1],
+            self.session,
+            self.opcode.to_u8(),
+            size as u8,
+            self.req_opcode.to_u8(),
+            self.burst_complete as u8,
+            0,
+            offset[0],
+            offset[1],
+            offset[2],
+            offset[3],
+        ]);
+        out[HEADER_LEN..HEADER_LEN + size].copy_from_slice(&self.data[..size]);
+        HEADER_LEN + size
     }
 
     /// Decode a payload. A payload shorter than 251 bytes (MAVLink 2 trims

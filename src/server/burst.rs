@@ -48,7 +48,6 @@
 //! A file that has grown to 4 GiB or more (the protocol's offsets are 32-bit)
 //! ends the burst with NAK FailErrno EFBIG instead of a wrong EOF.
 
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -302,43 +301,42 @@ impl BurstJob {
     ) -> Vec<FtpPacket> {
         let mut out = Vec::new();
         while !self.finished && out.len() < max {
-            let size = match file.file.metadata() {
-                Ok(m) => m.len(),
-                Err(e) => {
-                    out.push(self.fail(NakCode::FailErrno, errno_of(&e) as u8));
+            // A full packet read ahead already: no size check, no read.
+            let buf = if let Some(bytes) = file.cached(u64::from(self.offset), self.chunk as usize)
+            {
+                bytes
+            } else {
+                let size = match file.file.metadata() {
+                    Ok(m) => m.len(),
+                    Err(e) => {
+                        out.push(self.fail(NakCode::FailErrno, errno_of(&e) as u8));
+                        break;
+                    }
+                };
+                if size > MAX_PROTOCOL_SIZE {
+                    // Grew past what 32-bit offsets describe: not a clean EOF.
+                    out.push(self.fail(NakCode::FailErrno, libc::EFBIG as u8));
                     break;
                 }
-            };
-            if size > MAX_PROTOCOL_SIZE {
-                // Grew past what 32-bit offsets describe: not a clean EOF.
-                out.push(self.fail(NakCode::FailErrno, libc::EFBIG as u8));
-                break;
-            }
-            let size = size as u32;
-            if self.offset >= size {
-                let mut nak = self.fail(NakCode::Eof, 0);
-                nak.offset = size;
-                out.push(nak);
-                break;
-            }
-            let want = self.chunk.min(size - self.offset) as usize;
-            let mut buf = vec![0u8; want];
-            let mut got = 0usize;
-            while got < want {
-                match file
-                    .file
-                    .read_at(&mut buf[got..], self.offset as u64 + got as u64)
-                {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                let size = size as u32;
+                if self.offset >= size {
+                    let mut nak = self.fail(NakCode::Eof, 0);
+                    nak.offset = size;
+                    out.push(nak);
+                    break;
+                }
+                let want = self.chunk.min(size - self.offset) as usize;
+                let mut buf = vec![0u8; want];
+                match file.read_at(u64::from(self.offset), &mut buf) {
+                    Ok(got) => buf.truncate(got),
                     Err(e) => {
                         out.push(self.fail(NakCode::FailErrno, errno_of(&e) as u8));
                         return out;
                     }
                 }
-            }
-            buf.truncate(got);
+                buf
+            };
+            let got = buf.len();
             let short = (got as u32) < self.chunk;
             self.sent += 1;
             self.airtime += self.packet_time(got, rate);

@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, select};
 use parking_lot::{Condvar, Mutex};
 
 use crate::link::{FtpSubscription, IncomingFtp, Link, WeakLink};
@@ -96,8 +96,10 @@ struct Core {
     crc_cache: Mutex<CrcCache>,
     quota: Arc<Mutex<Quota>>,
     bursts: AtomicUsize,
-    /// Bursts started by workers, for the dispatcher to stream.
-    started: Sender<BurstJob>,
+    /// The bursts streaming, paced by the dispatcher.
+    streams: Mutex<Vec<BurstJob>>,
+    /// Wakes the dispatcher (a burst started).
+    wake: Sender<()>,
 }
 
 /// Counters of a running server (diagnostics: what it holds and what it
@@ -146,17 +148,17 @@ impl Server {
         })?;
         let own_sys = link.own_system_id();
         let own_comp = link.own_component_id();
-        let subscription = link.subscribe_requests(REQUEST_QUEUE, move |m: &IncomingFtp| {
+        let accept = move |m: &IncomingFtp| {
             !m.packet.opcode.is_reply()
                 && m.target_system == own_sys
                 && (m.target_component == own_comp || m.target_component == 0)
-        });
+        };
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let hook_tx = stop_tx.clone();
         let hook_id = link.on_close(Box::new(move || {
             let _ = hook_tx.try_send(());
         }));
-        let (started_tx, started_rx) = unbounded();
+        let (wake_tx, wake_rx) = bounded(1);
         let quota = Arc::new(Mutex::new(Quota::default()));
         let core = Arc::new(Core {
             jail,
@@ -171,8 +173,22 @@ impl Server {
             crc_cache: Mutex::new(CrcCache::default()),
             quota,
             bursts: AtomicUsize::new(0),
-            started: started_tx,
+            streams: Mutex::new(Vec::new()),
+            wake: wake_tx,
         });
+        // Requests read by the link's own reader threads are taken in on
+        // that thread (no hand-off); fed ones (custom and simulated links)
+        // through the queue, so that feeding never sends from the feeder.
+        let intake = Arc::downgrade(&core);
+        let subscription = link.subscribe_requests_inline(
+            REQUEST_QUEUE,
+            accept,
+            Box::new(move |m| {
+                if let Some(core) = intake.upgrade() {
+                    on_request(&core, m);
+                }
+            }),
+        );
         let mut server = Server {
             core: Arc::clone(&core),
             stop_tx,
@@ -187,13 +203,10 @@ impl Server {
                 .map_err(|e| FtpError::io("cannot start a server worker thread", &e))?;
             server.threads.push(handle);
         }
-        let dispatcher = Dispatcher {
-            core,
-            bursts: Vec::new(),
-        };
+        let dispatcher = Dispatcher { core };
         let handle = std::thread::Builder::new()
             .name("mavftp-server".into())
-            .spawn(move || dispatcher.run(subscription, started_rx, stop_rx))
+            .spawn(move || dispatcher.run(subscription, wake_rx, stop_rx))
             .map_err(|e| FtpError::io("cannot start the server thread", &e))?;
         server.threads.push(handle);
         Ok(server)
@@ -333,7 +346,7 @@ fn handle_request(
         catch_unwind(AssertUnwindSafe(|| handlers::handle(&mut ctx, &packet)))
             .unwrap_or_else(|_| Outcome::Reply(vec![FtpPacket::nak_for(&packet, NakCode::Fail, 0)]))
     };
-    deliver(link, peer, state, &packet, outcome, bursts);
+    deliver(link, peer, state, packet, outcome, bursts);
 }
 
 /// Act on a handler's outcome for `request`.
@@ -341,18 +354,18 @@ fn deliver(
     link: &Link,
     peer: Peer,
     state: &mut PeerState,
-    request: &FtpPacket,
+    request: FtpPacket,
     outcome: Outcome,
     bursts: &mut Vec<BurstJob>,
 ) {
     match outcome {
         Outcome::Reply(replies) => {
+            send(link, peer, &replies);
             // A new client process may start with the same ResetSessions
             // seq as the last one: it must run again, never be replayed.
             if request.opcode != Opcode::ResetSessions {
-                state.cache.store(request, &replies);
+                state.cache.store(request, replies);
             }
-            send(link, peer, &replies);
         }
         Outcome::Burst(job) => bursts.push(job),
         Outcome::Pending(p) => state.pending = Some(p),
@@ -409,7 +422,7 @@ fn run_turn(
                     state.pending = Some(pending);
                     return;
                 }
-                Some(outcome) => deliver(link, peer, state, &request, outcome, bursts),
+                Some(outcome) => deliver(link, peer, state, request, outcome, bursts),
             }
             continue;
         }
@@ -447,7 +460,7 @@ fn worker_main(core: &Core) {
         run_turn(core, &link, peer, &mut state, &mut bursts);
         drop(link);
         for job in bursts.drain(..) {
-            let _ = core.started.send(job);
+            start_burst(core, job);
         }
         if core.sched.lock().check_in(peer, state) {
             core.work_ready.notify_one();
@@ -455,42 +468,91 @@ fn worker_main(core: &Core) {
     }
 }
 
+/// Stream `job` (replacing a burst of the same peer and session) and wake
+/// the dispatcher.
+fn start_burst(core: &Core, job: BurstJob) {
+    let mut streams = core.streams.lock();
+    streams.retain(|b| !(b.peer == job.peer && b.session == job.session));
+    streams.push(job);
+    core.bursts.store(streams.len(), Ordering::SeqCst);
+    drop(streams);
+    let _ = core.wake.try_send(());
+}
+
+/// Take in one request: answer it now if it is cheap and its peer has
+/// nothing else waiting, else queue it for the workers. Runs on the thread
+/// that read it (or the dispatcher, for fed links).
+fn on_request(core: &Core, m: IncomingFtp) {
+    let peer: Peer = (m.route, m.source_system, m.source_component);
+    {
+        let mut streams = core.streams.lock();
+        for burst in streams.iter_mut().filter(|b| b.peer == peer) {
+            burst.peer_spoke();
+        }
+        // A duplicate of a burst request that is still streaming: let it stream.
+        if m.invalid_size.is_none()
+            && m.packet.opcode == Opcode::BurstReadFile
+            && streams
+                .iter()
+                .any(|b| b.peer == peer && b.request == m.packet && !b.is_finished())
+        {
+            return;
+        }
+    }
+    let req = Request {
+        peer,
+        packet: m.packet,
+        invalid_size: m.invalid_size,
+    };
+    let cheap = is_cheap(&req);
+    let arrival = core.sched.lock().arrive(req, cheap);
+    match arrival {
+        Arrival::Now(req, mut state) => {
+            let mut started = Vec::new();
+            if let Some(link) = core.link.upgrade() {
+                handle_request(core, &link, &mut state, req, &mut started);
+            }
+            if core.sched.lock().check_in(peer, state) {
+                core.work_ready.notify_one();
+            }
+            for job in started {
+                start_burst(core, job);
+            }
+        }
+        Arrival::Queued(true) => {
+            core.work_ready.notify_one();
+        }
+        Arrival::Queued(false) | Arrival::Dropped => {}
+    }
+}
+
+/// Paces the bursts, sweeps idle state, and takes in the requests of fed
+/// links.
 struct Dispatcher {
     core: Arc<Core>,
-    bursts: Vec<BurstJob>,
 }
 
 impl Dispatcher {
-    fn run(
-        mut self,
-        subscription: FtpSubscription,
-        started: Receiver<BurstJob>,
-        stop_rx: Receiver<()>,
-    ) {
+    fn run(self, subscription: FtpSubscription, wake: Receiver<()>, stop_rx: Receiver<()>) {
         let receiver = subscription.receiver.clone();
         let mut last_sweep = Instant::now();
         loop {
             let timeout = self.wait_time();
             select! {
                 recv(receiver) -> msg => match msg {
-                    Ok(m) => self.on_request(m),
+                    Ok(m) => on_request(&self.core, m),
                     Err(_) => break,
                 },
-                recv(started) -> job => if let Ok(job) = job {
-                    self.start_burst(job);
-                },
+                recv(wake) -> _ => {},
                 recv(stop_rx) -> _ => break,
                 default(timeout) => {}
             }
             // Handle whatever else is already waiting before streaming more.
             for _ in 0..64 {
                 match receiver.try_recv() {
-                    Ok(m) => self.on_request(m),
+                    Ok(m) => on_request(&self.core, m),
                     Err(_) => break,
                 }
-            }
-            while let Ok(job) = started.try_recv() {
-                self.start_burst(job);
             }
             if !stop_rx.is_empty() {
                 break;
@@ -504,7 +566,7 @@ impl Dispatcher {
                 self.core.sched.lock().sweep(idle);
             }
         }
-        self.bursts.clear();
+        self.core.streams.lock().clear();
         self.core.bursts.store(0, Ordering::SeqCst);
         stop_workers(&self.core);
         drop(subscription);
@@ -512,76 +574,31 @@ impl Dispatcher {
 
     fn wait_time(&self) -> Duration {
         let now = Instant::now();
-        match self.bursts.iter().map(|b| b.next_due).min() {
+        match self.core.streams.lock().iter().map(|b| b.next_due).min() {
             Some(due) => due.saturating_duration_since(now).min(SWEEP_EVERY),
             None => SWEEP_EVERY,
         }
     }
 
-    fn start_burst(&mut self, job: BurstJob) {
-        self.bursts
-            .retain(|b| !(b.peer == job.peer && b.session == job.session));
-        self.bursts.push(job);
-        self.core.bursts.store(self.bursts.len(), Ordering::SeqCst);
-    }
-
-    fn on_request(&mut self, m: IncomingFtp) {
-        let peer: Peer = (m.route, m.source_system, m.source_component);
-        for burst in self.bursts.iter_mut().filter(|b| b.peer == peer) {
-            burst.peer_spoke();
-        }
-        // A duplicate of a burst request that is still streaming: let it stream.
-        if m.invalid_size.is_none()
-            && m.packet.opcode == Opcode::BurstReadFile
-            && self
-                .bursts
-                .iter()
-                .any(|b| b.peer == peer && b.request == m.packet && !b.is_finished())
-        {
-            return;
-        }
-        let req = Request {
-            peer,
-            packet: m.packet,
-            invalid_size: m.invalid_size,
-        };
-        let cheap = is_cheap(&req);
-        let arrival = self.core.sched.lock().arrive(req, cheap);
-        match arrival {
-            Arrival::Now(req, mut state) => {
-                let mut started = Vec::new();
-                if let Some(link) = self.core.link.upgrade() {
-                    handle_request(&self.core, &link, &mut state, req, &mut started);
-                }
-                if self.core.sched.lock().check_in(peer, state) {
-                    self.core.work_ready.notify_one();
-                }
-                for job in started {
-                    self.start_burst(job);
-                }
-            }
-            Arrival::Queued(true) => {
-                self.core.work_ready.notify_one();
-            }
-            Arrival::Queued(false) | Arrival::Dropped => {}
-        }
-    }
-
     /// Send one slice of every due burst; false when the link is gone.
-    fn pump_bursts(&mut self) -> bool {
-        if self.bursts.is_empty() {
+    fn pump_bursts(&self) -> bool {
+        if self.core.streams.lock().is_empty() {
             return true;
         }
+        // Taken before the streams' lock and dropped after it: dropping the
+        // last link handle closes the link, which joins its reader thread,
+        // which may be waiting for that lock in `on_request`.
         let Some(link) = self.core.link.upgrade() else {
             return false;
         };
+        let mut streams = self.core.streams.lock();
         let pacing = match link.byte_rate() {
             Some(rate) => Pacing::Fixed(rate),
             None => *self.core.settings.pacing.lock(),
         };
         let signature_bytes = link.signature_bytes();
         let now = Instant::now();
-        for job in &mut self.bursts {
+        for job in streams.iter_mut() {
             if job.next_due > now {
                 continue;
             }
@@ -600,8 +617,8 @@ impl Dispatcher {
             });
             job.next_due = now.max(job.next_due) + airtime;
         }
-        self.bursts.retain(|j| !j.is_finished());
-        self.core.bursts.store(self.bursts.len(), Ordering::SeqCst);
+        streams.retain(|j| !j.is_finished());
+        self.core.bursts.store(streams.len(), Ordering::SeqCst);
         true
     }
 }

@@ -21,7 +21,9 @@
 //! A peer silent for the session idle timeout loses its unfinished work
 //! (nobody waits for it any more) and, with nothing open, is forgotten.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::link::fasthash::FastMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,10 +155,10 @@ pub struct SchedulerCounts {
 
 /// The peer table and the ready queue.
 pub struct Scheduler {
-    slots: HashMap<Peer, Slot>,
-    slots_per_route: HashMap<Route, usize>,
+    slots: FastMap<Peer, Slot>,
+    slots_per_route: FastMap<Route, usize>,
     ready_routes: VecDeque<Route>,
-    ready: HashMap<Route, VecDeque<Peer>>,
+    ready: FastMap<Route, VecDeque<Peer>>,
     quota: Arc<Mutex<Quota>>,
     epoch: Instant,
     dropped: u64,
@@ -168,10 +170,10 @@ impl Scheduler {
     /// An empty table whose peers share `quota`.
     pub fn new(quota: Arc<Mutex<Quota>>) -> Scheduler {
         Scheduler {
-            slots: HashMap::new(),
-            slots_per_route: HashMap::new(),
+            slots: FastMap::default(),
+            slots_per_route: FastMap::default(),
             ready_routes: VecDeque::new(),
-            ready: HashMap::new(),
+            ready: FastMap::default(),
             quota,
             epoch: Instant::now(),
             dropped: 0,

@@ -47,14 +47,16 @@ impl ReplyCache {
     }
 
     /// Remember the replies to a request.
-    pub fn store(&mut self, request: &FtpPacket, replies: &[FtpPacket]) {
-        self.entries.retain(|e| e.request.seq != request.seq);
+    pub fn store(&mut self, request: FtpPacket, replies: Vec<FtpPacket>) {
+        if self.entries.iter().any(|e| e.request.seq == request.seq) {
+            self.entries.retain(|e| e.request.seq != request.seq);
+        }
         if self.entries.len() >= ENTRIES_PER_PEER {
             self.entries.pop_front();
         }
         self.entries.push_back(Entry {
-            request: request.clone(),
-            replies: replies.to_vec(),
+            request,
+            replies,
             at: Instant::now(),
         });
     }
@@ -89,7 +91,7 @@ mod tests {
         let mut req = FtpPacket::request(Opcode::CreateDirectory, 7);
         req.data = b"/d".to_vec();
         let reply = FtpPacket::ack_for(&req, Vec::new());
-        cache.store(&req, std::slice::from_ref(&reply));
+        cache.store(req.clone(), vec![reply.clone()]);
         assert_eq!(cache.lookup(&req), Some(std::slice::from_ref(&reply)));
         for change in 0..5 {
             let mut other = req.clone();
@@ -105,7 +107,7 @@ mod tests {
         let mut other = req.clone();
         other.data = b"/e".to_vec();
         let nak = FtpPacket::nak_for(&other, NakCode::Fail, 0);
-        cache.store(&other, &[nak]);
+        cache.store(other.clone(), vec![nak]);
         assert_eq!(cache.lookup(&req), None, "same seq replaces");
         cache.clear();
         assert_eq!(cache.lookup(&other), None);

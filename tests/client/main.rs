@@ -28,6 +28,7 @@ mod venv;
 mod against_server;
 mod extended;
 mod first_contact;
+mod fleet;
 mod ground_stations;
 mod integrity;
 mod loss_matrix;
