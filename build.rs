@@ -2,7 +2,7 @@
 //! library needs (packaging/install.sh installs it as
 //! `libmavftp.so.<major>.<minor>.<patch>` with the two usual symlinks).
 //! Programs linked against the build tree therefore look for
-//! `libmavftp.so.0` at run time: tests/cdylib_support and examples-c/Makefile
+//! `libmavftp.so.0` at run time: tests/c_abi/cdylib.rs and examples-c/Makefile
 //! add that symlink next to target/<profile>/libmavftp.so.
 
 fn main() {

@@ -6,7 +6,7 @@
 //   mavftp-qt-drive ROOT LOCALDIR UPLOAD_FILE SCREENSHOT.png
 //
 // ROOT must hold logs/flight-001.bin and blackbox.bin (large enough to
-// cancel). The caller (tests/packaging.rs) compares the bytes afterwards:
+// cancel). The caller (tests/c_abi/packaging.rs) compares the bytes afterwards:
 // LOCALDIR/flight-001.bin against ROOT/logs/flight-001.bin, ROOT/logs/ against
 // UPLOAD_FILE, and checks that LOCALDIR/cancelled/ stayed empty.
 #include <QApplication>

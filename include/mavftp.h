@@ -1,8 +1,8 @@
 /*
  * mavftp.h - MAVLink FTP client and server: the C API of libmavftp.
  *
- * GENERATED from src/ffi/ by cbindgen and tests/header.rs - DO NOT EDIT.
- * Regenerate with: MAVFTP_BLESS=1 cargo test --release --test header
+ * GENERATED from src/ffi/ by cbindgen and tests/c_abi/header.rs - DO NOT EDIT.
+ * Regenerate with: MAVFTP_BLESS=1 cargo test --release --test c_abi header::
  *
  * Build against the installed library with `pkg-config --cflags --libs
  * mavftp`, or in CMake with find_package(mavftp) and the target
@@ -19,13 +19,26 @@
  *
  * Results. Every function that can fail returns mavftp_result. Values 0-12
  * are exactly MAVSDK's FtpResult (SUCCESS is 1, not 0); 13 and above are
- * mavftp extensions, never reused. mavftp_result_str() names any value;
- * mavftp_client_last_error() gives the detail of a client's last failure
- * (which path, which NAK code, which errno). Out-parameters are written only
- * on success. NULL pointers, invalid UTF-8, remote paths longer than
- * MAVFTP_MAX_PATH_LEN bytes and ids out of range give
- * MAVFTP_RESULT_INVALID_PARAMETER; they never crash. An internal error (a
- * caught panic) gives MAVFTP_RESULT_UNKNOWN.
+ * mavftp extensions, never reused. mavftp_result_str() names any value.
+ * Out-parameters are written only on success. NULL pointers, invalid UTF-8,
+ * remote paths longer than MAVFTP_MAX_PATH_LEN bytes and ids out of range
+ * give MAVFTP_RESULT_INVALID_PARAMETER; they never crash. An internal error
+ * (a caught panic) gives MAVFTP_RESULT_UNKNOWN.
+ *
+ * Errors. Every failure also leaves its detail as text (which path, which
+ * NAK code, which errno), kept where the caller will look for it. A client
+ * keeps the last failure of every call on it, from any thread, and of every
+ * operation it ran, blocking or _async (kept before the operation's callback
+ * runs): mavftp_client_last_error(client). Every other call - the
+ * mavftp_link_* and mavftp_server_* functions, mavftp_client_new, a call
+ * given a NULL client - keeps it in the calling thread, where such calls
+ * return: mavftp_last_error(). Not one thread-local store for all: an _async
+ * operation fails on the client's worker thread, and applications read the
+ * detail from their own thread (a GUI thread, an event loop). A success does
+ * not clear the detail; with several threads calling one client, the last
+ * failure of any of them is kept. The text returned stays valid until the
+ * next mavftp_last_error() or mavftp_client_last_error() call in the same
+ * thread.
  *
  * Threads and callbacks. Every function may be called from any thread.
  * Each client has a worker thread; its operations run one at a time, in
@@ -64,7 +77,7 @@
  *   mavftp_buffer * passed to a mavftp_buffer_cb    | the library            | the caller, with mavftp_buffer_free
  *   mavftp_transfer_progress * passed to a mavftp_transfer_cb | the library  | the library, after the callback returns
  *   const char * from mavftp_result_str, mavftp_version | static             | never
- *   const char * from mavftp_client_last_error      | the library            | never; valid until the next mavftp_client_* call from the same thread
+ *   const char * from mavftp_last_error, mavftp_client_last_error | the library | never; valid until the next *_last_error call from the same thread
  */
 
 #ifndef MAVFTP_H
@@ -103,9 +116,11 @@ extern "C" {
 #define MAVFTP_MAX_PATH_LEN 238
 
 /**
- * Result of every fallible function. Values 0-12 are exactly MAVSDK's
- * `FtpResult` (SUCCESS is 1, not 0); 13 and above are mavftp extensions and
- * are never reused. The type is `int32_t`-sized.
+ * Result of every fallible function: `mavftp_result` in C, `FtpResult` in
+ * the Rust API (one type; cbindgen exports it under its C name). Values
+ * 0-12 are exactly MAVSDK's `FtpResult` (SUCCESS is 1, not 0); 13 and
+ * above are mavftp extensions and are never reused. The type is
+ * `int32_t`-sized.
  */
 enum mavftp_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -113,8 +128,8 @@ enum mavftp_result
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
     /**
-     * Unknown result (also returned when the library caught an internal error;
-     * see `mavftp_client_last_error`).
+     * Unknown result (also returned when the library caught an internal
+     * error; the detail says which).
      */
     MAVFTP_RESULT_UNKNOWN = 0,
     /**
@@ -187,6 +202,18 @@ typedef int32_t mavftp_result;
 const char *mavftp_result_str(mavftp_result result);
 
 /**
+ * Detail of the calling thread's last failure as text, for the calls that
+ * have no client to keep it: every `mavftp_link_*` and `mavftp_server_*`
+ * function, `mavftp_client_new`, and any call given a NULL client. "" when
+ * none failed in this thread yet; never NULL. A client's own failures,
+ * blocking or `_async`, are kept by the client: `mavftp_client_last_error`.
+ * The string belongs to the library and stays valid until the next
+ * `mavftp_last_error` or `mavftp_client_last_error` call from the same
+ * thread.
+ */
+const char *mavftp_last_error(void);
+
+/**
  * The library version as a static string, e.g. "0.1.0" (the same as
  * MAVFTP_VERSION_MAJOR.MINOR.PATCH). Never NULL; never free it.
  */
@@ -234,11 +261,14 @@ typedef void (*mavftp_send_cb)(const uint8_t *bytes,
                                void *user_data);
 
 /**
- * MAVLink 2 signing counters of a link since it was opened
- * (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
- * key keeps them. Incoming frames are counted while a key is set:
- * accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
- * stale_stream + too_many_streams.
+ * MAVLink 2 signing counters of a link since it was opened:
+ * `mavftp_signing_stats` in C (`mavftp_link_signing_stats`), `SigningStats`
+ * in the Rust API (`Link::signing_stats`); one type, exported to C under its
+ * C name. Counters only grow; they survive clearing signing and a new key.
+ * Incoming frames are counted only while a key is set; then
+ * `accepted_signed + accepted_unsigned + dropped` is every frame received
+ * and `accepted_unsigned + dropped = unsigned_frames + bad_signature +
+ * replay + stale_stream + too_many_streams`.
  */
 typedef struct {
     /**
@@ -257,7 +287,7 @@ typedef struct {
     uint64_t accepted_unsigned;
     /**
      * Incoming frames without a correct signature dropped because signing
-     * is required: no client or server saw them.
+     * is required: no client, server or heard table saw them.
      */
     uint64_t dropped;
     /**
@@ -721,9 +751,12 @@ void mavftp_client_free(mavftp_client *client);
 
 /**
  * Detail of this client's last failure as text (which path, which NAK code,
- * which errno), or "" when nothing failed yet. Never NULL (also for a NULL
- * client). The string belongs to the library and stays valid until the next
- * call of any `mavftp_client_*` function from the same thread.
+ * which errno): of a call on this client, from any thread, or of an
+ * operation it ran, blocking or `_async` (kept before the operation's
+ * callback runs, so the callback may read it). "" when nothing failed yet
+ * or `client` is NULL; never NULL. The string belongs to the library and
+ * stays valid until the next `mavftp_client_last_error` or
+ * `mavftp_last_error` call from the same thread.
  */
 const char *mavftp_client_last_error(const mavftp_client *client);
 

@@ -15,7 +15,9 @@
  *
  * Errors are std::error_code values of mavftp::category(), comparable with
  * mavftp::Result (ec == mavftp::Result::Timeout); ec.message() is
- * mavftp_result_str()'s text and Client::last_error() gives the detail.
+ * mavftp_result_str()'s text; Client::last_error() gives the detail of a
+ * Client's failures (blocking or _async), mavftp::last_error() that of this
+ * thread's failed Link and Server calls and Client::create.
  * Success is an empty std::error_code (if (ec) means failure).
  * Why error codes, not exceptions: a timeout or a missing file is an everyday
  * outcome of a transfer over a radio link, not an exceptional one; completions
@@ -100,6 +102,13 @@ inline const char *to_string(Result r) noexcept {
 
 /** The library version at run time, e.g. "0.1.0" (mavftp_version). */
 inline const char *version() noexcept { return mavftp_version(); }
+
+/**
+ * mavftp_last_error: detail of this thread's last failed call that has no
+ * Client to keep it (Link and Server functions, Client::create); "" if none.
+ * A Client's own failures: Client::last_error().
+ */
+inline std::string last_error() { return mavftp_last_error(); }
 
 namespace detail {
 /** error_code value of UNKNOWN (its C value 0 means success to std::error_code). */
@@ -459,7 +468,8 @@ public:
 
     /* settings and control */
 
-    /** mavftp_client_last_error: detail of the last failure ("" if none). */
+    /** mavftp_client_last_error: detail of this client's last failure, of a
+     *  call or of an operation, blocking or _async ("" if none). */
     std::string last_error() const { return mavftp_client_last_error(handle_); }
 
     /** Address another component of the target system (above 255: InvalidParameter). */

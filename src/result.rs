@@ -3,16 +3,20 @@
 use std::ffi::CStr;
 use std::fmt;
 
-/// Outcome of an FTP operation. Values 0–12 are exactly MAVSDK's `FtpResult`;
-/// 13 and above are mavftp extensions and are never reused.
+/// Result of every fallible function: `mavftp_result` in C, `FtpResult` in
+/// the Rust API (one type; cbindgen exports it under its C name). Values
+/// 0-12 are exactly MAVSDK's `FtpResult` (SUCCESS is 1, not 0); 13 and
+/// above are mavftp extensions and are never reused. The type is
+/// `int32_t`-sized.
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FtpResult {
-    /// Unknown result.
+    /// Unknown result (also returned when the library caught an internal
+    /// error; the detail says which).
     Unknown = 0,
     /// The operation succeeded.
     Success = 1,
-    /// Intermediate progress report; more calls follow.
+    /// Intermediate progress report (progress callbacks only); more calls follow.
     Next = 2,
     /// The target stopped answering (after all retries).
     Timeout = 3,
@@ -24,17 +28,19 @@ pub enum FtpResult {
     FileExists = 6,
     /// The file or directory does not exist.
     FileDoesNotExist = 7,
-    /// The file or directory is protected (read-only, permission denied).
+    /// The file or directory is protected (read-only server, permission denied).
     FileProtected = 8,
-    /// An argument was invalid (null pointer, bad UTF-8, over-long path, id out of range).
+    /// An argument was invalid: null pointer, invalid UTF-8, remote path over
+    /// MAVFTP_MAX_PATH_LEN bytes, id out of range.
     InvalidParameter = 9,
     /// The target does not support this operation.
     Unsupported = 10,
     /// The target answered something the protocol does not allow.
     ProtocolError = 11,
-    /// No system was heard at the target address.
+    /// No system was ever heard at the target address.
     NoSystem = 12,
-    /// mavftp extension: the operation was cancelled (cancel or free).
+    /// mavftp extension: the operation was cancelled (`mavftp_client_cancel`
+    /// or `mavftp_client_free`/`mavftp_link_free` with work in flight).
     Cancelled = 13,
 }
 
@@ -61,6 +67,14 @@ impl FtpResult {
             FtpResult::ProtocolError => c"protocol error",
             FtpResult::NoSystem => c"no system",
             FtpResult::Cancelled => c"cancelled",
+        }
+    }
+
+    /// `Success` for an `Ok`, the error's result otherwise.
+    pub fn of<T>(outcome: &FtpOutcome<T>) -> FtpResult {
+        match outcome {
+            Ok(_) => FtpResult::Success,
+            Err(e) => e.result,
         }
     }
 
@@ -133,3 +147,56 @@ impl std::error::Error for FtpError {}
 
 /// Result type of every fallible operation in this crate.
 pub type FtpOutcome<T> = Result<T, FtpError>;
+
+/// The detail of the last failure, as text: one per client (its operations
+/// and, through the C ABI, every call on it) and, in the C ABI, one per
+/// thread for calls that have no client (`src/ffi/boundary.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct LastError(parking_lot::Mutex<Option<String>>);
+
+impl LastError {
+    /// Keep `detail` as the last failure.
+    pub(crate) fn set(&self, detail: &str) {
+        *self.0.lock() = Some(detail.to_string());
+    }
+
+    /// The last failure, if any.
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FtpResult;
+
+    /// The C ABI's values: MAVSDK's FtpResult 0-12, then our extension 13.
+    #[test]
+    fn values_are_mavsdks_then_cancelled() {
+        let names = [
+            "unknown",
+            "success",
+            "next (in progress)",
+            "timeout",
+            "busy",
+            "file I/O error",
+            "file exists",
+            "file does not exist",
+            "file protected",
+            "invalid parameter",
+            "unsupported",
+            "protocol error",
+            "no system",
+            "cancelled",
+        ];
+        for (value, name) in names.iter().enumerate() {
+            let r = FtpResult::from_i32(value as i32).expect("declared value");
+            assert_eq!(r as i32, value as i32);
+            assert_eq!(r.as_str(), *name);
+        }
+        assert_eq!(FtpResult::Success as i32, 1);
+        assert_eq!(FtpResult::Cancelled as i32, 13);
+        assert_eq!(FtpResult::from_i32(14), None);
+        assert_eq!(FtpResult::from_i32(-1), None);
+    }
+}

@@ -2,9 +2,8 @@
 //! answers, the venv, CPU time.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -17,46 +16,11 @@ pub fn script(name: &str) -> PathBuf {
 
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> Result<u16, String> {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot bind an ephemeral UDP port: {e}"))
+    crate::port::free_udp_port().map_err(|e| format!("cannot bind an ephemeral UDP port: {e}"))
 }
 
-/// Deterministic file content of `len` bytes (differs per `seed`).
-pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-/// A child process killed (and reaped) when dropped; closing its stdin
-/// first gives a peer that watches stdin the chance to exit by itself.
-pub struct ChildGuard {
-    pub child: Child,
-    pub stdin: Option<ChildStdin>,
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use crate::child::ChildGuard;
+pub use crate::content::pattern;
 
 /// A Python driver's answer: its one JSON line.
 pub struct DriverAnswer {
@@ -66,32 +30,13 @@ pub struct DriverAnswer {
 impl DriverAnswer {
     /// The `result` field (a MAVSDK FtpResult name such as "SUCCESS").
     pub fn result(&self) -> String {
-        self.string_field("result").unwrap_or_default()
+        self.field("result").unwrap_or_default()
     }
 
-    /// A top-level string field of the JSON line (no escapes beyond \" and \\).
-    pub fn string_field(&self, key: &str) -> Option<String> {
-        let pat = format!("\"{key}\": \"");
-        let start = self.line.find(&pat)? + pat.len();
-        let mut out = String::new();
-        let mut chars = self.line[start..].chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => out.push(chars.next()?),
-                '"' => return Some(out),
-                c => out.push(c),
-            }
-        }
-        None
-    }
-
-    /// A top-level number or boolean field, as text.
-    pub fn raw_field(&self, key: &str) -> Option<String> {
-        let pat = format!("\"{key}\": ");
-        let start = self.line.find(&pat)? + pat.len();
-        let rest = &self.line[start..];
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        Some(rest[..end].trim().to_string())
+    /// A top-level field of the JSON line (a string's text, other values
+    /// as written).
+    pub fn field(&self, key: &str) -> Option<String> {
+        crate::json::field(&self.line, key)
     }
 }
 

@@ -323,7 +323,7 @@ pub fn run_python(
         Ok(None) => return RunOutcome::Cap,
         Err(e) => return RunOutcome::Failed(e),
     };
-    let number = |key: &str| answer.raw_field(key).and_then(|v| v.parse::<f64>().ok());
+    let number = |key: &str| answer.field(key).and_then(|v| v.parse::<f64>().ok());
     let elapsed = number("elapsed_s").unwrap_or(0.0);
     match answer.result().as_str() {
         "SUCCESS" => match number("cpu_s") {

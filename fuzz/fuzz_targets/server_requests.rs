@@ -1,7 +1,8 @@
-//! cargo-fuzz entry point of the `server_requests` target (tests/fuzz_support/).
+//! cargo-fuzz entry point of the `server_requests` target (tests/fuzz/support/).
 #![no_main]
 
-#[path = "../../tests/fuzz_support/mod.rs"]
+#[path = "../../tests/fuzz/support/mod.rs"]
+#[allow(dead_code)] // each target uses one part of the shared module
 mod fuzz_support;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::server_requests(data));

@@ -397,7 +397,7 @@ def open_link(url: str, own_system_id: int, own_component_id: int) -> int:
             "tcpin://HOST:PORT, tcpout://HOST:PORT, serial:///dev/ttyX:BAUD)",
             N.FILE_IO_ERROR: "the socket or port cannot be opened",
         }.get(code, N.result_text(code))
-        raise NativeFailure(code, f"{url}: {why}")
+        raise NativeFailure(code, N.with_detail(f"{url}: {why}"))
     return int(link.value)
 
 
@@ -537,7 +537,7 @@ class Connection:
         code = LIB.mavftp_client_new(link, self.target_system, self.target_component, C.byref(client))
         if code != N.SUCCESS or not client.value:
             LIB.mavftp_link_free(link)
-            raise NativeFailure(code, f"cannot create a client on {url}: {N.result_text(code)}")
+            raise NativeFailure(code, N.with_detail(f"cannot create a client on {url}: {N.result_text(code)}"))
         self._link: Optional[int] = link
         self._client: Optional[int] = int(client.value)
         self._lock = threading.Lock()
@@ -718,7 +718,7 @@ class NativeServer:
         if code != N.SUCCESS or not server.value:
             LIB.mavftp_link_free(link)
             why = "not an existing directory" if code == N.FILE_DOES_NOT_EXIST else N.result_text(code)
-            raise NativeFailure(code, f"root_dir {os.fsdecode(root)}: {why}")
+            raise NativeFailure(code, N.with_detail(f"root_dir {os.fsdecode(root)}: {why}"))
         self._lock = threading.Lock()
         self._server: Optional[int] = int(server.value)
         self._handles = _Handles(_free_server_and_link(self._server, link), 1)
@@ -742,7 +742,7 @@ class NativeServer:
                 raise NativeFailure(N.CANCELLED, "the server is closed")
             code = fn(self._server, *args)
         if code != N.SUCCESS:
-            raise NativeFailure(code, N.result_text(code))
+            raise NativeFailure(code, N.with_detail(N.result_text(code)))
 
     def close(self) -> None:
         with self._lock:

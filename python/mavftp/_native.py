@@ -197,6 +197,8 @@ def _declare(lib: C.CDLL) -> None:
     lib.mavftp_version.restype = C.c_char_p
     lib.mavftp_client_last_error.argtypes = [_P]
     lib.mavftp_client_last_error.restype = C.c_char_p
+    lib.mavftp_last_error.argtypes = []
+    lib.mavftp_last_error.restype = C.c_char_p
 
 
 LIB, LIBRARY_PATH = _load()
@@ -216,6 +218,19 @@ def last_error(client: Optional[int]) -> str:
     """The client's last failure detail ("" when none)."""
     text = LIB.mavftp_client_last_error(client)
     return str(text.decode("utf-8", "replace")) if text else ""
+
+
+def thread_last_error() -> str:
+    """This thread's last failure detail of a call without a client (link,
+    server, client creation; "" when none)."""
+    text = LIB.mavftp_last_error()
+    return str(text.decode("utf-8", "replace")) if text else ""
+
+
+def with_detail(text: str) -> str:
+    """`text` followed by this thread's last failure detail, if any."""
+    detail = thread_last_error()
+    return f"{text} ({detail})" if detail else text
 
 
 def keep_forever(obj: object) -> None:

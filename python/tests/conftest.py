@@ -1,6 +1,6 @@
 """Fixtures of the package's test suite.
 
-The suite tests the *installed* package: tests/python_package.rs installs it
+The suite tests the *installed* package: tests/python/main.rs installs it
 with pip into a fresh venv and runs `python -m pytest python/tests` there
 (`test_package.py` checks that `mavftp` was imported from that venv). Peers:
 

@@ -95,6 +95,8 @@ LIB.mavftp_version.argtypes = []
 LIB.mavftp_version.restype = S
 LIB.mavftp_client_last_error.argtypes = [P]
 LIB.mavftp_client_last_error.restype = S
+LIB.mavftp_last_error.argtypes = []
+LIB.mavftp_last_error.restype = S
 
 
 def free_port():
@@ -137,6 +139,13 @@ class NoPeer(unittest.TestCase):
 
     def test_version_is_semver(self):
         self.assertEqual(len(LIB.mavftp_version().split(b".")), 3)
+
+    def test_calls_without_a_client_keep_their_detail_in_the_thread(self):
+        out = P()
+        self.assertEqual(LIB.mavftp_link_open(b"nonsense://x", 0, 0, C.byref(out)), INVALID_PARAMETER)
+        self.assertIn(b"nonsense://x", LIB.mavftp_last_error())
+        self.assertEqual(LIB.mavftp_server_set_read_only(None, True), INVALID_PARAMETER)
+        self.assertEqual(LIB.mavftp_last_error(), b"server is NULL")
 
     def test_null_arguments_are_invalid_parameter(self):
         out = P()

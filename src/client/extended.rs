@@ -3,266 +3,27 @@
 //! 64-bit progress with rate and time left, resume, verified transfers,
 //! whole directories (see `tree`), downloads into memory or streamed to a
 //! callback, and several operations of one client at once (`parallel`).
-//!
-//! - **Resume** (downloads to a file, on unless `resume` is false): see
-//!   `resume`. A download with resume off writes a private part file that
-//!   a failure deletes, as the MAVSDK-shaped download does (which never
-//!   resumes). `@` virtual paths (ArduPilot) are never resumed: their size
-//!   is fake.
-//! - **Verify**: after the transfer the MAVLink CRC32 of both ends is
-//!   compared (CalcFileCRC32); on a mismatch the file is transferred again
-//!   once from the start, then the result is FILE_IO_ERROR with both CRCs
-//!   in the message. A streamed download cannot take back what it handed
-//!   over: a mismatch there is FILE_IO_ERROR at once. A resumed download is
-//!   always compared (its bytes come from two sessions) unless the server
-//!   does not implement CalcFileCRC32 (UNSUPPORTED): then size and mtime
-//!   are all there is.
-//! - **Memory**: the same transfer engine as to a file (holes, re-opened
-//!   sessions), into a buffer or handed to a callback in file order.
+//! This file is the API and the queueing; one file's transfer (resume,
+//! verify, memory, stream) is `single`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::Client;
 use super::conversation::Conversation;
-use super::ops::{self, crc_pair, fetch_file, file_name, local_crc, remote_crc};
-use super::part_file::PartFile;
+use super::ops::{existing_dir, existing_file, file_name};
 use super::progress::{FileEnd, ProgressGate, ProgressHub};
-use super::resume::ResumableFile;
-use super::sink::{MemorySink, StreamSink};
-use super::trace::trace;
+use super::single::{download_file, download_memory, download_stream, upload_file};
 use super::tree::{self, DirOp};
 use super::types::{
-    ChunkFn, DirReport, EntryKind, ExCompletion, TransferOptions, TransferProgress,
-    TransferProgressFn, TransferReport,
+    ChunkFn, DirReport, ExCompletion, TransferOptions, TransferProgress, TransferProgressFn,
+    TransferReport,
 };
 use crate::protocol::validate_remote_path;
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// Most operations one client runs at once ([`Client::set_parallel`]).
 pub const MAX_PARALLEL: usize = 16;
-
-/// A CRC mismatch after the second try.
-fn mismatch(what: &str, local: u32, server: u32) -> FtpError {
-    FtpError::new(
-        FtpResult::FileIoError,
-        format!(
-            "{what}: the bytes do not match the server's file twice in a row (CRC32 here \
-             {local:08x}, server {server:08x})"
-        ),
-    )
-}
-
-/// The listing mtime of `remote` (0 when the server gives none or the
-/// listing fails; a cancel still ends the operation).
-fn listed_mtime(conv: &mut Conversation, remote: &str) -> FtpOutcome<u64> {
-    if conv.memory.list_with_time == Some(false) {
-        return Ok(0);
-    }
-    let (dir, name) = match remote.rsplit_once('/') {
-        Some(("", name)) => ("/", name),
-        Some((dir, name)) => (dir, name),
-        None => (".", remote),
-    };
-    match ops::list(conv, dir) {
-        Ok(listing) => Ok(listing
-            .entries
-            .iter()
-            .find(|e| e.name == name && e.kind == EntryKind::File)
-            .map_or(0, |e| e.modification_time_s)),
-        Err(e) if e.result == FtpResult::Cancelled => Err(e),
-        Err(_) => Ok(0),
-    }
-}
-
-/// Download `remote` into `local_dir` with `opts`; `mtime` is the listing
-/// mtime when the caller knows it (a directory download).
-pub(crate) fn download_file(
-    conv: &mut Conversation,
-    remote: &str,
-    local_dir: &Path,
-    opts: &TransferOptions,
-    gate: &mut ProgressGate,
-    mtime: Option<u64>,
-) -> FtpOutcome<TransferReport> {
-    let name = file_name(remote)?;
-    let dest = local_dir.join(name);
-    let resumable = opts.resume && !remote.starts_with('@');
-    if resumable && let Some(mut part) = ResumableFile::open(local_dir, name, remote)? {
-        let mtime = match mtime {
-            Some(m) => m,
-            None => listed_mtime(conv, remote)?,
-        };
-        part.set_mtime(mtime);
-        let mut repeated = false;
-        loop {
-            let fetched = fetch_file(conv, remote, &mut part, opts.use_burst, gate)?;
-            let mut verified = false;
-            if opts.verify || fetched.start > 0 {
-                match crc_pair(conv, &mut part, remote) {
-                    Ok((l, s)) if l == s => verified = true,
-                    Ok((l, s)) if repeated => {
-                        part.discard();
-                        return Err(mismatch(&format!("download {remote}"), l, s));
-                    }
-                    Ok((l, s)) => {
-                        trace!("download {remote}: CRC {l:08x} != {s:08x}: again from 0");
-                        repeated = true;
-                        part.restart()?;
-                        continue;
-                    }
-                    // Without CalcFileCRC32 a resumed download has only size and mtime.
-                    Err(e) if e.result == FtpResult::Unsupported && !opts.verify => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            part.commit(&dest)?;
-            gate.finish(fetched.len);
-            return Ok(TransferReport {
-                bytes: fetched.len,
-                resumed_from: fetched.start,
-                verified,
-                repeated,
-            });
-        }
-    }
-    let mut repeated = false;
-    loop {
-        let mut part = PartFile::create(local_dir, name)?;
-        let fetched = fetch_file(conv, remote, &mut part, opts.use_burst, gate)?;
-        let mut verified = false;
-        if opts.verify {
-            let (l, s) = crc_pair(conv, &mut part, remote)?;
-            if l != s {
-                if repeated {
-                    return Err(mismatch(&format!("download {remote}"), l, s));
-                }
-                trace!("download {remote}: CRC {l:08x} != {s:08x}: again");
-                repeated = true;
-                continue;
-            }
-            verified = true;
-        }
-        part.commit(&dest)?;
-        // Another download's resume state for this file is stale now.
-        super::resume::forget(local_dir, name);
-        gate.finish(fetched.len);
-        return Ok(TransferReport {
-            bytes: fetched.len,
-            resumed_from: 0,
-            verified,
-            repeated,
-        });
-    }
-}
-
-/// Download `remote` into memory.
-fn download_memory(
-    conv: &mut Conversation,
-    remote: &str,
-    opts: &TransferOptions,
-    gate: &mut ProgressGate,
-) -> FtpOutcome<Vec<u8>> {
-    let mut repeated = false;
-    loop {
-        let mut sink = MemorySink::default();
-        let fetched = fetch_file(conv, remote, &mut sink, opts.use_burst, gate)?;
-        if opts.verify {
-            let (l, s) = crc_pair(conv, &mut sink, remote)?;
-            if l != s {
-                if repeated {
-                    return Err(mismatch(&format!("download {remote}"), l, s));
-                }
-                repeated = true;
-                continue;
-            }
-        }
-        gate.finish(fetched.len);
-        return Ok(sink.data);
-    }
-}
-
-/// Download `remote` handed to `chunk` in order.
-fn download_stream(
-    conv: &mut Conversation,
-    remote: &str,
-    opts: &TransferOptions,
-    chunk: ChunkFn,
-    gate: &mut ProgressGate,
-) -> FtpOutcome<TransferReport> {
-    let control = Arc::clone(&conv.control);
-    let mut sink = StreamSink::new(chunk, &control);
-    let fetched = fetch_file(conv, remote, &mut sink, opts.use_burst, gate)?;
-    let mut verified = false;
-    if opts.verify {
-        let (l, s) = crc_pair(conv, &mut sink, remote)?;
-        if l != s {
-            return Err(FtpError::new(
-                FtpResult::FileIoError,
-                format!(
-                    "download {remote}: the {} bytes handed over do not match the server's \
-                     file (CRC32 {l:08x}, server {s:08x})",
-                    sink.delivered()
-                ),
-            ));
-        }
-        verified = true;
-    }
-    gate.finish(fetched.len);
-    Ok(TransferReport {
-        bytes: fetched.len,
-        resumed_from: 0,
-        verified,
-        repeated: false,
-    })
-}
-
-/// Upload `local` into `remote_dir` with `opts` (verify: compare and send
-/// once more on a mismatch).
-pub(crate) fn upload_file(
-    conv: &mut Conversation,
-    local: &Path,
-    remote_dir: &str,
-    opts: &TransferOptions,
-    gate: &mut ProgressGate,
-) -> FtpOutcome<TransferReport> {
-    let name = local
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| FtpError::invalid(format!("{} has no UTF-8 file name", local.display())))?
-        .to_string();
-    let remote = if remote_dir.ends_with('/') {
-        format!("{remote_dir}{name}")
-    } else {
-        format!("{remote_dir}/{name}")
-    };
-    let mut repeated = false;
-    loop {
-        ops::upload(conv, local, remote_dir, gate)?;
-        let bytes = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
-        if !opts.verify {
-            return Ok(TransferReport {
-                bytes,
-                ..TransferReport::default()
-            });
-        }
-        let l = local_crc(local)?;
-        let s = remote_crc(conv, &remote)?;
-        if l == s {
-            return Ok(TransferReport {
-                bytes,
-                resumed_from: 0,
-                verified: true,
-                repeated,
-            });
-        }
-        if repeated {
-            return Err(mismatch(&format!("upload {remote}"), l, s));
-        }
-        trace!("upload {remote}: CRC {l:08x} != {s:08x}: again");
-        repeated = true;
-    }
-}
 
 /// The final outcome of a single-file operation reported to the hub.
 fn end_single<T>(hub: &ProgressHub, slot: usize, outcome: &FtpOutcome<T>, bytes: u64) {
@@ -272,18 +33,6 @@ fn end_single<T>(hub: &ProgressHub, slot: usize, outcome: &FtpOutcome<T>, bytes:
         FileEnd::Failed
     };
     hub.end_file(slot, bytes, 0, how);
-}
-
-/// A local directory given to a download: it must exist.
-fn existing_dir(dir: &Path) -> FtpOutcome<()> {
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(FtpError::new(
-            FtpResult::FileIoError,
-            format!("local directory {} does not exist", dir.display()),
-        ))
-    }
 }
 
 impl Client {
@@ -373,12 +122,7 @@ impl Client {
         done: ExCompletion<TransferReport>,
     ) -> FtpOutcome<u64> {
         validate_remote_path(remote_dir)?;
-        if !local_file_path.is_file() {
-            return Err(FtpError::new(
-                FtpResult::FileDoesNotExist,
-                format!("local file {} does not exist", local_file_path.display()),
-            ));
-        }
+        existing_file(local_file_path)?;
         let local = local_file_path.to_path_buf();
         let dir = remote_dir.to_string();
         let opts = options.clone();
@@ -526,10 +270,7 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<TransferReport> {
-        self.blocking(|d| {
-            self.download_ex_async(remote_file_path, local_dir, options, progress, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_ex_async(remote_file_path, local_dir, options, progress, d))
     }
 
     /// Blocking form of [`Client::upload_ex_async`].
@@ -540,10 +281,7 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<TransferReport> {
-        self.blocking(|d| {
-            self.upload_ex_async(local_file_path, remote_dir, options, progress, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.upload_ex_async(local_file_path, remote_dir, options, progress, d))
     }
 
     /// Blocking form of [`Client::download_to_memory_async`].
@@ -552,10 +290,7 @@ impl Client {
         remote_file_path: &str,
         options: &TransferOptions,
     ) -> FtpOutcome<Vec<u8>> {
-        self.blocking(|d| {
-            self.download_to_memory_async(remote_file_path, options, None, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_to_memory_async(remote_file_path, options, None, d))
     }
 
     /// Blocking form of [`Client::download_stream_async`].
@@ -565,10 +300,7 @@ impl Client {
         options: &TransferOptions,
         chunk: ChunkFn,
     ) -> FtpOutcome<TransferReport> {
-        self.blocking(|d| {
-            self.download_stream_async(remote_file_path, options, chunk, None, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_stream_async(remote_file_path, options, chunk, None, d))
     }
 
     /// Blocking form of [`Client::download_dir_async`].
@@ -579,10 +311,7 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<DirReport> {
-        self.blocking(|d| {
-            self.download_dir_async(remote_dir, local_dir, options, progress, ex(d))
-                .map(|_| ())
-        })
+        self.wait_ex(|d| self.download_dir_async(remote_dir, local_dir, options, progress, d))
     }
 
     /// Blocking form of [`Client::upload_dir_async`].
@@ -593,34 +322,20 @@ impl Client {
         options: &TransferOptions,
         progress: Option<TransferProgressFn>,
     ) -> FtpOutcome<DirReport> {
-        self.blocking(|d| {
-            self.upload_dir_async(local_dir, remote_dir, options, progress, ex(d))
-                .map(|_| ())
+        self.wait_ex(|d| self.upload_dir_async(local_dir, remote_dir, options, progress, d))
+    }
+
+    /// The blocking form of an extended call: `start` queues it with the
+    /// completion given; its outcome is returned (the last progress dropped).
+    fn wait_ex<T: Send + 'static>(
+        &self,
+        start: impl FnOnce(ExCompletion<T>) -> FtpOutcome<u64>,
+    ) -> FtpOutcome<T> {
+        self.blocking(|done| {
+            start(Box::new(move |outcome, _last: &TransferProgress| {
+                done(outcome)
+            }))
+            .map(|_| ())
         })
     }
-}
-
-/// An extended completion from a plain one (the last progress dropped).
-fn ex<T: 'static>(done: super::Completion<T>) -> ExCompletion<T> {
-    Box::new(move |outcome, _last: &TransferProgress| done(outcome))
-}
-
-/// `dir/rel` for a relative path with `/` separators.
-pub(crate) fn local_join(dir: &Path, rel: &str) -> PathBuf {
-    rel.split('/').fold(dir.to_path_buf(), |p, c| p.join(c))
-}
-
-/// Whether a local file has `size` bytes and the server's CRC32 of `remote`.
-pub(crate) fn identical(
-    conv: &mut Conversation,
-    local: &Path,
-    remote: &str,
-    size: u64,
-) -> FtpOutcome<bool> {
-    match std::fs::metadata(local) {
-        Ok(m) if m.is_file() && m.len() == size => {}
-        _ => return Ok(false),
-    }
-    let l = local_crc(local)?;
-    Ok(remote_crc(conv, remote)? == l)
 }

@@ -2,9 +2,9 @@
 //! in submission order, and one state machine per operation kind.
 //!
 //! Parts, each depending only on the ones listed after it:
-//! - `extended`, `tree`: the extended transfers (options, resume, verify,
-//!   memory and stream, whole directories) over `ops`, with `resume`,
-//!   `sink`, `glob`;
+//! - `extended`: the extended transfers' API and queueing, over `tree`
+//!   (whole directories, with `glob`) over `single` (one file: resume,
+//!   verify, memory and stream, with `resume` and `sink`) over `ops`;
 //! - `worker`: the threads that run queued operations (one unless
 //!   `set_parallel` allows more), operation ids and per-operation cancel;
 //! - `ops`: the operations (download with re-open after a lost session,
@@ -42,6 +42,7 @@ mod resume;
 mod rtt;
 mod session;
 mod shared;
+mod single;
 mod sink;
 pub(crate) mod trace;
 mod tree;
@@ -69,7 +70,7 @@ pub use types::{
 
 use crate::link::Link;
 use crate::protocol::{Opcode, validate_remote_path};
-use crate::result::{FtpError, FtpOutcome, FtpResult};
+use crate::result::{FtpError, FtpOutcome, FtpResult, LastError};
 
 /// A client of one remote FTP server (one target system/component).
 /// All methods may be called from any thread, including from inside callbacks.
@@ -141,9 +142,17 @@ impl Client {
         self.pool.notify();
     }
 
-    /// Detail of the last failure of this client, if any.
+    /// Detail of the last failure of this client (which path, which NAK
+    /// code, which errno), if any: the message of the last failed
+    /// operation's error; through the C ABI also of a refused call.
     pub fn last_error(&self) -> Option<String> {
-        self.control.last_error.lock().ok().and_then(|g| g.clone())
+        self.control.last_error.get()
+    }
+
+    /// Where this client keeps its last failure (the C boundary adds the
+    /// failures of calls it refuses itself).
+    pub(crate) fn last_error_store(&self) -> &LastError {
+        &self.control.last_error
     }
 
     fn on_worker(&self) -> bool {
@@ -221,7 +230,7 @@ impl Client {
         })
     }
 
-    fn blocking<T: Send + 'static>(
+    pub(crate) fn blocking<T: Send + 'static>(
         &self,
         start: impl FnOnce(Completion<T>) -> FtpOutcome<()>,
     ) -> FtpOutcome<T> {
@@ -249,18 +258,8 @@ impl Client {
         done: Completion<()>,
     ) -> FtpOutcome<()> {
         validate_remote_path(remote_file_path)?;
-        let name = remote_file_path.rsplit('/').next().unwrap_or("");
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(FtpError::invalid(format!(
-                "'{remote_file_path}' names no file"
-            )));
-        }
-        if !local_dir.is_dir() {
-            return Err(FtpError::new(
-                FtpResult::FileIoError,
-                format!("local directory {} does not exist", local_dir.display()),
-            ));
-        }
+        ops::file_name(remote_file_path)?;
+        ops::existing_dir(local_dir)?;
         let remote = remote_file_path.to_string();
         let dir = local_dir.to_path_buf();
         self.submit(
@@ -281,12 +280,7 @@ impl Client {
         done: Completion<()>,
     ) -> FtpOutcome<()> {
         validate_remote_path(remote_dir)?;
-        if !local_file_path.is_file() {
-            return Err(FtpError::new(
-                FtpResult::FileDoesNotExist,
-                format!("local file {} does not exist", local_file_path.display()),
-            ));
-        }
+        ops::existing_file(local_file_path)?;
         let local = local_file_path.to_path_buf();
         let dir = remote_dir.to_string();
         self.submit(

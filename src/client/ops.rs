@@ -35,6 +35,28 @@ pub(crate) fn file_name(path: &str) -> FtpOutcome<&str> {
     Ok(name)
 }
 
+/// A local directory given to a download: it must exist (else FILE_IO_ERROR).
+pub(crate) fn existing_dir(dir: &Path) -> FtpOutcome<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(FtpError::new(
+        FtpResult::FileIoError,
+        format!("local directory {} does not exist", dir.display()),
+    ))
+}
+
+/// A local file given to an upload: it must exist (else FILE_DOES_NOT_EXIST).
+pub(crate) fn existing_file(file: &Path) -> FtpOutcome<()> {
+    if file.is_file() {
+        return Ok(());
+    }
+    Err(FtpError::new(
+        FtpResult::FileDoesNotExist,
+        format!("local file {} does not exist", file.display()),
+    ))
+}
+
 pub(crate) fn path_packet(op: Opcode, path: &str) -> FtpPacket {
     let mut p = FtpPacket::request(op, 0);
     p.data = path.as_bytes().to_vec();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::link::ReplyInterrupter;
-use crate::result::FtpError;
+use crate::result::{FtpError, LastError};
 
 /// Default cap on ReadFile requests in flight.
 pub(crate) const DEFAULT_READ_WINDOW: usize = 64;
@@ -20,7 +20,7 @@ pub(crate) struct Control {
     /// Bumped by cancel(): operations started before see the change.
     pub cancel_gen: AtomicU64,
     pub stopping: AtomicBool,
-    pub last_error: Mutex<Option<String>>,
+    pub last_error: LastError,
     pub settings: Mutex<Settings>,
     /// Held while the application is called back (progress, completion,
     /// streamed data): a client's callbacks never run at the same time.
@@ -68,7 +68,7 @@ impl Control {
         Control {
             cancel_gen: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
-            last_error: Mutex::new(None),
+            last_error: LastError::default(),
             settings: Mutex::new(Settings {
                 target_system,
                 target_component,
@@ -113,8 +113,6 @@ impl Control {
     }
 
     pub fn set_error(&self, e: &FtpError) {
-        if let Ok(mut g) = self.last_error.lock() {
-            *g = Some(e.to_string());
-        }
+        self.last_error.set(&e.message);
     }
 }

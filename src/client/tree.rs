@@ -27,12 +27,12 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::conversation::Conversation;
-use super::extended::{download_file, identical, local_join, upload_file};
 use super::glob::glob_match;
 use super::ops;
 use super::progress::{FileEnd, ProgressGate, ProgressHub};
 use super::session;
 use super::shared::Control;
+use super::single::{download_file, identical, local_join, upload_file};
 use super::types::{DirReport, EntryKind, ExCompletion, FailedFile, TransferOptions};
 use super::worker::{Job, JobRun, OpTicket, Pool, Units};
 use crate::protocol::{Opcode, validate_remote_path};

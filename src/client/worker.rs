@@ -197,7 +197,13 @@ impl Pool {
             {
                 t.cancel.store(true, Ordering::SeqCst);
             }
-            let pos = q.entries.iter().position(|e| e.ticket().id == id);
+            // A directory operation's entry stays queued until the pool
+            // sees that its last unit finished; once its completion ran
+            // (`ended`) it is not cancellable any more.
+            let pos = q
+                .entries
+                .iter()
+                .position(|e| e.ticket().id == id && !e.ticket().ended.load(Ordering::SeqCst));
             match pos.and_then(|p| q.entries.remove(p)) {
                 Some(entry) => {
                     entry.ticket().cancel.store(true, Ordering::SeqCst);

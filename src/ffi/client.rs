@@ -1,18 +1,24 @@
 //! `mavftp_client`: every FTP operation, blocking and `_async`.
+//!
+//! Both forms of an operation run the same code: its *start* (check the C
+//! arguments, queue the work with the Rust API's `_async` method and the
+//! completion it is given) is written once, and [`mavftp_client::wait`] or
+//! [`mavftp_client::submit`] runs it either way; only where the outcome goes
+//! differs (out-parameters or a callback, see the `*_cb` helpers). A new
+//! operation is its start, its two `extern "C"` functions of one or two lines
+//! each, and a callback helper if its value is of a new kind.
 
-use std::cell::RefCell;
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::boundary::{UserData, guard, local_path, non_null, out_ptr, remote_path};
+use super::boundary::{Out, UserData, borrow, error_to_c, free, guard, local_path, remote_path};
 use super::link::mavftp_link;
 use super::list::{OwnedList, mavftp_list};
-use super::result::mavftp_result;
-use crate::client::{Client, Completion, Progress, ProgressFn};
-use crate::result::{FtpError, FtpOutcome};
+use crate::client::{Client, Completion, Listing, Progress, ProgressFn};
+use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// A client of one remote FTP server (one target system/component) on a link.
 /// Operations run one after the other in the order submitted (a second call
@@ -34,8 +40,6 @@ use crate::result::{FtpError, FtpOutcome};
 /// this client's own callbacks returns BUSY: use the `_async` form there).
 pub struct mavftp_client {
     pub(super) inner: Client,
-    /// Detail of this client's last failure seen at the C boundary.
-    pub(super) error: Arc<Mutex<Option<String>>>,
 }
 
 /// Largest window cap `mavftp_client_set_window_caps` accepts.
@@ -56,25 +60,20 @@ pub struct mavftp_progress {
 /// exactly once with the final result (SUCCESS or an error) and the last
 /// progress.
 pub type mavftp_progress_cb =
-    Option<extern "C" fn(result: mavftp_result, progress: mavftp_progress, user_data: *mut c_void)>;
+    Option<extern "C" fn(result: FtpResult, progress: mavftp_progress, user_data: *mut c_void)>;
 
 /// Completion callback of an operation without a value.
-pub type mavftp_result_cb = Option<extern "C" fn(result: mavftp_result, user_data: *mut c_void)>;
+pub type mavftp_result_cb = Option<extern "C" fn(result: FtpResult, user_data: *mut c_void)>;
 
 /// Completion callback of a listing. `list` is NULL unless `result` is
 /// SUCCESS, and valid only during the call (do not free it).
 pub type mavftp_list_cb =
-    Option<extern "C" fn(result: mavftp_result, list: *const mavftp_list, user_data: *mut c_void)>;
+    Option<extern "C" fn(result: FtpResult, list: *const mavftp_list, user_data: *mut c_void)>;
 
 /// Completion callback of a comparison; `value` is meaningful only when
 /// `result` is SUCCESS.
 pub type mavftp_bool_cb =
-    Option<extern "C" fn(result: mavftp_result, value: bool, user_data: *mut c_void)>;
-
-thread_local! {
-    /// Backing store of the string returned by `mavftp_client_last_error`.
-    static LAST_ERROR_TEXT: RefCell<CString> = RefCell::new(CString::default());
-}
+    Option<extern "C" fn(result: FtpResult, value: bool, user_data: *mut c_void)>;
 
 impl From<Progress> for mavftp_progress {
     fn from(p: Progress) -> mavftp_progress {
@@ -85,74 +84,228 @@ impl From<Progress> for mavftp_progress {
     }
 }
 
-/// Run `body` with a checked client; any failure is recorded as its last error.
-pub(super) fn with_client(
-    client: *mut mavftp_client,
-    body: impl FnOnce(&mavftp_client) -> Result<(), FtpError>,
-) -> mavftp_result {
-    // SAFETY: the caller passes a client from mavftp_client_new or NULL.
-    let Some(c) = (unsafe { client.as_ref() }) else {
-        return mavftp_result::InvalidParameter;
-    };
-    let slot = Arc::clone(&c.error);
-    guard(move |msg| *slot.lock() = Some(msg), || body(c))
+/// The start of an operation: checks its C arguments and queues it on the
+/// client (the Rust API's `_async` form) with the completion it is given.
+trait Start<T>: FnOnce(&Client, Completion<T>) -> FtpOutcome<()> {}
+impl<T, F: FnOnce(&Client, Completion<T>) -> FtpOutcome<()>> Start<T> for F {}
+
+impl mavftp_client {
+    /// Blocking form: run the operation and wait for its outcome in the
+    /// calling thread. A failure's detail is kept before anything else sees
+    /// the outcome (a transfer's final progress call): the engine keeps an
+    /// operation's, this a refusal's (BUSY from inside a callback).
+    fn wait<T: Send + 'static>(&self, start: impl Start<T>) -> FtpOutcome<T> {
+        let outcome = self.inner.blocking(|done| start(&self.inner, done));
+        if let Err(e) = &outcome {
+            self.inner.last_error_store().set(&e.message);
+        }
+        outcome
+    }
+
+    /// `_async` form: queue the operation and return; `finish` gets its
+    /// result code and outcome on the worker thread, exactly once, after the
+    /// engine kept a failure's detail (a callback may read it).
+    fn submit<T: Send + 'static>(
+        &self,
+        start: impl Start<T>,
+        finish: impl FnOnce(FtpResult, FtpOutcome<T>) + Send + 'static,
+    ) -> FtpOutcome<()> {
+        start(
+            &self.inner,
+            Box::new(move |outcome| finish(FtpResult::of(&outcome), outcome)),
+        )
+    }
 }
 
-/// The code of an outcome, recording a failure's detail.
-pub(super) fn code_of<T>(outcome: &FtpOutcome<T>, slot: &Mutex<Option<String>>) -> mavftp_result {
-    match outcome {
-        Ok(_) => mavftp_result::Success,
-        Err(e) => {
-            *slot.lock() = Some(e.message.clone());
-            e.result.into()
+/// Run `body` with a checked client; any failure is kept as its last error
+/// (the calling thread's for a NULL client).
+pub(super) fn with_client(
+    client: *const mavftp_client,
+    body: impl FnOnce(&mavftp_client) -> FtpOutcome<()>,
+) -> FtpResult {
+    match borrow(client, "client") {
+        Ok(c) => guard(Some(c.inner.last_error_store()), || body(c)),
+        Err(e) => guard(None, || Err(e)),
+    }
+}
+
+/// A transfer's progress callback: NEXT calls on the worker thread, then
+/// exactly one final call with the result and the last progress.
+#[derive(Clone)]
+struct TransferCb {
+    cb: mavftp_progress_cb,
+    user: UserData,
+    last: Arc<Mutex<mavftp_progress>>,
+}
+
+impl TransferCb {
+    fn new(cb: mavftp_progress_cb, user_data: *mut c_void) -> TransferCb {
+        TransferCb {
+            cb,
+            user: UserData(user_data),
+            last: Arc::default(),
+        }
+    }
+
+    /// The NEXT calls, for the Rust API's progress argument.
+    fn forward(&self) -> Option<ProgressFn> {
+        let cb = self.cb?;
+        let (user, last) = (self.user, Arc::clone(&self.last));
+        Some(Box::new(move |p: Progress| {
+            let p = mavftp_progress::from(p);
+            *last.lock() = p;
+            cb(FtpResult::Next, p, user.get());
+        }))
+    }
+
+    /// The final call.
+    fn finish(self, code: FtpResult) {
+        let p = *self.last.lock();
+        if let Some(cb) = self.cb {
+            cb(code, p, self.user.get());
+        }
+    }
+
+    /// The final call of a blocking transfer, in the calling thread.
+    fn finished(self, outcome: FtpOutcome<()>) -> FtpOutcome<()> {
+        self.finish(FtpResult::of(&outcome));
+        outcome
+    }
+}
+
+/// Where the outcome of an `_async` operation without a value goes.
+fn result_cb(
+    cb: mavftp_result_cb,
+    user_data: *mut c_void,
+) -> impl FnOnce(FtpResult, FtpOutcome<()>) + Send + 'static {
+    let user = UserData(user_data);
+    move |code, _| {
+        if let Some(cb) = cb {
+            cb(code, user.get());
         }
     }
 }
 
-/// Progress forwarding for a transfer: NEXT calls on the worker thread and
-/// the last value kept for the final call.
-fn progress_forwarder(
-    cb: mavftp_progress_cb,
-    user: UserData,
-    last: &Arc<Mutex<mavftp_progress>>,
-) -> Option<ProgressFn> {
-    let cb = cb?;
-    let last = Arc::clone(last);
-    Some(Box::new(move |p: Progress| {
-        let p = mavftp_progress::from(p);
-        *last.lock() = p;
-        cb(mavftp_result::Next, p, user.get());
-    }))
+/// Where the outcome of an `_async` listing goes (the list lives for the call).
+fn list_cb(
+    cb: mavftp_list_cb,
+    user_data: *mut c_void,
+) -> impl FnOnce(FtpResult, FtpOutcome<Listing>) + Send + 'static {
+    let user = UserData(user_data);
+    move |code, outcome| {
+        let owned = outcome.ok().map(|l| OwnedList::new(&l));
+        let list = owned
+            .as_ref()
+            .map_or(std::ptr::null(), |o| o.view() as *const mavftp_list);
+        if let Some(cb) = cb {
+            cb(code, list, user.get());
+        }
+    }
 }
 
-/// Final call of a transfer's progress callback.
-fn transfer_done(
-    cb: mavftp_progress_cb,
-    user: UserData,
-    slot: Arc<Mutex<Option<String>>>,
-    last: Arc<Mutex<mavftp_progress>>,
-) -> Completion<()> {
-    Box::new(move |outcome| {
-        let code = code_of(&outcome, &slot);
-        let p = *last.lock();
+/// Where the outcome of an `_async` comparison goes.
+fn bool_cb(
+    cb: mavftp_bool_cb,
+    user_data: *mut c_void,
+) -> impl FnOnce(FtpResult, FtpOutcome<bool>) + Send + 'static {
+    let user = UserData(user_data);
+    move |code, outcome| {
         if let Some(cb) = cb {
-            cb(code, p, user.get());
+            cb(code, outcome.unwrap_or(false), user.get());
         }
-    })
+    }
 }
 
-/// Completion of an operation without a value.
-fn result_done(
-    cb: mavftp_result_cb,
-    user: UserData,
-    slot: Arc<Mutex<Option<String>>>,
-) -> Completion<()> {
-    Box::new(move |outcome| {
-        let code = code_of(&outcome, &slot);
-        if let Some(cb) = cb {
-            cb(code, user.get());
-        }
-    })
+// --- The operations: each checks its C arguments (a refusal here never
+// reaches a callback) and returns its start, which both forms run.
+
+fn download(
+    remote_file_path: *const c_char,
+    local_dir: *const c_char,
+    use_burst: bool,
+    progress: Option<ProgressFn>,
+) -> FtpOutcome<impl Start<()>> {
+    let remote = remote_path(remote_file_path, "remote_file_path")?;
+    let local = local_path(local_dir, "local_dir")?;
+    Ok(move |c: &Client, done| c.download_async(remote, &local, use_burst, progress, done))
+}
+
+fn upload(
+    local_file_path: *const c_char,
+    remote_dir: *const c_char,
+    progress: Option<ProgressFn>,
+) -> FtpOutcome<impl Start<()>> {
+    let local = local_path(local_file_path, "local_file_path")?;
+    let remote = remote_path(remote_dir, "remote_dir")?;
+    Ok(move |c: &Client, done| c.upload_async(&local, remote, progress, done))
+}
+
+fn list_directory(remote_dir: *const c_char) -> FtpOutcome<impl Start<Listing>> {
+    let remote = remote_path(remote_dir, "remote_dir")?;
+    Ok(move |c: &Client, done| c.list_directory_async(remote, done))
+}
+
+/// A command on one remote path: the Rust API's `_async` method and the
+/// name of its path argument (for errors).
+struct PathCommand {
+    what: &'static str,
+    command: fn(&Client, &str, Completion<()>) -> FtpOutcome<()>,
+}
+
+const CREATE_DIRECTORY: PathCommand = PathCommand {
+    what: "remote_dir",
+    command: Client::create_directory_async,
+};
+const REMOVE_DIRECTORY: PathCommand = PathCommand {
+    what: "remote_dir",
+    command: Client::remove_directory_async,
+};
+const REMOVE_FILE: PathCommand = PathCommand {
+    what: "remote_file_path",
+    command: Client::remove_file_async,
+};
+
+impl PathCommand {
+    fn on(&self, path: *const c_char) -> FtpOutcome<impl Start<()>> {
+        let path = remote_path(path, self.what)?;
+        let command = self.command;
+        Ok(move |c: &Client, done| command(c, path, done))
+    }
+
+    /// The blocking form.
+    fn wait(&self, client: *mut mavftp_client, path: *const c_char) -> FtpResult {
+        with_client(client, |c| c.wait(self.on(path)?))
+    }
+
+    /// The `_async` form.
+    fn submit(
+        &self,
+        client: *mut mavftp_client,
+        path: *const c_char,
+        cb: mavftp_result_cb,
+        user_data: *mut c_void,
+    ) -> FtpResult {
+        let finish = result_cb(cb, user_data);
+        with_client(client, |c| c.submit(self.on(path)?, finish))
+    }
+}
+
+fn rename(
+    remote_from_path: *const c_char,
+    remote_to_path: *const c_char,
+) -> FtpOutcome<impl Start<()>> {
+    let from = remote_path(remote_from_path, "remote_from_path")?;
+    let to = remote_path(remote_to_path, "remote_to_path")?;
+    Ok(move |c: &Client, done| c.rename_async(from, to, done))
+}
+
+fn are_files_identical(
+    local_file_path: *const c_char,
+    remote_file_path: *const c_char,
+) -> FtpOutcome<impl Start<bool>> {
+    let local = local_path(local_file_path, "local_file_path")?;
+    let remote = remote_path(remote_file_path, "remote_file_path")?;
+    Ok(move |c: &Client, done| c.are_files_identical_async(&local, remote, done))
 }
 
 /// Create a client of (target_system, target_component) on `link`.
@@ -166,22 +319,14 @@ pub unsafe extern "C" fn mavftp_client_new(
     target_system: u8,
     target_component: u8,
     out_client: *mut *mut mavftp_client,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_client, "out_client")?;
-            let link = non_null(link.cast_const(), "link")?;
-            let inner = Client::new(&link.inner, target_system, target_component)?;
-            let client = mavftp_client {
-                inner,
-                error: Arc::new(Mutex::new(None)),
-            };
-            // SAFETY: checked non-null; the caller provides a writable slot.
-            unsafe { *out = Box::into_raw(Box::new(client)) };
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_client, "out_client")?;
+        let link = borrow(link, "link")?;
+        let inner = Client::new(&link.inner, target_system, target_component)?;
+        out.put_handle(mavftp_client { inner });
+        Ok(())
+    })
 }
 
 /// Free a client. Every accepted operation still queued or running ends
@@ -190,35 +335,23 @@ pub unsafe extern "C" fn mavftp_client_new(
 /// called from one of this client's own callbacks. NULL does nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_free(client: *mut mavftp_client) {
-    if client.is_null() {
-        return;
-    }
-    super::boundary::guard_void(|| {
-        // SAFETY: a non-null pointer came from Box::into_raw in mavftp_client_new.
-        drop(unsafe { Box::from_raw(client) });
-    });
+    // SAFETY: the caller passes a client from mavftp_client_new or NULL, once.
+    unsafe { free(client) }
 }
 
 /// Detail of this client's last failure as text (which path, which NAK code,
-/// which errno), or "" when nothing failed yet. Never NULL (also for a NULL
-/// client). The string belongs to the library and stays valid until the next
-/// call of any `mavftp_client_*` function from the same thread.
+/// which errno): of a call on this client, from any thread, or of an
+/// operation it ran, blocking or `_async` (kept before the operation's
+/// callback runs, so the callback may read it). "" when nothing failed yet
+/// or `client` is NULL; never NULL. The string belongs to the library and
+/// stays valid until the next `mavftp_client_last_error` or
+/// `mavftp_last_error` call from the same thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_client_last_error(client: *const mavftp_client) -> *const c_char {
-    let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: the caller passes a client from mavftp_client_new or NULL.
-        let c = unsafe { client.as_ref() }?;
-        c.error.lock().clone().or_else(|| c.inner.last_error())
-    }))
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    let bytes: Vec<u8> = text.into_bytes().into_iter().filter(|b| *b != 0).collect();
-    let cstring = CString::new(bytes).unwrap_or_default();
-    LAST_ERROR_TEXT.with(|cell| {
-        *cell.borrow_mut() = cstring;
-        cell.borrow().as_ptr()
-    })
+    let detail = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        borrow(client, "client").ok()?.inner.last_error()
+    }));
+    error_to_c(detail.unwrap_or_default())
 }
 
 /// Address another component of the target system from the next operation
@@ -227,7 +360,7 @@ pub unsafe extern "C" fn mavftp_client_last_error(client: *const mavftp_client) 
 pub unsafe extern "C" fn mavftp_client_set_target_compid(
     client: *mut mavftp_client,
     compid: u32,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         let id = u8::try_from(compid)
             .map_err(|_| FtpError::invalid(format!("component id {compid} is above 255")))?;
@@ -244,7 +377,7 @@ pub unsafe extern "C" fn mavftp_client_set_timeout(
     client: *mut mavftp_client,
     timeout_ms: u32,
     retries: u32,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         if timeout_ms == 0 {
             return Err(FtpError::invalid("timeout_ms is 0"));
@@ -266,7 +399,7 @@ pub unsafe extern "C" fn mavftp_client_set_window_caps(
     client: *mut mavftp_client,
     read: u32,
     write: u32,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         if read > MAVFTP_MAX_WINDOW_CAP || write > MAVFTP_MAX_WINDOW_CAP {
             return Err(FtpError::invalid(format!(
@@ -281,7 +414,7 @@ pub unsafe extern "C" fn mavftp_client_set_window_caps(
 /// End the running and all queued operations of this client; their callbacks
 /// (or blocking calls) get CANCELLED.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mavftp_client_cancel(client: *mut mavftp_client) -> mavftp_result {
+pub unsafe extern "C" fn mavftp_client_cancel(client: *mut mavftp_client) -> FtpResult {
     with_client(client, |c| {
         c.inner.cancel();
         Ok(())
@@ -302,16 +435,11 @@ pub unsafe extern "C" fn mavftp_client_download(
     use_burst: bool,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
+) -> FtpResult {
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let outcome = c.inner.download(remote, &local, use_burst, forward);
-        transfer_done(progress, user, Arc::clone(&c.error), last)(outcome.clone());
-        outcome
+        let start = download(remote_file_path, local_dir, use_burst, cb.forward())?;
+        cb.finished(c.wait(start))
     })
 }
 
@@ -327,16 +455,11 @@ pub unsafe extern "C" fn mavftp_client_download_async(
     use_burst: bool,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
+) -> FtpResult {
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let done = transfer_done(progress, user, Arc::clone(&c.error), last);
-        c.inner
-            .download_async(remote, &local, use_burst, forward, done)
+        let start = download(remote_file_path, local_dir, use_burst, cb.forward())?;
+        c.submit(start, |code, _| cb.finish(code))
     })
 }
 
@@ -349,16 +472,11 @@ pub unsafe extern "C" fn mavftp_client_upload(
     remote_dir: *const c_char,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
+) -> FtpResult {
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let outcome = c.inner.upload(&local, remote, forward);
-        transfer_done(progress, user, Arc::clone(&c.error), last)(outcome.clone());
-        outcome
+        let start = upload(local_file_path, remote_dir, cb.forward())?;
+        cb.finished(c.wait(start))
     })
 }
 
@@ -371,15 +489,11 @@ pub unsafe extern "C" fn mavftp_client_upload_async(
     remote_dir: *const c_char,
     progress: mavftp_progress_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
+) -> FtpResult {
+    let cb = TransferCb::new(progress, user_data);
     with_client(client, |c| {
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let last = Arc::new(Mutex::new(mavftp_progress::default()));
-        let forward = progress_forwarder(progress, user, &last);
-        let done = transfer_done(progress, user, Arc::clone(&c.error), last);
-        c.inner.upload_async(&local, remote, forward, done)
+        let start = upload(local_file_path, remote_dir, cb.forward())?;
+        c.submit(start, |code, _| cb.finish(code))
     })
 }
 
@@ -390,14 +504,11 @@ pub unsafe extern "C" fn mavftp_client_list_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
     out_list: *mut *mut mavftp_list,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
-        let out = out_ptr(out_list, "out_list")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let listing = c.inner.list_directory(remote)?;
-        let owned = Box::into_raw(OwnedList::new(&listing));
-        // SAFETY: checked non-null; OwnedList starts with its mavftp_list view.
-        unsafe { *out = owned.cast::<mavftp_list>() };
+        let out = Out::new(out_list, "out_list")?;
+        let listing = c.wait(list_directory(remote_dir)?)?;
+        out.put(OwnedList::into_handle(OwnedList::new(&listing)));
         Ok(())
     })
 }
@@ -411,26 +522,9 @@ pub unsafe extern "C" fn mavftp_client_list_directory_async(
     remote_dir: *const c_char,
     callback: mavftp_list_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let slot = Arc::clone(&c.error);
-        c.inner.list_directory_async(
-            remote,
-            Box::new(move |outcome| {
-                let code = code_of(&outcome, &slot);
-                let owned = outcome.ok().map(|l| OwnedList::new(&l));
-                let ptr = owned
-                    .as_ref()
-                    .map_or(std::ptr::null(), |o| o.view() as *const mavftp_list);
-                if let Some(cb) = callback {
-                    cb(code, ptr, user.get());
-                }
-                drop(owned);
-            }),
-        )
-    })
+) -> FtpResult {
+    let finish = list_cb(callback, user_data);
+    with_client(client, |c| c.submit(list_directory(remote_dir)?, finish))
 }
 
 /// Create the directory `remote_dir` (its parent must exist), blocking.
@@ -439,11 +533,8 @@ pub unsafe extern "C" fn mavftp_client_list_directory_async(
 pub unsafe extern "C" fn mavftp_client_create_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
-) -> mavftp_result {
-    with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner.create_directory(path)
-    })
+) -> FtpResult {
+    CREATE_DIRECTORY.wait(client, remote_dir)
 }
 
 /// Start `mavftp_client_create_directory`; `callback` (may be NULL) runs exactly once on
@@ -454,13 +545,8 @@ pub unsafe extern "C" fn mavftp_client_create_directory_async(
     remote_dir: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner
-            .create_directory_async(path, result_done(callback, user, Arc::clone(&c.error)))
-    })
+) -> FtpResult {
+    CREATE_DIRECTORY.submit(client, remote_dir, callback, user_data)
 }
 
 /// Remove the empty directory `remote_dir`, blocking.
@@ -468,11 +554,8 @@ pub unsafe extern "C" fn mavftp_client_create_directory_async(
 pub unsafe extern "C" fn mavftp_client_remove_directory(
     client: *mut mavftp_client,
     remote_dir: *const c_char,
-) -> mavftp_result {
-    with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner.remove_directory(path)
-    })
+) -> FtpResult {
+    REMOVE_DIRECTORY.wait(client, remote_dir)
 }
 
 /// Start `mavftp_client_remove_directory`; `callback` (may be NULL) runs exactly once on
@@ -483,13 +566,8 @@ pub unsafe extern "C" fn mavftp_client_remove_directory_async(
     remote_dir: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let path = remote_path(remote_dir, "remote_dir")?;
-        c.inner
-            .remove_directory_async(path, result_done(callback, user, Arc::clone(&c.error)))
-    })
+) -> FtpResult {
+    REMOVE_DIRECTORY.submit(client, remote_dir, callback, user_data)
 }
 
 /// Remove the file `remote_file_path`, blocking.
@@ -497,11 +575,8 @@ pub unsafe extern "C" fn mavftp_client_remove_directory_async(
 pub unsafe extern "C" fn mavftp_client_remove_file(
     client: *mut mavftp_client,
     remote_file_path: *const c_char,
-) -> mavftp_result {
-    with_client(client, |c| {
-        let path = remote_path(remote_file_path, "remote_file_path")?;
-        c.inner.remove_file(path)
-    })
+) -> FtpResult {
+    REMOVE_FILE.wait(client, remote_file_path)
 }
 
 /// Start `mavftp_client_remove_file`; `callback` (may be NULL) runs exactly once on
@@ -512,13 +587,8 @@ pub unsafe extern "C" fn mavftp_client_remove_file_async(
     remote_file_path: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let path = remote_path(remote_file_path, "remote_file_path")?;
-        c.inner
-            .remove_file_async(path, result_done(callback, user, Arc::clone(&c.error)))
-    })
+) -> FtpResult {
+    REMOVE_FILE.submit(client, remote_file_path, callback, user_data)
 }
 
 /// Rename `remote_from_path` to `remote_to_path`, blocking.
@@ -527,11 +597,9 @@ pub unsafe extern "C" fn mavftp_client_rename(
     client: *mut mavftp_client,
     remote_from_path: *const c_char,
     remote_to_path: *const c_char,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
-        let from = remote_path(remote_from_path, "remote_from_path")?;
-        let to = remote_path(remote_to_path, "remote_to_path")?;
-        c.inner.rename(from, to)
+        c.wait(rename(remote_from_path, remote_to_path)?)
     })
 }
 
@@ -544,13 +612,10 @@ pub unsafe extern "C" fn mavftp_client_rename_async(
     remote_to_path: *const c_char,
     callback: mavftp_result_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
+) -> FtpResult {
+    let finish = result_cb(callback, user_data);
     with_client(client, |c| {
-        let from = remote_path(remote_from_path, "remote_from_path")?;
-        let to = remote_path(remote_to_path, "remote_to_path")?;
-        c.inner
-            .rename_async(from, to, result_done(callback, user, Arc::clone(&c.error)))
+        c.submit(rename(remote_from_path, remote_to_path)?, finish)
     })
 }
 
@@ -563,14 +628,10 @@ pub unsafe extern "C" fn mavftp_client_are_files_identical(
     local_file_path: *const c_char,
     remote_file_path: *const c_char,
     out_identical: *mut bool,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
-        let out = out_ptr(out_identical, "out_identical")?;
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let same = c.inner.are_files_identical(&local, remote)?;
-        // SAFETY: checked non-null; the caller provides a writable bool.
-        unsafe { *out = same };
+        let out = Out::new(out_identical, "out_identical")?;
+        out.put(c.wait(are_files_identical(local_file_path, remote_file_path)?)?);
         Ok(())
     })
 }
@@ -584,22 +645,12 @@ pub unsafe extern "C" fn mavftp_client_are_files_identical_async(
     remote_file_path: *const c_char,
     callback: mavftp_bool_cb,
     user_data: *mut c_void,
-) -> mavftp_result {
-    let user = UserData(user_data);
+) -> FtpResult {
+    let finish = bool_cb(callback, user_data);
     with_client(client, |c| {
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let slot = Arc::clone(&c.error);
-        c.inner.are_files_identical_async(
-            &local,
-            remote,
-            Box::new(move |outcome| {
-                let code = code_of(&outcome, &slot);
-                let same = outcome.unwrap_or(false);
-                if let Some(cb) = callback {
-                    cb(code, same, user.get());
-                }
-            }),
+        c.submit(
+            are_files_identical(local_file_path, remote_file_path)?,
+            finish,
         )
     })
 }

@@ -2,8 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{UserData, c_str, guard, guard_void, non_null, out_ptr};
-use super::result::mavftp_result;
+use super::boundary::{Out, UserData, borrow, c_str, free, guard};
 use crate::link::{Link, SIGNING_KEY_LEN, SigningStats};
 use crate::result::{FtpError, FtpResult};
 
@@ -21,64 +20,20 @@ const _: () = assert!(
 pub const MAVFTP_SIGNING_KEY_LEN: usize = 32;
 const _: () = assert!(MAVFTP_SIGNING_KEY_LEN == SIGNING_KEY_LEN);
 
-/// MAVLink 2 signing counters of a link since it was opened
-/// (`mavftp_link_signing_stats`). They only grow; clearing or replacing the
-/// key keeps them. Incoming frames are counted while a key is set:
-/// accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
-/// stale_stream + too_many_streams.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct mavftp_signing_stats {
-    /// Frames this link signed and sent (heartbeats included).
-    pub frames_signed: u64,
-    /// Incoming frames with a correct signature (accepted).
-    pub accepted_signed: u64,
-    /// Incoming frames without a correct signature accepted because signing
-    /// is not required (unsigned ones, and signed ones that failed a check,
-    /// as in the MAVLink reference implementations).
-    pub accepted_unsigned: u64,
-    /// Incoming frames without a correct signature dropped because signing
-    /// is required: no client or server saw them.
-    pub dropped: u64,
-    /// Incoming frames without a signature (MAVLink 1 included).
-    pub unsigned_frames: u64,
-    /// Incoming signed frames with a wrong signature (another key, altered
-    /// bytes).
-    pub bad_signature: u64,
-    /// Correctly signed frames not newer than the last accepted one of their
-    /// stream (system, component, link id): replays.
-    pub replay: u64,
-    /// Correctly signed first frames of a new stream more than one minute
-    /// behind this link's timestamp.
-    pub stale_stream: u64,
-    /// Correctly signed first frames of a new stream while the link's table
-    /// of streams was full of recent ones.
-    pub too_many_streams: u64,
-}
-
-impl From<SigningStats> for mavftp_signing_stats {
-    fn from(s: SigningStats) -> Self {
-        mavftp_signing_stats {
-            frames_signed: s.frames_signed,
-            accepted_signed: s.accepted_signed,
-            accepted_unsigned: s.accepted_unsigned,
-            dropped: s.dropped,
-            unsigned_frames: s.unsigned_frames,
-            bad_signature: s.bad_signature,
-            replay: s.replay,
-            stale_stream: s.stale_stream,
-            too_many_streams: s.too_many_streams,
-        }
-    }
-}
-
 /// One MAVLink connection (UDP, TCP, serial or application-owned), shared by
 /// any number of clients and servers. It sends a HEARTBEAT at 1 Hz and tracks
 /// which systems it hears.
 ///
 /// Thread safety: all functions may be called from any thread.
 pub struct mavftp_link {
-    pub(crate) inner: Link,
+    pub(super) inner: Link,
+}
+
+impl Drop for mavftp_link {
+    /// Clients and servers hold the link too: freeing the handle closes it.
+    fn drop(&mut self) {
+        self.inner.close();
+    }
 }
 
 /// Called by a custom link with one complete, framed MAVLink message to send.
@@ -103,18 +58,13 @@ pub unsafe extern "C" fn mavftp_link_open(
     own_system_id: u8,
     own_component_id: u8,
     out_link: *mut *mut mavftp_link,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_link, "out_link")?;
-            let url = c_str(url, "url")?;
-            let inner = Link::open(url, own_system_id, own_component_id)?;
-            // SAFETY: checked non-null; the caller provides a writable slot.
-            unsafe { *out = Box::into_raw(Box::new(mavftp_link { inner })) };
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_link, "out_link")?;
+        let inner = Link::open(c_str(url, "url")?, own_system_id, own_component_id)?;
+        out.put_handle(mavftp_link { inner });
+        Ok(())
+    })
 }
 
 /// Open a link whose bytes the application moves (it already owns the serial
@@ -129,22 +79,18 @@ pub unsafe extern "C" fn mavftp_link_open_custom(
     send: mavftp_send_cb,
     user_data: *mut c_void,
     out_link: *mut *mut mavftp_link,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_link, "out_link")?;
-            let send = send.ok_or_else(|| FtpError::invalid("send is NULL"))?;
-            let user = UserData(user_data);
-            let sink = Box::new(move |bytes: &[u8]| {
-                send(bytes.as_ptr(), bytes.len(), user.get());
-            });
-            let inner = Link::open_custom(own_system_id, own_component_id, sink)?;
-            // SAFETY: checked non-null; the caller provides a writable slot.
-            unsafe { *out = Box::into_raw(Box::new(mavftp_link { inner })) };
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_link, "out_link")?;
+        let send = send.ok_or_else(|| FtpError::invalid("send is NULL"))?;
+        let user = UserData(user_data);
+        let sink = Box::new(move |bytes: &[u8]| {
+            send(bytes.as_ptr(), bytes.len(), user.get());
+        });
+        let inner = Link::open_custom(own_system_id, own_component_id, sink)?;
+        out.put_handle(mavftp_link { inner });
+        Ok(())
+    })
 }
 
 /// Feed bytes received by the application into a custom link (any chunking;
@@ -157,23 +103,17 @@ pub unsafe extern "C" fn mavftp_link_feed(
     link: *mut mavftp_link,
     bytes: *const u8,
     len: usize,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            // SAFETY: the caller passes a link from mavftp_link_open* or NULL.
-            let link = unsafe { link.as_ref() }.ok_or_else(|| FtpError::invalid("link is NULL"))?;
-            if len == 0 {
-                return Ok(());
-            }
-            if bytes.is_null() {
-                return Err(FtpError::invalid("bytes is NULL"));
-            }
-            // SAFETY: non-null and the caller promises `len` readable bytes.
-            let data = unsafe { std::slice::from_raw_parts(bytes, len) };
-            link.inner.feed(data)
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let link = borrow(link, "link")?;
+        if len == 0 {
+            return Ok(());
+        }
+        borrow(bytes, "bytes")?;
+        // SAFETY: non-null and the caller promises `len` readable bytes.
+        let data = unsafe { std::slice::from_raw_parts(bytes, len) };
+        link.inner.feed(data)
+    })
 }
 
 /// The first system (other than our own) heard on this link, by any
@@ -183,21 +123,16 @@ pub unsafe extern "C" fn mavftp_link_feed(
 pub unsafe extern "C" fn mavftp_link_first_heard_system(
     link: *const mavftp_link,
     out_system_id: *mut u8,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_system_id, "out_system_id")?;
-            let link = non_null(link, "link")?;
-            let system = link
-                .inner
-                .first_heard_system()
-                .ok_or_else(|| FtpError::new(FtpResult::NoSystem, "no system heard yet"))?;
-            // SAFETY: checked non-null; the caller provides a writable byte.
-            unsafe { *out = system };
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_system_id, "out_system_id")?;
+        let system = borrow(link, "link")?
+            .inner
+            .first_heard_system()
+            .ok_or_else(|| FtpError::new(FtpResult::NoSystem, "no system heard yet"))?;
+        out.put(system);
+        Ok(())
+    })
 }
 
 /// Milliseconds since any MAVLink message from (`system_id`, `component_id`)
@@ -210,27 +145,21 @@ pub unsafe extern "C" fn mavftp_link_last_heard(
     system_id: u8,
     component_id: u8,
     out_ms_ago: *mut u64,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_ms_ago, "out_ms_ago")?;
-            let link = non_null(link, "link")?;
-            let at = link
-                .inner
-                .last_heard(system_id, component_id)
-                .ok_or_else(|| {
-                    FtpError::new(
-                        FtpResult::NoSystem,
-                        format!("system {system_id} component {component_id} never heard"),
-                    )
-                })?;
-            let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
-            // SAFETY: checked non-null; the caller provides a writable u64.
-            unsafe { *out = ms };
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_ms_ago, "out_ms_ago")?;
+        let at = borrow(link, "link")?
+            .inner
+            .last_heard(system_id, component_id)
+            .ok_or_else(|| {
+                FtpError::new(
+                    FtpResult::NoSystem,
+                    format!("system {system_id} component {component_id} never heard"),
+                )
+            })?;
+        out.put(u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX));
+        Ok(())
+    })
 }
 
 /// Turn on MAVLink 2 message signing (mavlink.io "Message signing"): every
@@ -259,59 +188,44 @@ pub unsafe extern "C" fn mavftp_link_set_signing(
     key_len: usize,
     link_id: u8,
     require_signed: bool,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let link = non_null(link.cast_const(), "link")?;
-            if secret_key.is_null() {
-                return Err(FtpError::invalid("secret_key is NULL"));
-            }
-            if key_len != MAVFTP_SIGNING_KEY_LEN {
-                return Err(FtpError::invalid(format!(
-                    "secret_key is {key_len} bytes; a MAVLink signing key is {MAVFTP_SIGNING_KEY_LEN}"
-                )));
-            }
-            let mut key = [0u8; SIGNING_KEY_LEN];
-            // SAFETY: non-null and the caller promises `key_len` (32) readable bytes.
-            key.copy_from_slice(unsafe { std::slice::from_raw_parts(secret_key, key_len) });
-            link.inner.set_signing(&key, link_id, require_signed);
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let link = borrow(link, "link")?;
+        borrow(secret_key, "secret_key")?;
+        if key_len != MAVFTP_SIGNING_KEY_LEN {
+            return Err(FtpError::invalid(format!(
+                "secret_key is {key_len} bytes; a MAVLink signing key is {MAVFTP_SIGNING_KEY_LEN}"
+            )));
+        }
+        let mut copy = [0u8; SIGNING_KEY_LEN];
+        // SAFETY: non-null and the caller promises `key_len` (32) readable bytes.
+        copy.copy_from_slice(unsafe { std::slice::from_raw_parts(secret_key, key_len) });
+        link.inner.set_signing(&copy, link_id, require_signed);
+        Ok(())
+    })
 }
 
 /// Turn signing off: frames are sent unsigned and every frame is accepted
 /// again. The counters stay.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mavftp_link_clear_signing(link: *mut mavftp_link) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let link = non_null(link.cast_const(), "link")?;
-            link.inner.clear_signing();
-            Ok(())
-        },
-    )
+pub unsafe extern "C" fn mavftp_link_clear_signing(link: *mut mavftp_link) -> FtpResult {
+    guard(None, || {
+        borrow(link, "link")?.inner.clear_signing();
+        Ok(())
+    })
 }
 
 /// The link's signing counters: `*out_stats` receives them.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_link_signing_stats(
     link: *const mavftp_link,
-    out_stats: *mut mavftp_signing_stats,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_stats, "out_stats")?;
-            let link = non_null(link, "link")?;
-            let stats = link.inner.signing_stats().into();
-            // SAFETY: checked non-null; the caller provides a writable struct.
-            unsafe { *out = stats };
-            Ok(())
-        },
-    )
+    out_stats: *mut SigningStats,
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_stats, "out_stats")?;
+        out.put(borrow(link, "link")?.inner.signing_stats());
+        Ok(())
+    })
 }
 
 /// Close and free a link. Operations of its clients still in flight end
@@ -321,13 +235,6 @@ pub unsafe extern "C" fn mavftp_link_signing_stats(
 /// nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_link_free(link: *mut mavftp_link) {
-    if link.is_null() {
-        return;
-    }
-    guard_void(|| {
-        // SAFETY: a non-null pointer came from Box::into_raw in mavftp_link_open*.
-        let link = unsafe { Box::from_raw(link) };
-        link.inner.close();
-        drop(link);
-    });
+    // SAFETY: the caller passes a link from mavftp_link_open* or NULL, once.
+    unsafe { free(link) }
 }

@@ -112,18 +112,19 @@ impl OwnedList {
     pub(crate) fn view(&self) -> &mavftp_list {
         &self.view
     }
+
+    /// The list as the handle C frees with `mavftp_list_free` (the view
+    /// is the first field, so the pointers are the same).
+    pub(crate) fn into_handle(list: Box<OwnedList>) -> *mut mavftp_list {
+        Box::into_raw(list).cast()
+    }
 }
 
 /// Free a list returned by `mavftp_client_list_directory`. NULL does nothing.
 /// Never pass a list received in a `mavftp_list_cb`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_list_free(list: *mut mavftp_list) {
-    if list.is_null() {
-        return;
-    }
-    super::boundary::guard_void(|| {
-        // SAFETY: every list we hand out as owned comes from Box<OwnedList>
-        // via Box::into_raw, with the view as its first field.
-        drop(unsafe { Box::from_raw(list.cast::<OwnedList>()) });
-    });
+    // SAFETY: every list handed out as owned is an OwnedList (into_handle),
+    // whose first field is the view; the caller frees it once.
+    unsafe { super::boundary::free(list.cast::<OwnedList>()) }
 }

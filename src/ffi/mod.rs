@@ -8,6 +8,6 @@ mod boundary;
 pub mod client;
 pub mod link;
 pub mod list;
-pub mod result;
+mod result;
 pub mod server;
 pub mod transfer;

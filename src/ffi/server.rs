@@ -2,9 +2,9 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{guard, guard_void, local_path, non_null, out_ptr};
+use super::boundary::{Out, borrow, free, guard, local_path};
 use super::link::mavftp_link;
-use super::result::mavftp_result;
+use crate::result::FtpResult;
 use crate::server::{Pacing, Server};
 
 /// The `mavftp_server_set_link_rate` value that selects the default burst
@@ -32,19 +32,14 @@ pub unsafe extern "C" fn mavftp_server_new(
     link: *mut mavftp_link,
     root_dir: *const c_char,
     out_server: *mut *mut mavftp_server,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let out = out_ptr(out_server, "out_server")?;
-            let link = non_null(link.cast_const(), "link")?;
-            let root = local_path(root_dir, "root_dir")?;
-            let inner = Server::new(&link.inner, &root)?;
-            // SAFETY: checked non-null; the caller provides a writable slot.
-            unsafe { *out = Box::into_raw(Box::new(mavftp_server { inner })) };
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        let out = Out::new(out_server, "out_server")?;
+        let link = borrow(link, "link")?;
+        let inner = Server::new(&link.inner, &local_path(root_dir, "root_dir")?)?;
+        out.put_handle(mavftp_server { inner });
+        Ok(())
+    })
 }
 
 /// Refuse (true) or allow again (false) every write, create, remove and
@@ -53,15 +48,11 @@ pub unsafe extern "C" fn mavftp_server_new(
 pub unsafe extern "C" fn mavftp_server_set_read_only(
     server: *mut mavftp_server,
     read_only: bool,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let server = non_null(server.cast_const(), "server")?;
-            server.inner.set_read_only(read_only);
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        borrow(server, "server")?.inner.set_read_only(read_only);
+        Ok(())
+    })
 }
 
 /// Pace bursts at `bytes_per_second` of frames on links that do not know
@@ -77,30 +68,23 @@ pub unsafe extern "C" fn mavftp_server_set_read_only(
 pub unsafe extern "C" fn mavftp_server_set_link_rate(
     server: *mut mavftp_server,
     bytes_per_second: u32,
-) -> mavftp_result {
-    guard(
-        |_| (),
-        || {
-            let server = non_null(server.cast_const(), "server")?;
-            server.inner.set_burst_pacing(match bytes_per_second {
+) -> FtpResult {
+    guard(None, || {
+        borrow(server, "server")?
+            .inner
+            .set_burst_pacing(match bytes_per_second {
                 0 => Pacing::Unpaced,
                 MAVFTP_DEFAULT_LINK_RATE => Pacing::Adaptive,
                 rate => Pacing::Fixed(rate),
             });
-            Ok(())
-        },
-    )
+        Ok(())
+    })
 }
 
 /// Stop serving, close all sessions and files, and free the server.
 /// NULL does nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_server_free(server: *mut mavftp_server) {
-    if server.is_null() {
-        return;
-    }
-    guard_void(|| {
-        // SAFETY: a non-null pointer came from Box::into_raw in mavftp_server_new.
-        drop(unsafe { Box::from_raw(server) });
-    });
+    // SAFETY: the caller passes a server from mavftp_server_new or NULL, once.
+    unsafe { free(server) }
 }

@@ -4,18 +4,15 @@
 //! and streamed downloads, several operations at once.
 
 use std::ffi::{CString, c_char, c_void};
-use std::sync::Arc;
+use std::path::Path;
 
-use parking_lot::Mutex;
-
-use super::boundary::{UserData, c_str, local_path, out_ptr, remote_path};
-use super::client::{code_of, mavftp_client, with_client};
-use super::result::mavftp_result;
+use super::boundary::{Out, UserData, c_str, free, guard, local_path, remote_path};
+use super::client::{mavftp_client, with_client};
 use crate::client::{
-    ChunkFn, DirReport, ExCompletion, MAX_PARALLEL, TransferOptions, TransferProgress,
-    TransferProgressFn,
+    ChunkFn, Client, DirReport, ExCompletion, MAX_PARALLEL, TransferOptions, TransferProgress,
+    TransferProgressFn, TransferReport,
 };
-use crate::result::{FtpError, FtpOutcome};
+use crate::result::{FtpError, FtpOutcome, FtpResult};
 
 /// Most operations `mavftp_client_set_parallel` lets one client run at once.
 pub const MAVFTP_MAX_PARALLEL: u32 = 16;
@@ -93,7 +90,7 @@ pub struct mavftp_transfer_progress {
 /// `mavftp_client_last_error` names each of them.
 pub type mavftp_transfer_cb = Option<
     extern "C" fn(
-        result: mavftp_result,
+        result: FtpResult,
         progress: *const mavftp_transfer_progress,
         user_data: *mut c_void,
     ),
@@ -119,9 +116,8 @@ struct OwnedBuffer {
 /// Final callback of `mavftp_client_download_to_memory`: `buffer` is NULL
 /// unless `result` is SUCCESS; the caller owns it and frees it with
 /// `mavftp_buffer_free` (also allowed inside the callback).
-pub type mavftp_buffer_cb = Option<
-    extern "C" fn(result: mavftp_result, buffer: *mut mavftp_buffer, user_data: *mut c_void),
->;
+pub type mavftp_buffer_cb =
+    Option<extern "C" fn(result: FtpResult, buffer: *mut mavftp_buffer, user_data: *mut c_void)>;
 
 /// Data callback of `mavftp_client_download_stream`: the next `len` bytes
 /// of the file, at `offset` (each call continues the previous one: the
@@ -202,20 +198,19 @@ fn forward(cb: mavftp_transfer_cb, user: UserData) -> Option<TransferProgressFn>
     let cb = cb?;
     Some(Box::new(move |p: &TransferProgress| {
         let (c, _name) = to_c(p);
-        cb(mavftp_result::Next, &c, user.get());
+        cb(FtpResult::Next, &c, user.get());
     }))
 }
 
-/// The final call of `cb` with the outcome (a directory's failures count).
+/// The final call of `cb` with the outcome (a directory's failures count;
+/// the engine kept a failure's detail before this runs).
 fn finish<T: Send + 'static>(
     cb: mavftp_transfer_cb,
     user: UserData,
-    slot: Arc<Mutex<Option<String>>>,
     as_result: fn(FtpOutcome<T>) -> FtpOutcome<()>,
 ) -> ExCompletion<T> {
     Box::new(move |outcome, last| {
-        let outcome = as_result(outcome);
-        let code = code_of(&outcome, &slot);
+        let code = FtpResult::of(&as_result(outcome));
         let (c, _name) = to_c(last);
         if let Some(cb) = cb {
             cb(code, &c, user.get());
@@ -231,36 +226,108 @@ fn dir_result(o: FtpOutcome<DirReport>) -> FtpOutcome<()> {
     o.and_then(|r| r.result())
 }
 
-/// Write the operation id.
-fn put_id(out: *mut u64, id: u64) {
-    // SAFETY: checked non-null by the caller; the caller provides a writable u64.
-    unsafe { *out = id };
-}
-
 /// Fill `options` with the defaults and its `struct_size` (every other
 /// field zero). INVALID_PARAMETER for NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_transfer_options_init(
     options: *mut mavftp_transfer_options,
-) -> mavftp_result {
-    super::boundary::guard(
-        |_| (),
-        || {
-            let out = out_ptr(options, "options")?;
-            // SAFETY: checked non-null; the caller provides a writable struct.
-            unsafe {
-                out.write(mavftp_transfer_options {
-                    struct_size: OPTIONS_V1,
-                    use_burst: false,
-                    verify: false,
-                    no_resume: false,
-                    transfer_identical: false,
-                    glob: std::ptr::null(),
-                })
-            };
-            Ok(())
-        },
-    )
+) -> FtpResult {
+    guard(None, || {
+        Out::new(options, "options")?.put(mavftp_transfer_options {
+            struct_size: OPTIONS_V1,
+            use_burst: false,
+            verify: false,
+            no_resume: false,
+            transfer_identical: false,
+            glob: std::ptr::null(),
+        });
+        Ok(())
+    })
+}
+
+/// Queue an extended operation: `start` checks its C arguments and queues
+/// it on the client, and its id goes to `*out_op_id` (checked first). A
+/// refusal is kept as the client's last error; the callbacks never run then.
+fn queue_op(
+    client: *const mavftp_client,
+    out_op_id: *mut u64,
+    start: impl FnOnce(&Client) -> FtpOutcome<u64>,
+) -> FtpResult {
+    with_client(client, |c| {
+        let out = Out::new(out_op_id, "out_op_id")?;
+        out.put(start(&c.inner)?);
+        Ok(())
+    })
+}
+
+/// How a transfer between a remote and a local path is queued: (client,
+/// remote, local, options, progress, completion) -> operation id.
+type StartEx<T> = fn(
+    &Client,
+    &str,
+    &Path,
+    &TransferOptions,
+    Option<TransferProgressFn>,
+    ExCompletion<T>,
+) -> FtpOutcome<u64>;
+
+/// One of the four transfers between a remote and a local path (a file
+/// into a directory, a directory into a directory): the Rust API's `_async`
+/// method with the paths in (remote, local) order, the C names of the path
+/// arguments (for errors) and how its outcome becomes the final result.
+struct PathTransfer<T> {
+    remote_arg: &'static str,
+    local_arg: &'static str,
+    start: StartEx<T>,
+    as_result: fn(FtpOutcome<T>) -> FtpOutcome<()>,
+}
+
+const DOWNLOAD_EX: PathTransfer<TransferReport> = PathTransfer {
+    remote_arg: "remote_file_path",
+    local_arg: "local_dir",
+    start: |c, remote, local, o, p, done| c.download_ex_async(remote, local, o, p, done),
+    as_result: unit,
+};
+const UPLOAD_EX: PathTransfer<TransferReport> = PathTransfer {
+    remote_arg: "remote_dir",
+    local_arg: "local_file_path",
+    start: |c, remote, local, o, p, done| c.upload_ex_async(local, remote, o, p, done),
+    as_result: unit,
+};
+const DOWNLOAD_DIR: PathTransfer<DirReport> = PathTransfer {
+    remote_arg: "remote_dir",
+    local_arg: "local_dir",
+    start: |c, remote, local, o, p, done| c.download_dir_async(remote, local, o, p, done),
+    as_result: dir_result,
+};
+const UPLOAD_DIR: PathTransfer<DirReport> = PathTransfer {
+    remote_arg: "remote_dir",
+    local_arg: "local_dir",
+    start: |c, remote, local, o, p, done| c.upload_dir_async(local, remote, o, p, done),
+    as_result: dir_result,
+};
+
+impl<T: Send + 'static> PathTransfer<T> {
+    /// Check the arguments and queue the transfer (see `queue_op`); `paths`
+    /// are the remote and the local path.
+    fn queue(
+        &self,
+        client: *const mavftp_client,
+        (remote, local): (*const c_char, *const c_char),
+        options: *const mavftp_transfer_options,
+        callback: mavftp_transfer_cb,
+        user_data: *mut c_void,
+        out_op_id: *mut u64,
+    ) -> FtpResult {
+        let user = UserData(user_data);
+        queue_op(client, out_op_id, |c| {
+            let remote = remote_path(remote, self.remote_arg)?;
+            let local = local_path(local, self.local_arg)?;
+            let opts = read_options(options)?;
+            let done = finish(callback, user, self.as_result);
+            (self.start)(c, remote, &local, &opts, forward(callback, user), done)
+        })
+    }
 }
 
 /// Run up to `parallel` operations of this client at once, 1 to
@@ -275,7 +342,7 @@ pub unsafe extern "C" fn mavftp_transfer_options_init(
 pub unsafe extern "C" fn mavftp_client_set_parallel(
     client: *mut mavftp_client,
     parallel: u32,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         if parallel == 0 || parallel > MAVFTP_MAX_PARALLEL {
             return Err(FtpError::invalid(format!(
@@ -296,7 +363,7 @@ pub unsafe extern "C" fn mavftp_client_set_parallel(
 pub unsafe extern "C" fn mavftp_client_cancel_op(
     client: *mut mavftp_client,
     op_id: u64,
-) -> mavftp_result {
+) -> FtpResult {
     with_client(client, |c| {
         if c.inner.cancel_op(op_id) {
             Ok(())
@@ -324,20 +391,15 @@ pub unsafe extern "C" fn mavftp_client_download_ex(
     callback: mavftp_transfer_cb,
     user_data: *mut c_void,
     out_op_id: *mut u64,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let out = out_ptr(out_op_id, "out_op_id")?;
-        let remote = remote_path(remote_file_path, "remote_file_path")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, Arc::clone(&c.error), unit);
-        let id = c
-            .inner
-            .download_ex_async(remote, &local, &opts, forward(callback, user), done)?;
-        put_id(out, id);
-        Ok(())
-    })
+) -> FtpResult {
+    DOWNLOAD_EX.queue(
+        client,
+        (remote_file_path, local_dir),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Upload the local file `local_file_path` into `remote_dir` (same name)
@@ -352,20 +414,15 @@ pub unsafe extern "C" fn mavftp_client_upload_ex(
     callback: mavftp_transfer_cb,
     user_data: *mut c_void,
     out_op_id: *mut u64,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let out = out_ptr(out_op_id, "out_op_id")?;
-        let local = local_path(local_file_path, "local_file_path")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, Arc::clone(&c.error), unit);
-        let id = c
-            .inner
-            .upload_ex_async(&local, remote, &opts, forward(callback, user), done)?;
-        put_id(out, id);
-        Ok(())
-    })
+) -> FtpResult {
+    UPLOAD_EX.queue(
+        client,
+        (remote_dir, local_file_path),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Download the remote directory `remote_dir` recursively into the existing
@@ -384,20 +441,15 @@ pub unsafe extern "C" fn mavftp_client_download_dir(
     callback: mavftp_transfer_cb,
     user_data: *mut c_void,
     out_op_id: *mut u64,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let out = out_ptr(out_op_id, "out_op_id")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, Arc::clone(&c.error), dir_result);
-        let id =
-            c.inner
-                .download_dir_async(remote, &local, &opts, forward(callback, user), done)?;
-        put_id(out, id);
-        Ok(())
-    })
+) -> FtpResult {
+    DOWNLOAD_DIR.queue(
+        client,
+        (remote_dir, local_dir),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Upload the local directory `local_dir` recursively into the existing
@@ -412,20 +464,15 @@ pub unsafe extern "C" fn mavftp_client_upload_dir(
     callback: mavftp_transfer_cb,
     user_data: *mut c_void,
     out_op_id: *mut u64,
-) -> mavftp_result {
-    let user = UserData(user_data);
-    with_client(client, |c| {
-        let out = out_ptr(out_op_id, "out_op_id")?;
-        let local = local_path(local_dir, "local_dir")?;
-        let remote = remote_path(remote_dir, "remote_dir")?;
-        let opts = read_options(options)?;
-        let done = finish(callback, user, Arc::clone(&c.error), dir_result);
-        let id = c
-            .inner
-            .upload_dir_async(&local, remote, &opts, forward(callback, user), done)?;
-        put_id(out, id);
-        Ok(())
-    })
+) -> FtpResult {
+    UPLOAD_DIR.queue(
+        client,
+        (remote_dir, local_dir),
+        options,
+        callback,
+        user_data,
+        out_op_id,
+    )
 }
 
 /// Download `remote_file_path` into a buffer the library allocates (for
@@ -444,15 +491,13 @@ pub unsafe extern "C" fn mavftp_client_download_to_memory(
     on_done: mavftp_buffer_cb,
     user_data: *mut c_void,
     out_op_id: *mut u64,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
-    with_client(client, |c| {
-        let out = out_ptr(out_op_id, "out_op_id")?;
+    queue_op(client, out_op_id, |c| {
         let remote = remote_path(remote_file_path, "remote_file_path")?;
         let opts = read_options(options)?;
-        let slot = Arc::clone(&c.error);
         let done: ExCompletion<Vec<u8>> = Box::new(move |outcome, _last| {
-            let code = code_of(&outcome, &slot);
+            let code = FtpResult::of(&outcome);
             let buffer = outcome.ok().map_or(std::ptr::null_mut(), |bytes| {
                 let owned = Box::new(OwnedBuffer {
                     view: mavftp_buffer {
@@ -477,11 +522,7 @@ pub unsafe extern "C" fn mavftp_client_download_to_memory(
                 None => free_buffer(buffer),
             }
         });
-        let id = c
-            .inner
-            .download_to_memory_async(remote, &opts, forward(progress, user), done)?;
-        put_id(out, id);
-        Ok(())
+        c.download_to_memory_async(remote, &opts, forward(progress, user), done)
     })
 }
 
@@ -501,34 +542,29 @@ pub unsafe extern "C" fn mavftp_client_download_stream(
     callback: mavftp_transfer_cb,
     user_data: *mut c_void,
     out_op_id: *mut u64,
-) -> mavftp_result {
+) -> FtpResult {
     let user = UserData(user_data);
-    with_client(client, |c| {
-        let out = out_ptr(out_op_id, "out_op_id")?;
+    queue_op(client, out_op_id, |c| {
         let remote = remote_path(remote_file_path, "remote_file_path")?;
         let opts = read_options(options)?;
         let chunk_cb = on_chunk.ok_or_else(|| FtpError::invalid("on_chunk is NULL"))?;
         let chunk: ChunkFn = Box::new(move |offset, data: &[u8]| {
             chunk_cb(offset, data.as_ptr(), data.len(), user.get())
         });
-        let done = finish(callback, user, Arc::clone(&c.error), unit);
-        let id =
-            c.inner
-                .download_stream_async(remote, &opts, chunk, forward(callback, user), done)?;
-        put_id(out, id);
-        Ok(())
+        let done = finish(callback, user, unit);
+        c.download_stream_async(remote, &opts, chunk, forward(callback, user), done)
     })
 }
 
+/// Free a buffer made above (NULL does nothing).
 fn free_buffer(buffer: *mut mavftp_buffer) {
-    if !buffer.is_null() {
-        // SAFETY: made by Box::into_raw of an OwnedBuffer whose first field is the view.
-        drop(unsafe { Box::from_raw(buffer.cast::<OwnedBuffer>()) });
-    }
+    // SAFETY: made by Box::into_raw of an OwnedBuffer whose first field is
+    // the view, and freed once (the caller's promise).
+    unsafe { free(buffer.cast::<OwnedBuffer>()) }
 }
 
 /// Free a buffer from `mavftp_client_download_to_memory`. NULL does nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mavftp_buffer_free(buffer: *mut mavftp_buffer) {
-    super::boundary::guard_void(|| free_buffer(buffer));
+    free_buffer(buffer);
 }

@@ -7,7 +7,6 @@ use mavlink::dialects::common::{
 };
 use mavlink::{MAVLinkV2MessageRaw, MavHeader, Message};
 
-use super::signing::SigningState;
 use crate::protocol::{
     FILE_TRANSFER_PROTOCOL_CRC_EXTRA, FILE_TRANSFER_PROTOCOL_ID, FtpPacket, PAYLOAD_LEN,
 };
@@ -299,13 +298,10 @@ impl FrameWriter {
         }
     }
 
-    /// The frame built last, signed when `signing` holds a key.
-    pub fn finish(&mut self, signing: &mut SigningState) -> &[u8] {
-        if signing.sign_into(&self.buf[..self.len], &mut self.signed) {
-            &self.signed
-        } else {
-            &self.buf[..self.len]
-        }
+    /// The frame built last and the buffer for its signed copy (the link's
+    /// signing state fills it when it holds a key).
+    pub fn last_frame(&mut self) -> (&[u8], &mut Vec<u8>) {
+        (&self.buf[..self.len], &mut self.signed)
     }
 
     fn next_header(&mut self) -> MavHeader {

@@ -278,7 +278,7 @@ impl LinkCore {
     ) -> FtpOutcome<()> {
         let mut writer = self.writer.lock();
         build(&mut writer);
-        let frame = writer.finish(&mut self.signing.lock());
+        let frame = self.signing.lock().finish(&mut writer);
         // Signed frames stay in order too: a receiver drops a signed frame
         // whose timestamp is not newer than the last one of the stream, so
         // two frames overtaking each other between threads would lose one.

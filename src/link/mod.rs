@@ -31,6 +31,7 @@ mod frame;
 mod linkcore;
 mod replies;
 mod signing;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod transport;
 mod url;
@@ -46,7 +47,7 @@ use self::linkcore::{LinkCore, SinkTransport};
 use crate::protocol::FtpPacket;
 use crate::result::FtpOutcome;
 
-pub use self::alloc::SessionIdClaim;
+pub(crate) use self::alloc::SessionIdClaim;
 pub(crate) use self::alloc::random_u64;
 pub use self::signing::{SIGNING_KEY_LEN, SigningStats};
 pub use self::transport::MAX_UDP_PEERS;
@@ -477,20 +478,20 @@ impl Link {
     /// no other claim of this link until the returned claim is dropped, and
     /// chosen at random among the free ids (two processes rarely pick the
     /// same). `Busy` when all 255 are held.
-    pub fn claim_session_id(&self) -> FtpOutcome<SessionIdClaim> {
+    pub(crate) fn claim_session_id(&self) -> FtpOutcome<SessionIdClaim> {
         self.handle.client_ids.claim_session_id()
     }
 
     /// The seq for a client's next request: one counter per link, so that
     /// two clients of this link never send the same seq.
-    pub fn next_seq(&self) -> u16 {
+    pub(crate) fn next_seq(&self) -> u16 {
         self.handle.client_ids.next_seq()
     }
 
     /// Note a seq received from a server on this link: later requests of
     /// every client of the link use higher seqs (mod 2^16), so that none
     /// reuses a seq the server used (burst packets, cached replies).
-    pub fn saw_seq(&self, seq: u16) {
+    pub(crate) fn saw_seq(&self, seq: u16) {
         self.handle.client_ids.saw_seq(seq)
     }
 

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use super::frame::{IFLAG_SIGNED, RawFrame, SIGNATURE_LEN, extra_crc, frame_crc};
+use super::frame::{FrameWriter, IFLAG_SIGNED, RawFrame, SIGNATURE_LEN, extra_crc, frame_crc};
 
 /// Length of a MAVLink 2 signing secret key in bytes.
 pub const SIGNING_KEY_LEN: usize = 32;
@@ -34,12 +34,15 @@ const TIMESTAMP_MAX: u64 = (1 << 48) - 1;
 /// forgotten safely (a replay of it would be refused as a stale new stream).
 pub(crate) const MAX_SIGNING_STREAMS: usize = 256;
 
-/// What happened to signed and unsigned traffic on a link since it opened.
-/// Counters only grow; they survive [`Link::clear_signing`](super::Link::clear_signing)
-/// and a new key. Incoming frames are counted only while a key is set; then
-/// `accepted_signed + accepted_unsigned + dropped` is every frame received and
-/// `accepted_unsigned + dropped = unsigned_frames + bad_signature + replay +
-/// stale_stream + too_many_streams`.
+/// MAVLink 2 signing counters of a link since it was opened:
+/// `mavftp_signing_stats` in C (`mavftp_link_signing_stats`), `SigningStats`
+/// in the Rust API (`Link::signing_stats`); one type, exported to C under its
+/// C name. Counters only grow; they survive clearing signing and a new key.
+/// Incoming frames are counted only while a key is set; then
+/// `accepted_signed + accepted_unsigned + dropped` is every frame received
+/// and `accepted_unsigned + dropped = unsigned_frames + bad_signature +
+/// replay + stale_stream + too_many_streams`.
+#[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SigningStats {
     /// Frames this link signed and sent (heartbeats included).
@@ -47,25 +50,25 @@ pub struct SigningStats {
     /// Incoming frames with a correct signature (accepted).
     pub accepted_signed: u64,
     /// Incoming frames without a correct signature accepted because signing
-    /// is not required (unsigned ones, and signed ones that failed a check:
-    /// the MAVLink reference implementations treat those as unsigned).
+    /// is not required (unsigned ones, and signed ones that failed a check,
+    /// as in the MAVLink reference implementations).
     pub accepted_unsigned: u64,
     /// Incoming frames without a correct signature dropped because signing
-    /// is required: they reached no client, server or heard table.
+    /// is required: no client, server or heard table saw them.
     pub dropped: u64,
     /// Incoming frames without a signature (MAVLink 1 included).
     pub unsigned_frames: u64,
-    /// Incoming signed frames whose signature is wrong (another key, or
-    /// altered bytes).
+    /// Incoming signed frames with a wrong signature (another key, altered
+    /// bytes).
     pub bad_signature: u64,
-    /// Correctly signed frames whose timestamp is not newer than the last
-    /// accepted one of the same (sysid, compid, link id) stream: replays.
+    /// Correctly signed frames not newer than the last accepted one of their
+    /// stream (system, component, link id): replays.
     pub replay: u64,
-    /// Correctly signed first frames of a new stream whose timestamp lags
-    /// this link's timestamp by more than one minute.
+    /// Correctly signed first frames of a new stream more than one minute
+    /// behind this link's timestamp.
     pub stale_stream: u64,
-    /// Correctly signed first frames of a new stream while the table of
-    /// streams was full of recent ones.
+    /// Correctly signed first frames of a new stream while the link's table
+    /// of streams was full of recent ones.
     pub too_many_streams: u64,
 }
 
@@ -180,6 +183,16 @@ impl SigningState {
             .min(TIMESTAMP_MAX);
         self.timestamp = next;
         next
+    }
+
+    /// The frame `writer` built last, signed when a key is set.
+    pub fn finish<'a>(&mut self, writer: &'a mut FrameWriter) -> &'a [u8] {
+        let (unsigned, signed) = writer.last_frame();
+        if self.sign_into(unsigned, signed) {
+            signed
+        } else {
+            unsigned
+        }
     }
 
     /// When a key is set: `unsigned` (a complete MAVLink 2 frame without

@@ -2,7 +2,7 @@
 
 use crate::result::FtpError;
 
-/// Longest path accepted in one packet (servers force data[238] = 0).
+/// Longest path accepted in one packet (servers force `data[238] = 0`).
 pub const MAX_PATH_LEN: usize = 238;
 
 /// Check a remote path before it goes on the wire: not empty, at most

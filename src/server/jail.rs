@@ -95,6 +95,7 @@ impl RootJail {
     }
 
     /// The canonical root directory.
+    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -1,10 +1,10 @@
 //! The vehicle side: an FTP server jailed to a root directory.
 //!
 //! # Peers
-//! A peer is (route, system id, component id) ([`sessions::Peer`]): two
+//! A peer is (route, system id, component id) (`sessions::Peer`): two
 //! ground stations with the same own ids on two UDP ports or TCP connections
 //! are two peers. Each has its own sessions (within per-peer, per-route and
-//! total limits: [`sessions`]), reply cache ([`reply_cache`]), listing
+//! total limits: `sessions.rs`), reply cache (`reply_cache.rs`), listing
 //! snapshot and burst rate; ResetSessions and TerminateSession only ever
 //! touch the requester's own sessions. Every reply and burst packet goes out
 //! on the route of the request it answers ([`Link::send_ftp_via`]), never to
@@ -14,30 +14,30 @@
 //! # Threads
 //! - The *dispatcher* thread reads requests from the link (a bounded queue:
 //!   what does not fit is dropped, as by a full socket), streams bursts
-//!   ([`burst`]) in paced slices, and sweeps idle sessions and peers. It
+//!   (`burst.rs`) in paced slices, and sweeps idle sessions and peers. It
 //!   answers cheap session requests (ReadFile, BurstReadFile,
 //!   TerminateSession, ResetSessions, None, unknown opcodes) itself when the
 //!   peer has nothing else waiting.
-//! - [`WORKERS`] worker threads do everything that touches paths or may take
+//! - Two worker threads do everything that touches paths or may take
 //!   long — open/create, listings, CRC, writes, mkdir/rm/rename/truncate.
 //!   Requests wait in their peer's inbox and are handled in arrival order per
-//!   peer; peers get bounded turns round-robin by route ([`peers`]). Long
+//!   peer; peers get bounded turns round-robin by route (`peers.rs`). Long
 //!   work (a CRC over gigabytes, a huge directory) is done in steps of about
-//!   [`peers::TURN_TIME`] between other peers' turns, and CRC results are
-//!   cached ([`work`]). So a flood from one route (any number of ids) costs
+//!   4 ms (`peers::TURN_TIME`) between other peers' turns, and CRC results are
+//!   cached (`work.rs`). So a flood from one route (any number of ids) costs
 //!   every other route at most a few turns of latency, and nothing a peer
 //!   sends makes the server hold more than bounded state.
 //!
 //! Handlers run inside `catch_unwind` (a bug in one cannot kill a thread).
 //! The server stops when dropped and when the link closes.
 
-pub mod burst;
-pub mod handlers;
-pub mod jail;
-pub mod peers;
-pub mod reply_cache;
-pub mod sessions;
-pub mod work;
+pub(crate) mod burst;
+pub(crate) mod handlers;
+pub(crate) mod jail;
+pub(crate) mod peers;
+pub(crate) mod reply_cache;
+pub(crate) mod sessions;
+pub(crate) mod work;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -68,9 +68,9 @@ const PACING_TICK: Duration = Duration::from_millis(2);
 /// How often idle sessions, peers and old cache entries are swept.
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// Requests received but not yet dispatched; more are dropped.
-pub const REQUEST_QUEUE: usize = 8192;
+pub(crate) const REQUEST_QUEUE: usize = 8192;
 /// Threads that handle requests which touch paths or may take long.
-pub const WORKERS: usize = 2;
+pub(crate) const WORKERS: usize = 2;
 /// `set_unknown_link_rate` value that restores the default adaptive pacing.
 pub const ADAPTIVE_LINK_RATE: u32 = u32::MAX;
 
@@ -102,8 +102,8 @@ struct Core {
     wake: Sender<()>,
 }
 
-/// Counters of a running server (for tests and diagnostics).
-#[doc(hidden)]
+/// Counters of a running server (diagnostics: what it holds and what it
+/// dropped), from [`Server::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerStats {
     /// Peers known.
@@ -231,7 +231,7 @@ impl Server {
     /// Pace bursts at `bytes_per_second` on links that do not know their
     /// rate, as on a link of that known rate (0 = send as fast as possible;
     /// [`ADAPTIVE_LINK_RATE`] = the default adaptive flow control, see
-    /// [`burst`]). Links with a known rate (serial, simulated) are always
+    /// `burst.rs`). Links with a known rate (serial, simulated) are always
     /// paced at their rate.
     pub fn set_unknown_link_rate(&self, bytes_per_second: u32) {
         self.set_burst_pacing(match bytes_per_second {
@@ -241,9 +241,8 @@ impl Server {
         });
     }
 
-    /// Change the idle timeout after which sessions and idle peers are
-    /// forgotten (tests).
-    #[doc(hidden)]
+    /// How long a session may go unused, and a peer stay silent, before
+    /// the server forgets it (default 10 s).
     pub fn set_idle_timeout(&self, timeout: Duration) {
         self.core
             .settings
@@ -251,8 +250,7 @@ impl Server {
             .store(timeout.as_millis() as u64, Ordering::SeqCst);
     }
 
-    /// Counters of what the server holds (tests and diagnostics).
-    #[doc(hidden)]
+    /// Counters of what the server holds now and what it dropped so far.
     pub fn stats(&self) -> ServerStats {
         let counts = self.core.sched.lock().counts();
         ServerStats {
@@ -268,8 +266,8 @@ impl Server {
     }
 
     /// The adaptive burst rate of each known peer: (system, component,
-    /// bytes per second) (tests and diagnostics).
-    #[doc(hidden)]
+    /// bytes per second of frames) (diagnostics; see the [`Pacing::Adaptive`]
+    /// flow control).
     pub fn burst_rates(&self) -> Vec<(u8, u8, u32)> {
         self.core.sched.lock().rates()
     }
@@ -382,7 +380,7 @@ fn send(link: &Link, peer: Peer, replies: &[FtpPacket]) {
 
 /// One turn of a peer: steps of its pending work and its waiting requests,
 /// in order, for at most [`peers::TURN_REQUESTS`] requests or
-/// [`peers::TURN_TIME`].
+/// 4 ms (`peers::TURN_TIME`).
 fn run_turn(
     core: &Core,
     link: &Link,

@@ -269,11 +269,6 @@ impl PeerSessions {
         }
     }
 
-    /// Number of open sessions.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
     /// Whether no session is open.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
@@ -326,6 +321,7 @@ impl PeerSessions {
     }
 
     /// Whether the session exists.
+    #[cfg(test)]
     pub fn contains(&self, id: u8) -> bool {
         self.map.contains_key(&id)
     }

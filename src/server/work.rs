@@ -81,11 +81,6 @@ impl CrcCache {
     pub fn len(&self) -> usize {
         self.map.len()
     }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 /// A request whose answer takes several steps.

@@ -1,5 +1,5 @@
 /*
- * Drives every function of include/mavftp.h. Built and run by tests/c_api.rs.
+ * Drives every function of include/mavftp.h. Built and run by tests/c_abi/c_api.rs.
  *
  *   api_test args             argument checks that need no peer
  *   api_test e2e WORKDIR      client against our server over two custom links
@@ -213,10 +213,13 @@ static void drop_frame(const uint8_t *bytes, size_t len, void *user) {
 
 static void test_null_arguments(void) {
     mavftp_link *link = (mavftp_link *)0x1;
+    CHECK(mavftp_last_error() != NULL);
     CHECK_RES(mavftp_link_open(NULL, 0, 0, &link), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(strstr(mavftp_last_error(), "url is NULL") != NULL);
     CHECK(link == (mavftp_link *)0x1); /* out-param untouched on failure */
     CHECK_RES(mavftp_link_open("udpin://127.0.0.1:0", 0, 0, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_link_open("bogus://x", 0, 0, &link), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(strstr(mavftp_last_error(), "bogus://x") != NULL); /* the detail names the URL */
     CHECK_RES(mavftp_link_open("udpin://\xff\xfe:1", 0, 0, &link), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK(link == (mavftp_link *)0x1);
     CHECK_RES(mavftp_link_open_custom(0, 0, NULL, NULL, &link), MAVFTP_RESULT_INVALID_PARAMETER);
@@ -234,6 +237,7 @@ static void test_null_arguments(void) {
     uint8_t heard_sys = 77;
     uint64_t heard_ms = 77;
     CHECK_RES(mavftp_link_first_heard_system(link, &heard_sys), MAVFTP_RESULT_NO_SYSTEM);
+    CHECK(strlen(mavftp_last_error()) > 0);
     CHECK_RES(mavftp_link_last_heard(link, 1, 1, &heard_ms), MAVFTP_RESULT_NO_SYSTEM);
     CHECK(heard_sys == 77 && heard_ms == 77);
     CHECK_RES(mavftp_link_first_heard_system(NULL, &heard_sys), MAVFTP_RESULT_INVALID_PARAMETER);
@@ -266,8 +270,10 @@ static void test_null_arguments(void) {
     CHECK_RES(mavftp_server_new(link, NULL, &server), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_server_new(link, "/tmp", NULL), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_server_new(link, "/nonexistent/mavftp-root", &server), MAVFTP_RESULT_FILE_DOES_NOT_EXIST);
+    CHECK(strstr(mavftp_last_error(), "/nonexistent/mavftp-root") != NULL);
     CHECK(server == (mavftp_server *)0x1);
     CHECK_RES(mavftp_server_set_read_only(NULL, true), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(strcmp(mavftp_last_error(), "server is NULL") == 0);
 
     mavftp_client *client = (mavftp_client *)0x1;
     CHECK_RES(mavftp_client_new(NULL, 1, 1, &client), MAVFTP_RESULT_INVALID_PARAMETER);
@@ -278,6 +284,7 @@ static void test_null_arguments(void) {
     mavftp_list *list = (mavftp_list *)0x1;
     bool same = true;
     CHECK_RES(mavftp_client_set_target_compid(NULL, 1), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(strcmp(mavftp_last_error(), "client is NULL") == 0); /* no client to keep it */
     CHECK_RES(mavftp_client_set_timeout(NULL, 100, 1), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_client_cancel(NULL), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_client_download(NULL, "/a", "/tmp", false, NULL, NULL), MAVFTP_RESULT_INVALID_PARAMETER);
@@ -336,8 +343,12 @@ static void test_client_argument_refusals(mavftp_client *c) {
     mavftp_list *list = (mavftp_list *)0x1;
     bool same = true;
 
+    const char *before = mavftp_last_error();
+    char thread_detail[256];
+    snprintf(thread_detail, sizeof thread_detail, "%s", before);
     CHECK_RES(mavftp_client_set_target_compid(c, 256), MAVFTP_RESULT_INVALID_PARAMETER);
-    CHECK(strlen(mavftp_client_last_error(c)) > 0);
+    CHECK(strstr(mavftp_client_last_error(c), "256") != NULL);
+    CHECK(strcmp(mavftp_last_error(), thread_detail) == 0); /* kept by the client, not the thread */
     CHECK_RES(mavftp_client_set_target_compid(c, 100000), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_client_set_timeout(c, 0, 1), MAVFTP_RESULT_INVALID_PARAMETER);
     CHECK_RES(mavftp_client_set_window_caps(NULL, 8, 8), MAVFTP_RESULT_INVALID_PARAMETER);

@@ -6,7 +6,7 @@
  * and uploads a file with a client on a second link, and checks the bytes.
  *
  *   consumer ROOT WORKDIR
- * Built and run by tests/packaging.rs.
+ * Built and run by tests/c_abi/packaging.rs.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <mavftp.h>

@@ -2,7 +2,7 @@
  * Uses every function, every macro and every result value of the installed
  * mavftp.h, and runs them: a client against the embedded server over two
  * custom links wired to each other, plus a UDP link. Compiled as C11 and as
- * C++17 with -Wall -Wextra -Wpedantic -Werror by tests/packaging.rs, which
+ * C++17 with -Wall -Wextra -Wpedantic -Werror by tests/c_abi/packaging.rs, which
  * also fails when the header declares a name this file does not use.
  *
  *   every_function WORKDIR
@@ -34,7 +34,7 @@ static const mavftp_client *g_client;
         if (r_ != (expected)) {                                                        \
             fprintf(stderr, "%s:%d: %s = %s, expected %s (%s)\n", __FILE__, __LINE__,   \
                     #expr, mavftp_result_str(r_), mavftp_result_str(expected),         \
-                    g_client ? mavftp_client_last_error(g_client) : "");               \
+                    g_client ? mavftp_client_last_error(g_client) : mavftp_last_error()); \
             exit(1);                                                                   \
         }                                                                              \
     } while (0)
@@ -211,6 +211,7 @@ static void test_version_and_results(void) {
 static void test_udp_link(void) {
     mavftp_link *link = (mavftp_link *)0x1;
     CHECK_RES(mavftp_link_open("nonsense://x", 0, 0, &link), MAVFTP_RESULT_INVALID_PARAMETER);
+    CHECK(strstr(mavftp_last_error(), "nonsense://x") != NULL);
     CHECK(link == (mavftp_link *)0x1); /* out-parameters are written only on success */
     link = NULL;
     CHECK_RES(mavftp_link_open("udpin://127.0.0.1:0", 0, 0, &link), MAVFTP_RESULT_SUCCESS);

@@ -1,6 +1,6 @@
 // Tests of include/mavftp.hpp, built with CMake against the INSTALLED package
 // (find_package(mavftp CONFIG REQUIRED), -Wall -Wextra -Wpedantic -Werror) and
-// run by tests/packaging.rs:  wrapper_test WORKDIR
+// run by tests/c_abi/packaging.rs:  wrapper_test WORKDIR
 // Every test talks to the embedded server over UDP loopback or two custom
 // links, and checks bytes where files move.
 
@@ -436,6 +436,7 @@ void custom_links_carry_a_transfer(const std::string &work) {
     }
     CHECK_EC(mavftp::Link::open_custom({}).first, mavftp::Result::InvalidParameter);
     CHECK_EC(mavftp::Link::open("udpout://").first, mavftp::Result::InvalidParameter);
+    CHECK(mavftp::last_error().find("udpout://") != std::string::npos);
 
     // Signed both ways; the vehicle requires it.
     mavftp::Link::SigningKey key{};

@@ -1,0 +1,9 @@
+//! Links (`cargo test --release --test link`): custom links, UDP, TCP and
+//! serial, the link simulator and its UDP proxy, throughput (ignored; by
+//! hand).
+
+mod custom;
+mod net;
+mod perf;
+mod signing;
+mod sim;
