@@ -277,6 +277,11 @@ impl LinkCore {
         write: impl FnOnce(&[u8]) -> FtpOutcome<()>,
     ) -> FtpOutcome<()> {
         let mut writer = self.writer.lock();
+        // Checked under the lock: close() takes it after marking the link
+        // closed, so no write starts once close has returned.
+        if self.is_closed() {
+            return Err(closed_error());
+        }
         build(&mut writer);
         let frame = self.signing.lock().finish(&mut writer);
         // Signed frames stay in order too: a receiver drops a signed frame
@@ -284,6 +289,7 @@ impl LinkCore {
         // two frames overtaking each other between threads would lose one.
         let signed = frame.len() > 2 && frame[0] == 0xFD && frame[2] & IFLAG_SIGNED != 0;
         if !self.transport.sends_datagrams() || signed {
+            let _sending = SendingHere::enter();
             return write(frame);
         }
         let mut copy = [0u8; MAX_FRAME_LEN];
@@ -610,6 +616,13 @@ impl LinkCore {
         self.peer_learned();
         drop(self.stop_heartbeat.lock().take());
         self.transport.shutdown();
+        // A write under the send lock that began before (a custom link's
+        // send callback; a socket write is ended by the shutdown above)
+        // ends before close returns; later sends see CLOSED. Not when close
+        // comes from inside that write (it holds the lock).
+        if !SendingHere::active() {
+            drop(self.writer.lock());
+        }
         let me = std::thread::current().id();
         loop {
             let threads = std::mem::take(&mut *self.threads.lock());
@@ -713,4 +726,29 @@ fn deliver(sender: &Sender<IncomingFtp>, incoming: IncomingFtp) {
 /// The error returned by operations on a closed link.
 pub(crate) fn closed_error() -> FtpError {
     FtpError::new(FtpResult::Cancelled, "the link is closed")
+}
+
+thread_local! {
+    /// Set while this thread writes a frame under a link's send lock.
+    static SENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as writing under a send lock until dropped.
+struct SendingHere;
+
+impl SendingHere {
+    fn enter() -> SendingHere {
+        SENDING.with(|s| s.set(true));
+        SendingHere
+    }
+
+    fn active() -> bool {
+        SENDING.with(|s| s.get())
+    }
+}
+
+impl Drop for SendingHere {
+    fn drop(&mut self) {
+        SENDING.with(|s| s.set(false));
+    }
 }

@@ -217,3 +217,47 @@ fn invalid_size_frames_reach_only_request_subscriptions() {
     assert_eq!(small.receiver.len(), 2);
     assert_eq!(plain.receiver.len(), 5);
 }
+
+/// A custom link's send callback is never running or called once close has
+/// returned (the C API promises that `send` is not called after
+/// `mavftp_link_free` returns, so the application may free its context): a
+/// close that comes while a send is inside the callback waits for it.
+#[test]
+fn close_waits_for_a_send_in_the_callback_and_no_send_follows() {
+    let entered = Arc::new(AtomicUsize::new(0));
+    let returned = Arc::new(AtomicUsize::new(0));
+    let (e, r) = (Arc::clone(&entered), Arc::clone(&returned));
+    let link = Link::open_custom(
+        245,
+        190,
+        Box::new(move |_frame: &[u8]| {
+            e.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            r.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .expect("custom link");
+    let sender = link.clone();
+    let sending = std::thread::spawn(move || {
+        // NoSystem or sent: either way the frame went through the callback
+        // or was refused before it.
+        let _ = sender.send_ftp(1, 1, &packet(1, b"x"));
+    });
+    wait_until("a send inside the callback", || {
+        entered.load(Ordering::SeqCst) > returned.load(Ordering::SeqCst)
+    });
+    link.close();
+    let (calls, done) = (
+        entered.load(Ordering::SeqCst),
+        returned.load(Ordering::SeqCst),
+    );
+    assert_eq!(
+        calls, done,
+        "close returned while the send callback was running"
+    );
+    sending.join().expect("sender");
+    // Heartbeats and sends after close never reach the callback.
+    assert!(link.send_ftp(1, 1, &packet(2, b"y")).is_err());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(entered.load(Ordering::SeqCst), calls, "a send after close");
+}
