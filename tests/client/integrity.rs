@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::fake_server::{FakeServer, Personality, has_part_file, pattern};
+use crate::fake_server::{FakeServer, Personality, SETTLE, has_part_file, pattern};
 use mavftp::FtpResult;
 use mavftp::client::{Client, EntryKind};
 use mavftp::link::Link;
@@ -594,7 +594,7 @@ fn client_never_resets_sessions() {
             .count();
         assert!(terminates >= 3, "{}: {terminates} closes", p.name());
         assert_eq!(
-            r.fake.open_sessions(),
+            r.fake.open_sessions_settled(SETTLE),
             0,
             "{}: a session left open",
             p.name()

@@ -36,4 +36,5 @@ mod loss_matrix_mavsdk;
 mod mavsdk_extended;
 mod mavsdk_server;
 mod quirks;
+mod recovery;
 mod trace;
