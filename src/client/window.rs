@@ -167,8 +167,9 @@ struct Scan {
 
 /// Window size before anything is measured.
 const INITIAL: usize = 3;
-/// A request is taken for lost and resent at once (without waiting for its
-/// RTO) when this many replies to requests sent after it have arrived:
+/// A request (its first transmission) is taken for lost and resent at once
+/// (without waiting for its RTO) when this many replies to requests sent
+/// after it have arrived:
 /// servers answer in order and radio links do not reorder, so a request
 /// overtaken three times is lost; three (TCP's duplicate-ACK threshold)
 /// tolerates a little reordering. This matters most at the end of a
@@ -414,8 +415,10 @@ impl<T> Window<T> {
                 (p.tries + self.backoff).min(5)
             };
             backed_off |= shift > 0;
-            // The last try still waits out its RTO before the request fails.
-            let overtaken = p.overtaken >= OVERTAKEN_IS_LOST && p.tries < retries;
+            // Only a first transmission is resent when overtaken: a resend
+            // lost again (a server queue that stays full, as ArduPilot's
+            // can) waits out its RTO, so retries are not used up at once.
+            let overtaken = p.overtaken >= OVERTAKEN_IS_LOST && p.tries == 0 && retries > 0;
             let due = if overtaken {
                 now
             } else {
