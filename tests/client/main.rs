@@ -26,6 +26,7 @@ mod port;
 mod venv;
 
 mod against_server;
+mod byte_tap;
 mod extended;
 mod first_contact;
 mod fleet;
