@@ -516,6 +516,11 @@ impl Link {
         self.core().byte_rate()
     }
 
+    /// Bytes of every frame this link has sent (heartbeats included).
+    pub(crate) fn sent_bytes(&self) -> u64 {
+        self.core().sent_bytes()
+    }
+
     /// The local socket address of a UDP/TCP link (useful after binding port 0).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.core().local_addr()
