@@ -13,6 +13,7 @@
 //! client's file, or nothing, on it). The transfer discards whatever it
 //! receives after such a sign.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,6 +84,8 @@ pub(crate) struct Conversation {
     /// The client's settings as the running operation started (read on
     /// every wake-up: a copy, not a lock).
     settings: Settings,
+    /// When this client last sent a packet (the server last heard from us).
+    last_send: Cell<Instant>,
 }
 
 impl Conversation {
@@ -103,6 +106,7 @@ impl Conversation {
             memory: TargetMemory::default(),
             target: (0, 0),
             settings,
+            last_send: Cell::new(Instant::now()),
         }
     }
 
@@ -256,7 +260,13 @@ impl Conversation {
 
     /// Send one packet to the target.
     pub fn send(&self, packet: &FtpPacket) -> FtpOutcome<()> {
+        self.last_send.set(Instant::now());
         self.link.send_ftp(self.target.0, self.target.1, packet)
+    }
+
+    /// When this client last sent a packet.
+    pub fn last_send(&self) -> Instant {
+        self.last_send.get()
     }
 
     /// The one receive path: the next reply from the target, or None when
