@@ -60,7 +60,21 @@ const PROBE_WORTH_RTOS: u32 = 8;
 /// round lasts until the end of the file or the server's packet cap, for a
 /// request of a few bytes and its few-byte answer per interval (under 1 %
 /// of a 5760 B/s link).
-pub(crate) const KEEPALIVE_AFTER: Duration = Duration::from_millis(750);
+const KEEPALIVE_AFTER: Duration = Duration::from_millis(600);
+/// A keep-alive unanswered for this long is sent once more (it or its
+/// answer may have been lost): the two fit in our server's second.
+const KEEPALIVE_RETRY: Duration = Duration::from_millis(250);
+
+/// While a burst streams slowly (packets at least [`LINGER_MIN_INTERVAL`]
+/// apart, far from the end, no read in flight), the client takes its
+/// packets this often with one wake-up instead of one wake-up each: on a
+/// 5760 B/s radio (a packet every 46 ms) that is two or three packets a
+/// wake-up, and a ground station with many vehicles spends its CPU per
+/// wake-up. Nothing waits for these packets but the next hole's read,
+/// which may start this much later.
+const LINGER: Duration = Duration::from_millis(100);
+/// Packet interval from which a streaming burst lingers (see [`LINGER`]).
+const LINGER_MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Seqs between a round that did not end and the next (more than the
 /// packets of one ArduPilot burst).
@@ -269,16 +283,31 @@ impl BurstDownload<'_, '_> {
                 );
                 return Ok(RoundEnd::Stalled);
             }
-            match self.step(stall_at, Some(burst_seq))? {
+            // Far from the end of a slow stream: packets are taken a few
+            // at a time, up to the next keep-alive or stall at most.
+            let far_from_end = self.f.size > self.f.frontier + 8 * MAX_DATA as u64;
+            let linger = match interval {
+                Some(i) if i >= LINGER_MIN_INTERVAL && far_from_end => {
+                    let until = stall_at.min(Instant::now() + LINGER);
+                    Some(self.keepalive_due().map_or(until, |due| until.min(due)))
+                }
+                _ => None,
+            };
+            let event = self.step(stall_at, Some(burst_seq), linger)?;
+            if packets > 0 {
+                self.keep_alive(Instant::now())?;
+            }
+            match event {
                 Event::Other => {}
                 Event::BurstData {
                     burst_complete,
                     short,
                     end,
                 } => {
-                    let now = Instant::now();
+                    // When it arrived (it may have waited in the queue).
+                    let now = self.f.conv.last_received_at();
                     if let Some(prev) = last_packet {
-                        let gap = now - prev;
+                        let gap = now.saturating_duration_since(prev);
                         interval = Some(interval.map_or(gap, |i| (i * 7 + gap) / 8));
                     }
                     last_packet = Some(now);
@@ -302,7 +331,6 @@ impl BurstDownload<'_, '_> {
                             RoundEnd::Early
                         });
                     }
-                    self.keep_alive(now)?;
                 }
                 Event::BurstEof { offset } => {
                     let (high, size) = (self.f.frontier, self.f.size);
@@ -318,14 +346,25 @@ impl BurstDownload<'_, '_> {
         }
     }
 
-    /// Send a keep-alive (see [`KEEPALIVE_AFTER`]) if the round streams
-    /// while we have said nothing for that long, unless the last two of
-    /// this round went unanswered.
+    /// When the next keep-alive is due (see [`KEEPALIVE_AFTER`]): that
+    /// long after we last sent anything, or [`KEEPALIVE_RETRY`] after an
+    /// unanswered one; never after two unanswered in a row this round.
+    fn keepalive_due(&self) -> Option<Instant> {
+        let wait = match self.unanswered {
+            0 => KEEPALIVE_AFTER,
+            1 => KEEPALIVE_RETRY,
+            _ => return None,
+        };
+        Some(self.f.conv.last_send() + wait)
+    }
+
+    /// Send a keep-alive if one is due (the round streams: called after
+    /// its first packet).
     fn keep_alive(&mut self, now: Instant) -> Step<()> {
-        let quiet = now.saturating_duration_since(self.f.conv.last_send());
-        if quiet < KEEPALIVE_AFTER || self.unanswered >= 2 {
+        if self.keepalive_due().is_none_or(|due| now < due) {
             return Ok(());
         }
+        let quiet = now.saturating_duration_since(self.f.conv.last_send());
         let mut req = FtpPacket::request(Opcode::None, self.f.conv.take_seq());
         req.session = self.f.session;
         self.f.conv.send(&req)?;
@@ -353,7 +392,7 @@ impl BurstDownload<'_, '_> {
         // first round trip is paid once by reads, by bursts every round).
         let mut first_reply: Option<(Instant, u64)> = None;
         while self.f.missing() > chunk / 10 && self.f.eof.is_none() {
-            self.step(Instant::now() + IDLE_WAKE, None)?;
+            self.step(Instant::now() + IDLE_WAKE, None, None)?;
             let missing = self.f.missing();
             if first_reply.is_none() && missing < chunk {
                 first_reply = Some((Instant::now(), missing));
@@ -398,21 +437,34 @@ impl BurstDownload<'_, '_> {
     /// Process replies until no hole is left and no read is in flight.
     fn fill_all_holes(&mut self) -> Step<()> {
         while !self.f.holes.is_empty() || self.f.reads.in_flight() > 0 {
-            self.step(Instant::now() + IDLE_WAKE, None)?;
+            self.step(Instant::now() + IDLE_WAKE, None, None)?;
         }
         Ok(())
     }
 
     /// Ask for holes while the read window has room, wait for one packet
-    /// (until `until` at most) and handle it.
-    fn step(&mut self, until: Instant, burst_seq: Option<u16>) -> Step<Event> {
+    /// (until `until` at most) and handle it. With `linger` (a slow burst,
+    /// see [`LINGER`]) and nothing to read, the packets that arrive until
+    /// then are taken with one wake-up.
+    fn step(
+        &mut self,
+        until: Instant,
+        burst_seq: Option<u16>,
+        linger: Option<Instant>,
+    ) -> Step<Event> {
         self.f.conv.check_cancel()?;
         self.f.request_reads(false)?;
         let mut wake = until;
         if self.f.reads.in_flight() > 0 {
             wake = wake.min(self.f.reads.resend_overdue(self.f.conv)?);
         }
-        let Some(p) = self.f.conv.recv(wake, true)? else {
+        let received = match linger {
+            Some(linger) if self.f.reads.in_flight() == 0 && self.f.holes.is_empty() => {
+                self.f.conv.recv_lingering(linger.min(wake))?
+            }
+            _ => self.f.conv.recv(wake, true)?,
+        };
+        let Some(p) = received else {
             return Ok(Event::Other);
         };
         self.f.check_taken()?;

@@ -86,6 +86,8 @@ pub(crate) struct Conversation {
     settings: Settings,
     /// When this client last sent a packet (the server last heard from us).
     last_send: Cell<Instant>,
+    /// When the last packet [`Conversation::recv`] returned was received.
+    last_received_at: Instant,
 }
 
 impl Conversation {
@@ -107,6 +109,7 @@ impl Conversation {
             target: (0, 0),
             settings,
             last_send: Cell::new(Instant::now()),
+            last_received_at: Instant::now(),
         }
     }
 
@@ -275,15 +278,43 @@ impl Conversation {
     /// [`Conversation::session_taken`]). A closed link is `Cancelled`; so is
     /// a cancelled operation when `cancellable`.
     pub fn recv(&mut self, deadline: Instant, cancellable: bool) -> FtpOutcome<Option<FtpPacket>> {
+        self.recv_from_target(deadline, cancellable, false)
+    }
+
+    /// [`Conversation::recv`] for a slow stream whose packets need no prompt
+    /// answer (a burst on a slow link): the packets that arrive until
+    /// `deadline` are taken with one wake-up (see
+    /// [`Conversation::last_received_at`] for when each came).
+    pub fn recv_lingering(&mut self, deadline: Instant) -> FtpOutcome<Option<FtpPacket>> {
+        self.recv_from_target(deadline, true, true)
+    }
+
+    /// When the last packet returned by a receive arrived on the link.
+    pub fn last_received_at(&self) -> Instant {
+        self.last_received_at
+    }
+
+    fn recv_from_target(
+        &mut self,
+        deadline: Instant,
+        cancellable: bool,
+        linger: bool,
+    ) -> FtpOutcome<Option<FtpPacket>> {
         loop {
             if cancellable {
                 self.check_cancel()?;
             }
-            match self.replies.recv(deadline) {
+            let next = if linger {
+                self.replies.recv_lingering(deadline)
+            } else {
+                self.replies.recv(deadline)
+            };
+            match next {
                 // A frame of the previous target may still be queued.
                 Ok(Some(inc)) => {
                     if (inc.source_system, inc.source_component) == self.target {
                         self.look_for_takeover(&inc.packet);
+                        self.last_received_at = inc.received_at;
                         return Ok(Some(inc.packet));
                     }
                 }

@@ -719,6 +719,26 @@ impl LinkCore {
         }
     }
 
+    /// The frames of `queue` that arrive until `deadline`, without a
+    /// wake-up for each (see `ReplyQueue::linger`): the oldest, at once if
+    /// one is queued, else after the wait (None if nothing came).
+    pub fn recv_reply_lingering(
+        &self,
+        queue: &ReplyQueue,
+        deadline: Instant,
+    ) -> Result<Option<IncomingFtp>, Closed> {
+        if let Some(frame) = queue.pop()? {
+            return Ok(Some(frame));
+        }
+        if self.is_closed() {
+            return Err(Closed);
+        }
+        if !queue.take_interrupt() && Instant::now() < deadline {
+            queue.linger(deadline);
+        }
+        queue.pop()
+    }
+
     /// The background reader of a shared input (its thread's body).
     pub fn run_background_reader(&self, input: &dyn SharedInput) {
         self.gate

@@ -225,6 +225,15 @@ impl ReplySubscription {
         self.core.recv_reply(&self.queue, deadline).map_err(|_| ())
     }
 
+    /// The next reply, or the replies that arrive until `deadline` with one
+    /// wake-up for several (see `ReplyQueue::linger`): for a slow stream
+    /// whose frames need no prompt answer.
+    pub fn recv_lingering(&self, deadline: Instant) -> Result<Option<IncomingFtp>, ()> {
+        self.core
+            .recv_reply_lingering(&self.queue, deadline)
+            .map_err(|_| ())
+    }
+
     /// Replies dropped because the queue was full.
     #[allow(dead_code)]
     pub fn dropped(&self) -> u64 {

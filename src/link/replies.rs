@@ -41,6 +41,8 @@ use super::fasthash::FastMap;
 
 /// Most frames a client's queue holds; more drop the oldest.
 pub(crate) const REPLY_QUEUE_CAPACITY: usize = 1024;
+/// Frames a lingering owner lets gather before it is woken anyway.
+pub(crate) const LINGER_FRAMES: usize = 16;
 /// How long the read token may stay free while clients are engaged before
 /// the background reader reads in their place.
 pub(crate) const STALL: Duration = Duration::from_millis(20);
@@ -58,6 +60,9 @@ struct QueueState {
     frames: VecDeque<IncomingFtp>,
     /// The owner sleeps on `ready` and is counted in [`ReadGate::waiting`].
     sleeping: bool,
+    /// The owner lingers: it sleeps until its deadline while frames gather
+    /// (up to [`LINGER_FRAMES`]), instead of being woken for each.
+    lingering: bool,
     closed: bool,
     /// The owner was asked to look up from waiting (a cancel).
     interrupted: bool,
@@ -94,7 +99,9 @@ impl ReplyQueue {
             s.dropped += 1;
         }
         s.frames.push_back(frame);
-        self.wake(s);
+        if !s.lingering || s.frames.len() >= LINGER_FRAMES {
+            self.wake(s);
+        }
     }
 
     /// Wake the owner if it sleeps. It is no longer waiting for a reader
@@ -160,6 +167,7 @@ impl ReplyQueue {
             return;
         }
         s.sleeping = true;
+        s.lingering = false;
         gate.waiting.fetch_add(1, Ordering::SeqCst);
         // Counted first, then look at the token: a reader releasing it now
         // sees us and wakes the background reader (see `ReadGate::release`).
@@ -176,6 +184,41 @@ impl ReplyQueue {
                     .unwrap_or_else(|e| e.into_inner().0);
             }
         }
+        if s.sleeping {
+            s.sleeping = false;
+            gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Sleep until `deadline` while frames gather (woken early only by
+    /// [`LINGER_FRAMES`] of them, an interrupt or the close): one wake-up
+    /// for several frames of a slow stream that needs no prompt answer.
+    /// Whoever reads the link reads for us meanwhile (we count as waiting).
+    pub fn linger(&self, deadline: Instant) {
+        let gate = &*self.gate;
+        let mut s = self.lock();
+        if s.frames.len() >= LINGER_FRAMES || s.closed || s.interrupted {
+            return;
+        }
+        s.sleeping = true;
+        s.lingering = true;
+        gate.waiting.fetch_add(1, Ordering::SeqCst);
+        if gate.is_free() {
+            // Nobody reads: the background reader must (we do not).
+            gate.wake();
+        }
+        while s.sleeping && !s.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            s = self
+                .ready
+                .wait_timeout(s, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        s.lingering = false;
         if s.sleeping {
             s.sleeping = false;
             gate.waiting.fetch_sub(1, Ordering::SeqCst);
