@@ -49,9 +49,9 @@ const MIN_STALL: Duration = Duration::from_millis(25);
 const PROBE_WORTH_RTOS: u32 = 8;
 
 /// A burst that streams while the client has sent nothing for this long
-/// gets a keep-alive: a None request (opcode 0, which the protocol has
-/// every server acknowledge without touching a session; a server may also
-/// ignore it). Our server ends a round on a link of known rate after 1 s of
+/// gets a keep-alive: a None request (opcode 0, a no-op that touches no
+/// session: PX4, ArduPilot and our server acknowledge it, MAVSDK's server
+/// does not answer; docs/PROTOCOL_NOTES.md §2). Our server ends a round on a link of known rate after 1 s of
 /// airtime in which its client sent nothing (pymavlink gives up when it has
 /// sent nothing for its idle time), and PX4 closes a session after 10 s
 /// without a request even while it bursts: a client that says nothing for

@@ -383,3 +383,85 @@ impl ReadGate {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Route;
+    use crate::protocol::{FtpPacket, Opcode};
+
+    fn frame(seq: u16) -> IncomingFtp {
+        IncomingFtp {
+            route: Route::LOCAL,
+            source_system: 1,
+            source_component: 1,
+            target_system: 245,
+            target_component: 190,
+            packet: FtpPacket::request(Opcode::Ack, seq),
+            received_at: Instant::now(),
+            invalid_size: None,
+        }
+    }
+
+    /// A lingering owner is not woken for each frame: it wakes at its
+    /// deadline with every frame queued, or early once LINGER_FRAMES gathered.
+    #[test]
+    fn a_lingering_owner_takes_several_frames_with_one_wake_up() {
+        let queue = Arc::new(ReplyQueue::new(Arc::new(ReadGate::new())));
+        let pusher = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                for seq in 0..3 {
+                    std::thread::sleep(Duration::from_millis(20));
+                    queue.push(frame(seq));
+                }
+            })
+        };
+        let start = Instant::now();
+        queue.linger(start + Duration::from_millis(300));
+        assert!(start.elapsed() >= Duration::from_millis(290), "woken early");
+        pusher.join().unwrap();
+        for seq in 0..3 {
+            assert_eq!(queue.pop().unwrap().unwrap().packet.seq, seq);
+        }
+        // LINGER_FRAMES frames end the wait early; so does the close.
+        let pusher = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                for seq in 0..LINGER_FRAMES as u16 {
+                    queue.push(frame(seq));
+                }
+            })
+        };
+        let start = Instant::now();
+        queue.linger(start + Duration::from_secs(10));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        pusher.join().unwrap();
+        while queue.pop().unwrap().is_some() {}
+        let closer = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                queue.close();
+            })
+        };
+        let start = Instant::now();
+        queue.linger(start + Duration::from_secs(10));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        closer.join().unwrap();
+        // A plain wait is woken by the first frame.
+        let queue = Arc::new(ReplyQueue::new(Arc::new(ReadGate::new())));
+        let pusher = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                queue.push(frame(7));
+            })
+        };
+        let start = Instant::now();
+        queue.wait(start + Duration::from_secs(10), false);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        pusher.join().unwrap();
+    }
+}
