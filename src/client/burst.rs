@@ -6,10 +6,13 @@
 //! late burst packets that land in a hole fill it too. When a burst ends
 //! early (burst_complete=1 before the end) the next one starts at `high`;
 //! when it stalls (no packet for a few packet intervals, at least one RTO)
-//! it restarts from `high`. After the first round that ended early, reads
-//! are timed against the burst, and the download switches to plain reads
-//! when they are clearly faster (MAVSDK 4.1's server paces bursts at
-//! ~115 KB/s; a server that floods a slow radio loses its burst tail).
+//! it restarts from `high`. A streaming burst during which the client has
+//! sent nothing for a while gets a keep-alive (see [`KEEPALIVE_AFTER`]), so
+//! that a server ending rounds on silence goes on. After the first round
+//! that ended early, reads are timed against the burst, and the download
+//! switches to plain reads when they are clearly faster (MAVSDK 4.1's
+//! server paces bursts at ~115 KB/s; a server that floods a slow radio
+//! loses its burst tail).
 //!
 //! The end is a short burst_complete packet at the advertised size, or NAK
 //! EOF carrying that size; anything less certain (MAVSDK's EOF with offset 0,
@@ -51,9 +54,10 @@ const PROBE_WORTH_RTOS: u32 = 8;
 /// A burst that streams while the client has sent nothing for this long
 /// gets a keep-alive: a None request (opcode 0, a no-op that touches no
 /// session: PX4, ArduPilot and our server acknowledge it, MAVSDK's server
-/// does not answer; docs/PROTOCOL_NOTES.md §2). Our server ends a round on a link of known rate after 1 s of
-/// airtime in which its client sent nothing (pymavlink gives up when it has
-/// sent nothing for its idle time), and PX4 closes a session after 10 s
+/// does not answer; docs/PROTOCOL_NOTES.md §2). Our server ends a round on
+/// a link of known rate after 1 s of airtime in which its client sent
+/// nothing (pymavlink gives up when it has sent nothing for its idle
+/// time), and PX4 closes a session after 10 s
 /// without a request even while it bursts: a client that says nothing for
 /// a second on a slow radio pays a round trip per second of data and then
 /// reads the rest plainly (see `reads_are_faster`). With the keep-alive a
