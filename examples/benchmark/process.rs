@@ -70,9 +70,16 @@ pub fn spawn_ready(
             }
         }
     });
-    // Drain stderr so a chatty peer never blocks on a full pipe.
+    // Drain stderr so a chatty peer never blocks on a full pipe; with
+    // MAVFTP_TRACE set it goes to ours (the ground's client trace).
+    let keep = std::env::var_os("MAVFTP_TRACE").is_some_and(|v| !v.is_empty() && v != "0");
     std::thread::spawn(move || {
-        let _ = std::io::copy(&mut BufReader::new(stderr), &mut std::io::sink());
+        let mut stderr = BufReader::new(stderr);
+        let _ = if keep {
+            std::io::copy(&mut stderr, &mut std::io::stderr())
+        } else {
+            std::io::copy(&mut stderr, &mut std::io::sink())
+        };
     });
     let stdin = child.stdin.take();
     let mut spawned = Spawned {

@@ -6,10 +6,13 @@
 //! late burst packets that land in a hole fill it too. When a burst ends
 //! early (burst_complete=1 before the end) the next one starts at `high`;
 //! when it stalls (no packet for a few packet intervals, at least one RTO)
-//! it restarts from `high`. After the first round that ended early, reads
-//! are timed against the burst, and the download switches to plain reads
-//! when they are clearly faster (MAVSDK 4.1's server paces bursts at
-//! ~115 KB/s; a server that floods a slow radio loses its burst tail).
+//! it restarts from `high`. A streaming burst during which the client has
+//! sent nothing for a while gets a keep-alive (see [`KEEPALIVE_AFTER`]), so
+//! that a server ending rounds on silence goes on. After the first round
+//! that ended early, reads are timed against the burst, and the download
+//! switches to plain reads when they are clearly faster (MAVSDK 4.1's
+//! server paces bursts at ~115 KB/s; a server that floods a slow radio
+//! loses its burst tail).
 //!
 //! The end is a short burst_complete packet at the advertised size, or NAK
 //! EOF carrying that size; anything less certain (MAVSDK's EOF with offset 0,
@@ -32,7 +35,12 @@ use super::window::{IDLE_WAKE, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
 
 /// Reads must beat the burst by this factor before the download switches.
-const READS_FASTER_FACTOR: f64 = 1.02;
+/// A burst costs the client and the uplink far less than reads (a request
+/// now and then instead of one per packet), and one round's rate is a
+/// little low against the reads' steady state (its first round trip, a
+/// server's pacing headroom of about 1 %, keep-alives): reads only a few
+/// percent faster are not worth it (MAVSDK 4.1's burst is slower by half).
+const READS_FASTER_FACTOR: f64 = 1.05;
 /// A streaming burst is stalled after this many typical packet intervals of
 /// silence (a burst that has not started yet waits one RTO, backed off
 /// after silent rounds).
@@ -42,6 +50,35 @@ const MIN_STALL: Duration = Duration::from_millis(25);
 /// Reads are timed against the burst only when the rest of the file would
 /// take bursts at least this many RTOs (timing them costs one or two).
 const PROBE_WORTH_RTOS: u32 = 8;
+
+/// A burst that streams while the client has sent nothing for this long
+/// gets a keep-alive: a None request (opcode 0, a no-op that touches no
+/// session: PX4, ArduPilot and our server acknowledge it, MAVSDK's server
+/// does not answer; docs/PROTOCOL_NOTES.md §2). Our server ends a round on
+/// a link of known rate after 1 s of airtime in which its client sent
+/// nothing (pymavlink gives up when it has sent nothing for its idle
+/// time), and PX4 closes a session after 10 s
+/// without a request even while it bursts: a client that says nothing for
+/// a second on a slow radio pays a round trip per second of data and then
+/// reads the rest plainly (see `reads_are_faster`). With the keep-alive a
+/// round lasts until the end of the file or the server's packet cap, for a
+/// request of a few bytes and its few-byte answer per interval (under 1 %
+/// of a 5760 B/s link).
+const KEEPALIVE_AFTER: Duration = Duration::from_millis(600);
+/// A keep-alive unanswered for this long is sent once more (it or its
+/// answer may have been lost): the two fit in our server's second.
+const KEEPALIVE_RETRY: Duration = Duration::from_millis(250);
+
+/// While a burst streams slowly (packets at least [`LINGER_MIN_INTERVAL`]
+/// apart, far from the end, no read in flight), the client takes its
+/// packets this often with one wake-up instead of one wake-up each: on a
+/// 5760 B/s radio (a packet every 46 ms) that is two or three packets a
+/// wake-up, and a ground station with many vehicles spends its CPU per
+/// wake-up. Nothing waits for these packets but the next hole's read,
+/// which may start this much later.
+const LINGER: Duration = Duration::from_millis(100);
+/// Packet interval from which a streaming burst lingers (see [`LINGER`]).
+const LINGER_MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Seqs between a round that did not end and the next (more than the
 /// packets of one ArduPilot burst).
@@ -57,6 +94,8 @@ pub(crate) fn burst_body(fetch: &mut Fetch<'_>) -> Step<()> {
     let mut download = BurstDownload {
         f: fetch,
         rounds: VecDeque::new(),
+        keepalive: None,
+        unanswered: 0,
     };
     let result = download.run();
     download.f.reads.save_probe(download.f.conv);
@@ -144,6 +183,12 @@ struct BurstDownload<'f, 'a> {
     f: &'f mut Fetch<'a>,
     /// Our recent rounds, newest last.
     rounds: VecDeque<Round>,
+    /// The current round's last keep-alive (its seq) and how many of its
+    /// keep-alives in a row are unanswered: after two (a server that does
+    /// not answer while it bursts; a single one may be a lost frame) no
+    /// more this round.
+    keepalive: Option<u16>,
+    unanswered: u32,
 }
 
 impl BurstDownload<'_, '_> {
@@ -223,6 +268,8 @@ impl BurstDownload<'_, '_> {
             self.f.holes.len()
         );
         let sent = Instant::now();
+        self.keepalive = None;
+        self.unanswered = 0;
         let mut first_packet: Option<(Instant, u32)> = None;
         let mut last_packet: Option<Instant> = None;
         let mut interval: Option<Duration> = None;
@@ -240,16 +287,31 @@ impl BurstDownload<'_, '_> {
                 );
                 return Ok(RoundEnd::Stalled);
             }
-            match self.step(stall_at, Some(burst_seq))? {
+            // Far from the end of a slow stream: packets are taken a few
+            // at a time, up to the next keep-alive or stall at most.
+            let far_from_end = self.f.size > self.f.frontier + 8 * MAX_DATA as u64;
+            let linger = match interval {
+                Some(i) if i >= LINGER_MIN_INTERVAL && far_from_end => {
+                    let until = stall_at.min(Instant::now() + LINGER);
+                    Some(self.keepalive_due().map_or(until, |due| until.min(due)))
+                }
+                _ => None,
+            };
+            let event = self.step(stall_at, Some(burst_seq), linger)?;
+            if packets > 0 {
+                self.keep_alive(Instant::now())?;
+            }
+            match event {
                 Event::Other => {}
                 Event::BurstData {
                     burst_complete,
                     short,
                     end,
                 } => {
-                    let now = Instant::now();
+                    // When it arrived (it may have waited in the queue).
+                    let now = self.f.conv.last_received_at();
                     if let Some(prev) = last_packet {
-                        let gap = now - prev;
+                        let gap = now.saturating_duration_since(prev);
                         interval = Some(interval.map_or(gap, |i| (i * 7 + gap) / 8));
                     }
                     last_packet = Some(now);
@@ -288,6 +350,34 @@ impl BurstDownload<'_, '_> {
         }
     }
 
+    /// When the next keep-alive is due (see [`KEEPALIVE_AFTER`]): that
+    /// long after we last sent anything, or [`KEEPALIVE_RETRY`] after an
+    /// unanswered one; never after two unanswered in a row this round.
+    fn keepalive_due(&self) -> Option<Instant> {
+        let wait = match self.unanswered {
+            0 => KEEPALIVE_AFTER,
+            1 => KEEPALIVE_RETRY,
+            _ => return None,
+        };
+        Some(self.f.conv.last_send() + wait)
+    }
+
+    /// Send a keep-alive if one is due (the round streams: called after
+    /// its first packet).
+    fn keep_alive(&mut self, now: Instant) -> Step<()> {
+        if self.keepalive_due().is_none_or(|due| now < due) {
+            return Ok(());
+        }
+        let quiet = now.saturating_duration_since(self.f.conv.last_send());
+        let mut req = FtpPacket::request(Opcode::None, self.f.conv.take_seq());
+        req.session = self.f.session;
+        self.f.conv.send(&req)?;
+        trace!("keep-alive seq {} after {quiet:?} quiet", req.seq);
+        self.keepalive = Some(req.seq);
+        self.unanswered += 1;
+        Ok(())
+    }
+
     /// Time a plain read of about as much as the last burst round brought;
     /// true when reads are clearly faster: the rest of the file is then a
     /// hole that the read window goes on filling. Both rates leave out loss
@@ -306,7 +396,7 @@ impl BurstDownload<'_, '_> {
         // first round trip is paid once by reads, by bursts every round).
         let mut first_reply: Option<(Instant, u64)> = None;
         while self.f.missing() > chunk / 10 && self.f.eof.is_none() {
-            self.step(Instant::now() + IDLE_WAKE, None)?;
+            self.step(Instant::now() + IDLE_WAKE, None, None)?;
             let missing = self.f.missing();
             if first_reply.is_none() && missing < chunk {
                 first_reply = Some((Instant::now(), missing));
@@ -351,24 +441,48 @@ impl BurstDownload<'_, '_> {
     /// Process replies until no hole is left and no read is in flight.
     fn fill_all_holes(&mut self) -> Step<()> {
         while !self.f.holes.is_empty() || self.f.reads.in_flight() > 0 {
-            self.step(Instant::now() + IDLE_WAKE, None)?;
+            self.step(Instant::now() + IDLE_WAKE, None, None)?;
         }
         Ok(())
     }
 
     /// Ask for holes while the read window has room, wait for one packet
-    /// (until `until` at most) and handle it.
-    fn step(&mut self, until: Instant, burst_seq: Option<u16>) -> Step<Event> {
+    /// (until `until` at most) and handle it. With `linger` (a slow burst,
+    /// see [`LINGER`]) and nothing to read, the packets that arrive until
+    /// then are taken with one wake-up.
+    fn step(
+        &mut self,
+        until: Instant,
+        burst_seq: Option<u16>,
+        linger: Option<Instant>,
+    ) -> Step<Event> {
         self.f.conv.check_cancel()?;
         self.f.request_reads(false)?;
         let mut wake = until;
         if self.f.reads.in_flight() > 0 {
             wake = wake.min(self.f.reads.resend_overdue(self.f.conv)?);
         }
-        let Some(p) = self.f.conv.recv(wake, true)? else {
+        let received = match linger {
+            Some(linger) if self.f.reads.in_flight() == 0 && self.f.holes.is_empty() => {
+                self.f.conv.recv_lingering(linger.min(wake))?
+            }
+            _ => self.f.conv.recv(wake, true)?,
+        };
+        let Some(p) = received else {
             return Ok(Event::Other);
         };
         self.f.check_taken()?;
+        if p.req_opcode == Opcode::None {
+            // The answer to a keep-alive (ACK, or NAK from a server that
+            // does not know opcode 0): nothing to use but the fact.
+            if self
+                .keepalive
+                .is_some_and(|seq| p.seq == seq.wrapping_add(1))
+            {
+                self.unanswered = 0;
+            }
+            return Ok(Event::Other);
+        }
         if p.req_opcode == Opcode::BurstReadFile {
             return self.on_burst_packet(p, burst_seq);
         }

@@ -13,6 +13,7 @@
 //! client's file, or nothing, on it). The transfer discards whatever it
 //! receives after such a sign.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,6 +87,10 @@ pub(crate) struct Conversation {
     /// Work left for after the operation's result is reported (see
     /// [`Conversation::defer`]).
     deferred: Option<Deferred>,
+    /// When this client last sent a packet (the server last heard from us).
+    last_send: Cell<Instant>,
+    /// When the last packet [`Conversation::recv`] returned was received.
+    last_received_at: Instant,
 }
 
 /// Work a conversation runs after the operation's result is reported.
@@ -110,6 +115,8 @@ impl Conversation {
             target: (0, 0),
             settings,
             deferred: None,
+            last_send: Cell::new(Instant::now()),
+            last_received_at: Instant::now(),
         }
     }
 
@@ -281,7 +288,13 @@ impl Conversation {
 
     /// Send one packet to the target.
     pub fn send(&self, packet: &FtpPacket) -> FtpOutcome<()> {
+        self.last_send.set(Instant::now());
         self.link.send_ftp(self.target.0, self.target.1, packet)
+    }
+
+    /// When this client last sent a packet.
+    pub fn last_send(&self) -> Instant {
+        self.last_send.get()
     }
 
     /// The one receive path: the next reply from the target, or None when
@@ -290,15 +303,43 @@ impl Conversation {
     /// [`Conversation::session_taken`]). A closed link is `Cancelled`; so is
     /// a cancelled operation when `cancellable`.
     pub fn recv(&mut self, deadline: Instant, cancellable: bool) -> FtpOutcome<Option<FtpPacket>> {
+        self.recv_from_target(deadline, cancellable, false)
+    }
+
+    /// [`Conversation::recv`] for a slow stream whose packets need no prompt
+    /// answer (a burst on a slow link): the packets that arrive until
+    /// `deadline` are taken with one wake-up (see
+    /// [`Conversation::last_received_at`] for when each came).
+    pub fn recv_lingering(&mut self, deadline: Instant) -> FtpOutcome<Option<FtpPacket>> {
+        self.recv_from_target(deadline, true, true)
+    }
+
+    /// When the last packet returned by a receive arrived on the link.
+    pub fn last_received_at(&self) -> Instant {
+        self.last_received_at
+    }
+
+    fn recv_from_target(
+        &mut self,
+        deadline: Instant,
+        cancellable: bool,
+        linger: bool,
+    ) -> FtpOutcome<Option<FtpPacket>> {
         loop {
             if cancellable {
                 self.check_cancel()?;
             }
-            match self.replies.recv(deadline) {
+            let next = if linger {
+                self.replies.recv_lingering(deadline)
+            } else {
+                self.replies.recv(deadline)
+            };
+            match next {
                 // A frame of the previous target may still be queued.
                 Ok(Some(inc)) => {
                     if (inc.source_system, inc.source_component) == self.target {
                         self.look_for_takeover(&inc.packet);
+                        self.last_received_at = inc.received_at;
                         return Ok(Some(inc.packet));
                     }
                 }

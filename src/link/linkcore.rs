@@ -128,6 +128,9 @@ pub(crate) struct LinkCore {
     threads: Mutex<Vec<JoinHandle<()>>>,
     stop_heartbeat: Mutex<Option<Sender<()>>>,
     local_addr: Mutex<Option<std::net::SocketAddr>>,
+    /// Bytes of every frame this link has sent (its airtime on a link of
+    /// known rate: a server paces its bursts by it).
+    sent_bytes: AtomicU64,
     /// Signalled when a transport learns a peer (and on close).
     peer_seen: Condvar,
     peer_lock: Mutex<()>,
@@ -159,6 +162,7 @@ impl LinkCore {
             threads: Mutex::new(Vec::new()),
             stop_heartbeat: Mutex::new(None),
             local_addr: Mutex::new(None),
+            sent_bytes: AtomicU64::new(0),
             peer_seen: Condvar::new(),
             peer_lock: Mutex::new(()),
         })
@@ -200,6 +204,11 @@ impl LinkCore {
 
     pub fn byte_rate(&self) -> Option<u32> {
         self.byte_rate
+    }
+
+    /// Bytes of every frame sent so far.
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes.load(Ordering::Relaxed)
     }
 
     pub fn set_local_addr(&self, addr: Option<std::net::SocketAddr>) {
@@ -284,6 +293,8 @@ impl LinkCore {
         }
         build(&mut writer);
         let frame = self.signing.lock().finish(&mut writer);
+        self.sent_bytes
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
         // Signed frames stay in order too: a receiver drops a signed frame
         // whose timestamp is not newer than the last one of the stream, so
         // two frames overtaking each other between threads would lose one.
@@ -706,6 +717,26 @@ impl LinkCore {
             }
             queue.wait(deadline, input.is_some());
         }
+    }
+
+    /// The frames of `queue` that arrive until `deadline`, without a
+    /// wake-up for each (see `ReplyQueue::linger`): the oldest, at once if
+    /// one is queued, else after the wait (None if nothing came).
+    pub fn recv_reply_lingering(
+        &self,
+        queue: &ReplyQueue,
+        deadline: Instant,
+    ) -> Result<Option<IncomingFtp>, Closed> {
+        if let Some(frame) = queue.pop()? {
+            return Ok(Some(frame));
+        }
+        if self.is_closed() {
+            return Err(Closed);
+        }
+        if !queue.take_interrupt() && Instant::now() < deadline {
+            queue.linger(deadline);
+        }
+        queue.pop()
     }
 
     /// The background reader of a shared input (its thread's body).

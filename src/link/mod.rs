@@ -225,6 +225,15 @@ impl ReplySubscription {
         self.core.recv_reply(&self.queue, deadline).map_err(|_| ())
     }
 
+    /// The next reply, or the replies that arrive until `deadline` with one
+    /// wake-up for several (see `ReplyQueue::linger`): for a slow stream
+    /// whose frames need no prompt answer.
+    pub fn recv_lingering(&self, deadline: Instant) -> Result<Option<IncomingFtp>, ()> {
+        self.core
+            .recv_reply_lingering(&self.queue, deadline)
+            .map_err(|_| ())
+    }
+
     /// Replies dropped because the queue was full.
     #[allow(dead_code)]
     pub fn dropped(&self) -> u64 {
@@ -514,6 +523,11 @@ impl Link {
     /// simulated links: the configured rate of the outgoing direction).
     pub fn byte_rate(&self) -> Option<u32> {
         self.core().byte_rate()
+    }
+
+    /// Bytes of every frame this link has sent (heartbeats included).
+    pub(crate) fn sent_bytes(&self) -> u64 {
+        self.core().sent_bytes()
     }
 
     /// The local socket address of a UDP/TCP link (useful after binding port 0).

@@ -41,6 +41,8 @@ use super::fasthash::FastMap;
 
 /// Most frames a client's queue holds; more drop the oldest.
 pub(crate) const REPLY_QUEUE_CAPACITY: usize = 1024;
+/// Frames a lingering owner lets gather before it is woken anyway.
+pub(crate) const LINGER_FRAMES: usize = 16;
 /// How long the read token may stay free while clients are engaged before
 /// the background reader reads in their place.
 pub(crate) const STALL: Duration = Duration::from_millis(20);
@@ -58,6 +60,9 @@ struct QueueState {
     frames: VecDeque<IncomingFtp>,
     /// The owner sleeps on `ready` and is counted in [`ReadGate::waiting`].
     sleeping: bool,
+    /// The owner lingers: it sleeps until its deadline while frames gather
+    /// (up to [`LINGER_FRAMES`]), instead of being woken for each.
+    lingering: bool,
     closed: bool,
     /// The owner was asked to look up from waiting (a cancel).
     interrupted: bool,
@@ -94,7 +99,9 @@ impl ReplyQueue {
             s.dropped += 1;
         }
         s.frames.push_back(frame);
-        self.wake(s);
+        if !s.lingering || s.frames.len() >= LINGER_FRAMES {
+            self.wake(s);
+        }
     }
 
     /// Wake the owner if it sleeps. It is no longer waiting for a reader
@@ -160,6 +167,7 @@ impl ReplyQueue {
             return;
         }
         s.sleeping = true;
+        s.lingering = false;
         gate.waiting.fetch_add(1, Ordering::SeqCst);
         // Counted first, then look at the token: a reader releasing it now
         // sees us and wakes the background reader (see `ReadGate::release`).
@@ -176,6 +184,41 @@ impl ReplyQueue {
                     .unwrap_or_else(|e| e.into_inner().0);
             }
         }
+        if s.sleeping {
+            s.sleeping = false;
+            gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Sleep until `deadline` while frames gather (woken early only by
+    /// [`LINGER_FRAMES`] of them, an interrupt or the close): one wake-up
+    /// for several frames of a slow stream that needs no prompt answer.
+    /// Whoever reads the link reads for us meanwhile (we count as waiting).
+    pub fn linger(&self, deadline: Instant) {
+        let gate = &*self.gate;
+        let mut s = self.lock();
+        if s.frames.len() >= LINGER_FRAMES || s.closed || s.interrupted {
+            return;
+        }
+        s.sleeping = true;
+        s.lingering = true;
+        gate.waiting.fetch_add(1, Ordering::SeqCst);
+        if gate.is_free() {
+            // Nobody reads: the background reader must (we do not).
+            gate.wake();
+        }
+        while s.sleeping && !s.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            s = self
+                .ready
+                .wait_timeout(s, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        s.lingering = false;
         if s.sleeping {
             s.sleeping = false;
             gate.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -338,5 +381,87 @@ impl ReadGate {
             };
             let _ = self.wake_background.wait_timeout(guard, nap);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Route;
+    use crate::protocol::{FtpPacket, Opcode};
+
+    fn frame(seq: u16) -> IncomingFtp {
+        IncomingFtp {
+            route: Route::LOCAL,
+            source_system: 1,
+            source_component: 1,
+            target_system: 245,
+            target_component: 190,
+            packet: FtpPacket::request(Opcode::Ack, seq),
+            received_at: Instant::now(),
+            invalid_size: None,
+        }
+    }
+
+    /// A lingering owner is not woken for each frame: it wakes at its
+    /// deadline with every frame queued, or early once LINGER_FRAMES gathered.
+    #[test]
+    fn a_lingering_owner_takes_several_frames_with_one_wake_up() {
+        let queue = Arc::new(ReplyQueue::new(Arc::new(ReadGate::new())));
+        let pusher = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                for seq in 0..3 {
+                    std::thread::sleep(Duration::from_millis(20));
+                    queue.push(frame(seq));
+                }
+            })
+        };
+        let start = Instant::now();
+        queue.linger(start + Duration::from_millis(300));
+        assert!(start.elapsed() >= Duration::from_millis(290), "woken early");
+        pusher.join().unwrap();
+        for seq in 0..3 {
+            assert_eq!(queue.pop().unwrap().unwrap().packet.seq, seq);
+        }
+        // LINGER_FRAMES frames end the wait early; so does the close.
+        let pusher = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                for seq in 0..LINGER_FRAMES as u16 {
+                    queue.push(frame(seq));
+                }
+            })
+        };
+        let start = Instant::now();
+        queue.linger(start + Duration::from_secs(10));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        pusher.join().unwrap();
+        while queue.pop().unwrap().is_some() {}
+        let closer = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                queue.close();
+            })
+        };
+        let start = Instant::now();
+        queue.linger(start + Duration::from_secs(10));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        closer.join().unwrap();
+        // A plain wait is woken by the first frame.
+        let queue = Arc::new(ReplyQueue::new(Arc::new(ReadGate::new())));
+        let pusher = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                queue.push(frame(7));
+            })
+        };
+        let start = Instant::now();
+        queue.wait(start + Duration::from_secs(10), false);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        pusher.join().unwrap();
     }
 }

@@ -379,6 +379,12 @@ impl BurstJob {
         Self::frame_time(bytes as u32, byte_rate)
     }
 
+    /// Paced airtime of `bytes` bytes of frames on a link of `byte_rate`
+    /// bytes/s (with [`PACING_HEADROOM`]).
+    pub fn line_time(bytes: u64, byte_rate: u32) -> Duration {
+        Duration::from_secs_f64(bytes as f64 * PACING_HEADROOM / byte_rate.max(1) as f64)
+    }
+
     fn frame_time(bytes: u32, byte_rate: Option<u32>) -> Duration {
         match byte_rate {
             Some(rate) if rate > 0 => {

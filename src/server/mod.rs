@@ -203,7 +203,7 @@ impl Server {
                 .map_err(|e| FtpError::io("cannot start a server worker thread", &e))?;
             server.threads.push(handle);
         }
-        let dispatcher = Dispatcher { core };
+        let dispatcher = Dispatcher { core, line: None };
         let handle = std::thread::Builder::new()
             .name("mavftp-server".into())
             .spawn(move || dispatcher.run(subscription, wake_rx, stop_rx))
@@ -530,10 +530,28 @@ fn on_request(core: &Core, m: IncomingFtp) {
 /// links.
 struct Dispatcher {
     core: Arc<Core>,
+    /// The link's airtime while bursts run on a link of known rate.
+    line: Option<LineClock>,
+}
+
+/// The airtime of everything the link sends, while bursts run on a link of
+/// known rate: burst packets, but also the replies to other requests (a
+/// client's gap-fill reads and keep-alives, other peers), and heartbeats.
+/// A burst paced at the link's rate by its own packets only would fill the
+/// radio's queue with every such frame (draining at the 1 % headroom only),
+/// and a long burst would overflow it: the lost packets bring gap-fill
+/// reads whose replies fill it further.
+struct LineClock {
+    /// The link's sent-bytes count already accounted for.
+    accounted: u64,
+    /// When the link has sent everything accounted for.
+    free_at: Instant,
+    /// When the count was last read (bytes counted since were sent after).
+    read_at: Instant,
 }
 
 impl Dispatcher {
-    fn run(self, subscription: FtpSubscription, wake: Receiver<()>, stop_rx: Receiver<()>) {
+    fn run(mut self, subscription: FtpSubscription, wake: Receiver<()>, stop_rx: Receiver<()>) {
         let receiver = subscription.receiver.clone();
         let mut last_sweep = Instant::now();
         loop {
@@ -574,15 +592,36 @@ impl Dispatcher {
 
     fn wait_time(&self) -> Duration {
         let now = Instant::now();
+        let line_free = self.line.as_ref().map_or(now, |l| l.free_at);
         match self.core.streams.lock().iter().map(|b| b.next_due).min() {
-            Some(due) => due.saturating_duration_since(now).min(SWEEP_EVERY),
+            Some(due) => due
+                .max(line_free)
+                .saturating_duration_since(now)
+                .min(SWEEP_EVERY),
             None => SWEEP_EVERY,
         }
     }
 
+    /// Whether the link of known `rate` is free to send burst packets now
+    /// (see [`LineClock`]), after accounting what it sent since the last look.
+    fn line_free(&mut self, link: &Link, rate: u32, now: Instant) -> bool {
+        let sent = link.sent_bytes();
+        let line = self.line.get_or_insert(LineClock {
+            accounted: sent,
+            free_at: now,
+            read_at: now,
+        });
+        let new = sent.saturating_sub(line.accounted);
+        line.accounted = sent;
+        line.free_at = line.free_at.max(line.read_at) + BurstJob::line_time(new, rate);
+        line.read_at = now;
+        line.free_at <= now
+    }
+
     /// Send one slice of every due burst; false when the link is gone.
-    fn pump_bursts(&self) -> bool {
+    fn pump_bursts(&mut self) -> bool {
         if self.core.streams.lock().is_empty() {
+            self.line = None;
             return true;
         }
         // Taken before the streams' lock and dropped after it: dropping the
@@ -591,13 +630,22 @@ impl Dispatcher {
         let Some(link) = self.core.link.upgrade() else {
             return false;
         };
-        let mut streams = self.core.streams.lock();
+        let core = Arc::clone(&self.core);
+        let mut streams = core.streams.lock();
         let pacing = match link.byte_rate() {
             Some(rate) => Pacing::Fixed(rate),
             None => *self.core.settings.pacing.lock(),
         };
         let signature_bytes = link.signature_bytes();
         let now = Instant::now();
+        match pacing {
+            Pacing::Fixed(rate) if rate > 0 => {
+                if !self.line_free(&link, rate, now) {
+                    return true;
+                }
+            }
+            _ => self.line = None,
+        }
         for job in streams.iter_mut() {
             if job.next_due > now {
                 continue;

@@ -8,6 +8,7 @@ use mavftp::FtpResult;
 use mavftp::client::{Client, EntryKind};
 use mavftp::link::Link;
 use mavftp::link::sim::{Impairment, link_pair};
+use mavftp::protocol::Opcode;
 use mavftp::server::Server;
 
 struct Rig {
@@ -513,4 +514,41 @@ fn windowed_transfers_recover_losses_in_about_one_round_trip() {
         data
     );
     assert!(took < Duration::from_secs(5), "upload: {took:?}");
+}
+
+/// On a slow radio our server paces a burst at the link's rate and ends a
+/// round after 1 s of airtime in which the client sent nothing (for
+/// pymavlink). The client's keep-alives keep the round going: the whole
+/// file comes in ONE burst round, with no plain read (before, every second
+/// cost a round trip and the client then switched to plain reads).
+#[test]
+fn a_burst_over_a_slow_paced_link_is_one_round_to_the_end() {
+    let radio = || {
+        Impairment::none()
+            .with_rate(5760)
+            .with_delay(Duration::from_millis(10))
+    };
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio(), radio());
+    assert_eq!(server_link.byte_rate(), Some(5760));
+    let root = tempfile::tempdir().expect("tempdir");
+    let local = tempfile::tempdir().expect("tempdir");
+    // About 3.5 s of airtime.
+    let data = pattern(18_000, 41);
+    std::fs::write(root.path().join("log.bin"), &data).expect("write");
+    let requests = server_link.subscribe(|m| !m.packet.opcode.is_reply());
+    let _server = Server::new(&server_link, root.path()).expect("server");
+    let client = Client::new(&client_link, 1, 1).expect("client");
+    client
+        .download("/log.bin", local.path(), true, None)
+        .expect("download");
+    assert!(std::fs::read(local.path().join("log.bin")).expect("read") == data);
+    let seen: Vec<Opcode> = requests
+        .receiver
+        .try_iter()
+        .map(|m| m.packet.opcode)
+        .collect();
+    let n = |op: Opcode| seen.iter().filter(|o| **o == op).count();
+    assert_eq!(n(Opcode::BurstReadFile), 1, "burst rounds: {seen:?}");
+    assert_eq!(n(Opcode::ReadFile), 0, "plain reads: {seen:?}");
+    assert!(n(Opcode::None) >= 2, "keep-alives: {seen:?}");
 }

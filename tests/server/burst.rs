@@ -286,6 +286,69 @@ fn a_paced_burst_goes_on_while_its_peer_keeps_sending() {
     );
 }
 
+/// The replies to a peer's other requests take their airtime on the link
+/// too: a paced burst leaves room for them instead of pushing them into the
+/// radio's queue on top of its own packets (where they pile up: a burst
+/// paced 1 % under the rate drains one extra frame in 100 packets). With a
+/// queue of about three frames, every burst packet and every read reply
+/// arrives.
+#[test]
+fn a_paced_burst_leaves_the_airtime_of_other_replies_free() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = pattern(40_000, 13);
+    fs::write(tmp.path().join("f"), &data).unwrap();
+    let rate = 30_000;
+    let down = Impairment::none()
+        .with_rate(rate)
+        .with_queue_limit(QueueLimit::Bytes(900));
+    let (client_link, server_link) = link_pair((233, 190), (1, 1), Impairment::none(), down);
+    let _server = Server::new(&server_link, tmp.path()).unwrap();
+    let mut r = Requester::new(client_link, 233);
+    let open = r.call(Opcode::OpenFileRO, 0, 0, b"f");
+    assert!(is_ack(&open));
+    let p = r.req(Opcode::BurstReadFile, open.session, 0, &[]);
+    r.send_raw(&p);
+    let mut last_request = Instant::now();
+    let (mut got, mut reads_sent, mut reads_answered) = (Vec::new(), 0, 0);
+    loop {
+        if last_request.elapsed() >= Duration::from_millis(100) {
+            // A full frame each, sent at once by the server.
+            let read = r.req(Opcode::ReadFile, open.session, 0, &[0; 239]);
+            r.send_raw(&read);
+            reads_sent += 1;
+            last_request = Instant::now();
+        }
+        let reply = r.recv(Duration::from_secs(5)).expect("burst stalled");
+        if reply.req_opcode == Opcode::ReadFile {
+            assert_eq!(reply.data, data[..239]);
+            reads_answered += 1;
+            continue;
+        }
+        if reply.opcode == Opcode::Nak {
+            assert_eq!(reply.nak_code(), Some(NakCode::Eof));
+            break;
+        }
+        assert_eq!(
+            reply.offset as usize,
+            got.len(),
+            "a burst packet was dropped from the queue"
+        );
+        got.extend_from_slice(&reply.data);
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    // The last read may still be on its way.
+    while reads_answered < reads_sent {
+        let Some(reply) = r.recv(Duration::from_millis(500)) else {
+            break;
+        };
+        if reply.req_opcode == Opcode::ReadFile {
+            reads_answered += 1;
+        }
+    }
+    assert!(reads_sent >= 10, "{reads_sent} reads sent");
+    assert_eq!(reads_answered, reads_sent, "a read reply was dropped");
+}
+
 #[test]
 fn a_burst_on_a_closed_or_unknown_session_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
