@@ -54,6 +54,80 @@ pub(crate) trait Transport: Send + Sync {
     fn shared_input(&self) -> Option<&dyn SharedInput> {
         None
     }
+    /// Write the frames of a send batch, in order (datagram transports:
+    /// see [`LinkCore::batch_sends`]). The default writes one at a time.
+    fn write_batch(&self, batch: &SendBatch) {
+        for (dest, frame) in batch.frames() {
+            let _ = match dest {
+                Dest::All => self.write_frame(frame),
+                Dest::Route(route) => self.write_frame_to(route, frame),
+            };
+        }
+    }
+}
+
+/// Where a frame goes: every peer, or one route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dest {
+    All,
+    Route(Route),
+}
+
+/// Most frames a send batch holds before it is written.
+pub(crate) const SEND_BATCH: usize = 64;
+
+/// Frames one thread sends on one datagram link, held back to be written
+/// together (see [`LinkCore::batch_sends`]).
+pub(crate) struct SendBatch {
+    /// The link collecting (its core's address); 0: none.
+    owner: usize,
+    /// Each frame's destination and end in `bytes`.
+    frames: Vec<(Dest, usize)>,
+    bytes: Vec<u8>,
+}
+
+impl SendBatch {
+    pub(crate) const fn new() -> SendBatch {
+        SendBatch {
+            owner: 0,
+            frames: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Add a frame.
+    pub(crate) fn push(&mut self, dest: Dest, frame: &[u8]) {
+        self.bytes.extend_from_slice(frame);
+        self.frames.push((dest, self.bytes.len()));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes.clear();
+    }
+
+    /// The frames in the order they were sent.
+    pub(crate) fn frames(&self) -> impl Iterator<Item = (Dest, &[u8])> {
+        let mut start = 0;
+        self.frames.iter().map(move |&(dest, end)| {
+            let frame = &self.bytes[start..end];
+            start = end;
+            (dest, frame)
+        })
+    }
+}
+
+thread_local! {
+    /// This thread's send batch (one link at a time).
+    static OUTBOX: std::cell::RefCell<SendBatch> = const { std::cell::RefCell::new(SendBatch::new()) };
 }
 
 /// Input that any thread may read, one at a time (the holder of the link's
@@ -261,21 +335,26 @@ impl LinkCore {
             |w| {
                 w.heartbeat();
             },
-            |frame| self.transport.write_frame(frame),
+            Dest::All,
         )
     }
 
-    /// Build a frame with `build` under the send lock and hand it to
-    /// `write`: under the lock on byte streams (frames must not interleave
+    fn write_to(&self, dest: Dest, frame: &[u8]) -> FtpOutcome<()> {
+        match dest {
+            Dest::All => self.transport.write_frame(frame),
+            Dest::Route(route) => self.transport.write_frame_to(route, frame),
+        }
+    }
+
+    /// Build a frame with `build` under the send lock and write it to
+    /// `dest`: under the lock on byte streams (frames must not interleave
     /// and leave in sequence order), after it on datagram transports (unless
     /// signed), whose
     /// datagrams arrive whole anyway (the frame is copied out first, so that
-    /// clients do not queue behind each other's system calls).
-    fn send_frame(
-        &self,
-        build: impl FnOnce(&mut FrameWriter),
-        write: impl FnOnce(&[u8]) -> FtpOutcome<()>,
-    ) -> FtpOutcome<()> {
+    /// clients do not queue behind each other's system calls). Inside
+    /// [`LinkCore::batch_sends`] on this thread an unsigned datagram joins
+    /// the batch instead.
+    fn send_frame(&self, build: impl FnOnce(&mut FrameWriter), dest: Dest) -> FtpOutcome<()> {
         let mut writer = self.writer.lock();
         // Checked under the lock: close() takes it after marking the link
         // closed, so no write starts once close has returned.
@@ -290,13 +369,77 @@ impl LinkCore {
         let signed = frame.len() > 2 && frame[0] == 0xFD && frame[2] & IFLAG_SIGNED != 0;
         if !self.transport.sends_datagrams() || signed {
             let _sending = SendingHere::enter();
-            return write(frame);
+            return self.write_to(dest, frame);
+        }
+        let me = self as *const LinkCore as usize;
+        let batched = OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.owner != me {
+                return None;
+            }
+            o.push(dest, frame);
+            Some(o.len() >= SEND_BATCH)
+        });
+        if let Some(full) = batched {
+            drop(writer);
+            if full {
+                self.flush_batch();
+            }
+            return Ok(());
         }
         let mut copy = [0u8; MAX_FRAME_LEN];
         let n = frame.len().min(MAX_FRAME_LEN);
         copy[..n].copy_from_slice(&frame[..n]);
         drop(writer);
-        write(&copy[..n])
+        self.write_to(dest, &copy[..n])
+    }
+
+    /// Run `f`; the unsigned frames this thread sends on this link meanwhile
+    /// (a datagram link) are held back and written together when `f`
+    /// returns (or every [`SEND_BATCH`] frames), in order: one `sendmmsg`
+    /// instead of a system call per frame. Frames of other links, and all
+    /// frames when this thread already batches, go out at once as usual.
+    /// A link closed meanwhile drops the held frames.
+    pub fn batch_sends<R>(&self, f: impl FnOnce() -> R) -> R {
+        if !self.transport.sends_datagrams() {
+            return f();
+        }
+        let me = self as *const LinkCore as usize;
+        let began = OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.owner != 0 {
+                return false;
+            }
+            o.owner = me;
+            true
+        });
+        if !began {
+            return f();
+        }
+        /// Writes the batch and ends it, also when `f` panics.
+        struct End<'a>(&'a LinkCore);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                self.0.flush_batch();
+                OUTBOX.with(|o| o.borrow_mut().owner = 0);
+            }
+        }
+        let _end = End(self);
+        f()
+    }
+
+    /// Write this thread's held frames (see [`LinkCore::batch_sends`]).
+    fn flush_batch(&self) {
+        OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.is_empty() {
+                return;
+            }
+            if !self.is_closed() {
+                self.transport.write_batch(&o);
+            }
+            o.clear();
+        });
     }
 
     /// Frame and send one FTP packet (clients): to the route where
@@ -325,10 +468,7 @@ impl LinkCore {
             |w| {
                 w.ftp(target_system, target_component, packet);
             },
-            |frame| match route {
-                Some(route) => self.transport.write_frame_to(route, frame),
-                None => self.transport.write_frame(frame),
-            },
+            route.map_or(Dest::All, Dest::Route),
         )
     }
 
@@ -347,7 +487,7 @@ impl LinkCore {
             |w| {
                 w.ftp(target_system, target_component, packet);
             },
-            |frame| self.transport.write_frame_to(route, frame),
+            Dest::Route(route),
         )
     }
 

@@ -391,6 +391,13 @@ impl Link {
             .send_ftp_via(route, target_system, target_component, packet)
     }
 
+    /// Run `f`; the frames this thread sends on this link meanwhile leave
+    /// together when it returns (one `sendmmsg` on UDP links; other
+    /// transports send each at once as usual). See `LinkCore::batch_sends`.
+    pub(crate) fn batch_sends<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.core().batch_sends(f)
+    }
+
     /// Wait until the link has a peer to send to (at once on single-peer
     /// links; `udpin` after a datagram with a valid MAVLink frame arrived;
     /// `tcpin` while a client is connected). False at `deadline` or when

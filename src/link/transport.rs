@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::fasthash::FastMap;
 use super::frame::FrameParser;
-use super::linkcore::{LinkCore, SharedInput, Transport};
+use super::linkcore::{Dest, LinkCore, SEND_BATCH, SendBatch, SharedInput, Transport};
 use super::{Endpoint, Route};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -103,7 +103,7 @@ struct UdpShared {
 
 /// What reading a UDP socket needs.
 struct UdpReader {
-    buf: Vec<u8>,
+    batch: RecvBatch,
     parser: FrameParser,
     /// The last read found nothing waiting: wait for input before reading.
     poll_first: bool,
@@ -116,7 +116,7 @@ impl UdpShared {
             learn_peers,
             peers: Mutex::new(peers),
             reader: Mutex::new(UdpReader {
-                buf: vec![0u8; 65_536],
+                batch: RecvBatch::new(),
                 parser: FrameParser::new(),
                 poll_first: false,
             }),
@@ -146,21 +146,23 @@ impl SharedInput for UdpShared {
     fn read_once(&self, core: &LinkCore, until: Instant) {
         let mut reader = self.reader.lock();
         let UdpReader {
-            buf,
+            batch,
             parser,
             poll_first,
         } = &mut *reader;
         // Whichever costs fewer system calls for the traffic at hand: a
         // stream (bursts, full windows) usually has a datagram waiting, one
-        // reply at a time usually has not (then recv, poll, recv would be three).
+        // reply at a time usually has not (then recv, poll, recv would be
+        // three). Each call takes every datagram waiting, up to
+        // [`RECV_BATCH`].
         let mut polled = false;
         // Whether a datagram was waiting already (no wait needed for it).
         let mut waiting = true;
         if until + Duration::from_millis(1) >= Instant::now() + POLL {
             // A wait of the socket's read timeout or longer (the background
-            // reader's): one blocking call.
-            match recv_from(&self.socket, buf, 0) {
-                Ok((n, from)) => self.handle(core, parser, &buf[..n], from),
+            // reader's): one blocking call for the first datagram.
+            match recv_batch(&self.socket, batch, libc::MSG_WAITFORONE) {
+                Ok(()) => self.handle_batch(core, parser, batch),
                 Err(_) => *poll_first = true,
             }
             return;
@@ -176,10 +178,10 @@ impl SharedInput for UdpShared {
         // A few errors in a row (ICMP port unreachable reported on the
         // socket) are consumed; then give the caller its turn.
         for _ in 0..8 {
-            match recv_from(&self.socket, buf, libc::MSG_DONTWAIT) {
-                Ok((n, from)) => {
+            match recv_batch(&self.socket, batch, libc::MSG_DONTWAIT) {
+                Ok(()) => {
                     *poll_first = !waiting;
-                    self.handle(core, parser, &buf[..n], from);
+                    self.handle_batch(core, parser, batch);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -198,6 +200,17 @@ impl SharedInput for UdpShared {
 }
 
 impl UdpShared {
+    /// Route the datagrams of one read, in arrival order. Frames that
+    /// handling them sends on this thread (a server's replies) leave
+    /// together afterwards (`LinkCore::batch_sends`).
+    fn handle_batch(&self, core: &LinkCore, parser: &mut FrameParser, batch: &RecvBatch) {
+        core.batch_sends(|| {
+            for (bytes, from) in batch.datagrams() {
+                self.handle(core, parser, bytes, from);
+            }
+        });
+    }
+
     /// Route one datagram.
     fn handle(&self, core: &LinkCore, parser: &mut FrameParser, bytes: &[u8], from: SocketAddr) {
         if self.learn_peers {
@@ -213,34 +226,91 @@ impl UdpShared {
     }
 }
 
-/// `recvfrom` with `flags` (MSG_DONTWAIT: without blocking, while the socket
-/// stays blocking for sends; 0: up to the socket's read timeout).
-fn recv_from(
+/// Most datagrams one read takes (`recvmmsg`).
+pub(crate) const RECV_BATCH: usize = 32;
+/// Room for each datagram of a read: the largest UDP payload over IPv4 and
+/// IPv6 without jumbograms fits, so a datagram holding many frames is read
+/// whole. The pages are touched only as far as datagrams fill them.
+const DATAGRAM_ROOM: usize = 65_536;
+
+/// The datagrams of one `recvmmsg`: their bytes and sources.
+pub(crate) struct RecvBatch {
+    bufs: Vec<u8>,
+    lens: [usize; RECV_BATCH],
+    froms: [Option<SocketAddr>; RECV_BATCH],
+    count: usize,
+}
+
+impl RecvBatch {
+    pub(crate) fn new() -> RecvBatch {
+        RecvBatch {
+            bufs: vec![0u8; RECV_BATCH * DATAGRAM_ROOM],
+            lens: [0; RECV_BATCH],
+            froms: [None; RECV_BATCH],
+            count: 0,
+        }
+    }
+
+    /// The datagrams read, in arrival order, with their sources (one whose
+    /// source is not an IP address is skipped).
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+        (0..self.count).filter_map(move |i| {
+            let from = self.froms[i]?;
+            let start = i * DATAGRAM_ROOM;
+            Some((&self.bufs[start..start + self.lens[i]], from))
+        })
+    }
+}
+
+/// Read every datagram waiting (at least one, at most [`RECV_BATCH`]) into
+/// `batch` with one `recvmmsg`. `flags`: `MSG_DONTWAIT` (nothing waiting →
+/// `WouldBlock`) or `MSG_WAITFORONE` (wait up to the socket's read timeout
+/// for the first, then take what is waiting). A datagram larger than
+/// [`DATAGRAM_ROOM`] keeps its first bytes (the kernel truncates it).
+pub(crate) fn recv_batch(
     socket: &UdpSocket,
-    buf: &mut [u8],
+    batch: &mut RecvBatch,
     flags: libc::c_int,
-) -> std::io::Result<(usize, SocketAddr)> {
+) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: sockaddr_storage is plain data.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut addr_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: valid fd, a writable buffer of buf.len() bytes and an address
-    // buffer of addr_len bytes.
+    batch.count = 0;
+    // SAFETY: all-zero is a valid value of these plain C structs.
+    let mut addrs: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let base = batch.bufs.as_mut_ptr();
+    for i in 0..RECV_BATCH {
+        // SAFETY: slot i lies inside bufs (RECV_BATCH slots of DATAGRAM_ROOM).
+        iovs[i].iov_base = unsafe { base.add(i * DATAGRAM_ROOM) }.cast();
+        iovs[i].iov_len = DATAGRAM_ROOM;
+        let hdr = &mut msgs[i].msg_hdr;
+        hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+        hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        hdr.msg_iov = &mut iovs[i];
+        hdr.msg_iovlen = 1;
+    }
+    // SAFETY: valid fd; RECV_BATCH headers, each pointing at its own
+    // address buffer and one iovec of DATAGRAM_ROOM writable bytes, all of
+    // which outlive the call; no timeout.
     let n = unsafe {
-        libc::recvfrom(
+        libc::recvmmsg(
             socket.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
+            msgs.as_mut_ptr(),
+            RECV_BATCH as libc::c_uint,
             flags,
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut addr_len,
+            std::ptr::null_mut(),
         )
     };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let from = socket_addr(&addr).ok_or_else(|| std::io::Error::from(ErrorKind::InvalidData))?;
-    Ok((n as usize, from))
+    let n = (n as usize).min(RECV_BATCH);
+    for i in 0..n {
+        batch.lens[i] = (msgs[i].msg_len as usize).min(DATAGRAM_ROOM);
+        batch.froms[i] = socket_addr(&addrs[i]);
+    }
+    batch.count = n;
+    Ok(())
 }
 
 /// The std address of an IPv4 or IPv6 socket address.
@@ -321,6 +391,126 @@ impl Transport for UdpTransport {
     fn sends_datagrams(&self) -> bool {
         true
     }
+
+    fn write_batch(&self, batch: &SendBatch) {
+        // Sent outside the table's lock, as in write_frame.
+        let peers: Vec<SocketAddr> =
+            if batch.frames().any(|(d, _)| d == Dest::All) || !self.0.learn_peers {
+                self.0.peers.lock().keys().copied().collect()
+            } else {
+                Vec::new()
+            };
+        let mut out = Vec::with_capacity(batch.len());
+        for (dest, frame) in batch.frames() {
+            match dest.route_addr() {
+                Some(addr) => out.push((addr, frame)),
+                // udpout's one route, or every peer.
+                None => out.extend(peers.iter().map(|&addr| (addr, frame))),
+            }
+        }
+        // A failed datagram is a lost frame, as on any UDP link.
+        send_batch(&self.0.socket, &out);
+    }
+}
+
+impl Dest {
+    /// The UDP address of a route destination.
+    fn route_addr(self) -> Option<SocketAddr> {
+        match self {
+            Dest::Route(route) => route.udp_addr(),
+            Dest::All => None,
+        }
+    }
+}
+
+/// Send each `(address, datagram)` in order with as few `sendmmsg` calls as
+/// the kernel allows; returns how many were sent. A datagram the kernel
+/// refuses (an error reported for it) is skipped, as a lost one.
+pub(crate) fn send_batch(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])]) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut sent = 0;
+    for chunk in datagrams.chunks(SEND_BATCH) {
+        let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+            chunk.iter().map(|(addr, _)| raw_addr(addr)).collect();
+        let mut iovs: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|(_, bytes)| libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len())
+            .map(|i| {
+                // SAFETY: all-zero is a valid mmsghdr.
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
+                m.msg_hdr.msg_namelen = addrs[i].1;
+                m.msg_hdr.msg_iov = &mut iovs[i];
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        let mut done = 0;
+        let mut interrupted = 0;
+        while done < msgs.len() {
+            // SAFETY: valid fd; each header points at its own address and
+            // one iovec over a live datagram slice, all outliving the call.
+            let n = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    msgs[done..].as_mut_ptr(),
+                    (msgs.len() - done) as libc::c_uint,
+                    0,
+                )
+            };
+            if n > 0 {
+                done += n as usize;
+                sent += n as usize;
+            } else if n < 0
+                && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted
+                && interrupted < 8
+            {
+                interrupted += 1;
+            } else {
+                // This datagram failed: lost; go on with the next.
+                done += 1;
+            }
+        }
+    }
+    sent
+}
+
+/// The C socket address of `addr`, with its length.
+fn raw_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_in fits in sockaddr_storage, which is aligned for it.
+            let sin: &mut libc::sockaddr_in =
+                unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from(*a.ip()).to_be(),
+            };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage, which is aligned for it.
+            let sin6: &mut libc::sockaddr_in6 =
+                unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
 }
 
 fn bind_udp(addr: SocketAddr) -> FtpOutcome<UdpSocket> {

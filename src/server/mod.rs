@@ -598,6 +598,22 @@ impl Dispatcher {
         };
         let signature_bytes = link.signature_bytes();
         let now = Instant::now();
+        // The slices of this wake-up leave together (one sendmmsg on UDP).
+        link.batch_sends(|| self.pump_due(&link, &mut streams, pacing, signature_bytes, now));
+        streams.retain(|j| !j.is_finished());
+        self.core.bursts.store(streams.len(), Ordering::SeqCst);
+        true
+    }
+
+    /// Send one slice of every burst due at `now`.
+    fn pump_due(
+        &self,
+        link: &Link,
+        streams: &mut [BurstJob],
+        pacing: Pacing,
+        signature_bytes: u32,
+        now: Instant,
+    ) {
         for job in streams.iter_mut() {
             if job.next_due > now {
                 continue;
@@ -617,8 +633,5 @@ impl Dispatcher {
             });
             job.next_due = now.max(job.next_due) + airtime;
         }
-        streams.retain(|j| !j.is_finished());
-        self.core.bursts.store(streams.len(), Ordering::SeqCst);
-        true
     }
 }
