@@ -428,6 +428,32 @@ impl LinkCore {
         f()
     }
 
+    /// Start holding back the frames this thread sends on this link (a
+    /// datagram link), as in [`LinkCore::batch_sends`] but until
+    /// [`LinkCore::release_sends`]: a client between replies it read
+    /// together. Nothing when this thread already batches.
+    fn hold_sends(&self) {
+        let me = self as *const LinkCore as usize;
+        OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.owner == 0 {
+                o.owner = me;
+            }
+        });
+    }
+
+    /// Write the frames held since [`LinkCore::hold_sends`] and stop
+    /// holding (before the thread waits or reads, when it took its last
+    /// queued reply, and when its operation ends).
+    fn release_sends(&self) {
+        let me = self as *const LinkCore as usize;
+        let holding = OUTBOX.with(|o| o.borrow().owner == me);
+        if holding {
+            self.flush_batch();
+            OUTBOX.with(|o| o.borrow_mut().owner = 0);
+        }
+    }
+
     /// Write this thread's held frames (see [`LinkCore::batch_sends`]).
     fn flush_batch(&self) {
         OUTBOX.with(|o| {
@@ -803,9 +829,13 @@ impl LinkCore {
     pub fn engage(&self, engaged: bool) {
         if engaged {
             self.gate.engaged.fetch_add(1, Ordering::SeqCst);
-        } else if self.gate.engaged.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // Nobody engaged any more: the background reader takes over.
-            self.gate.wake();
+        } else {
+            // Nothing this thread sent stays held past its operation.
+            self.release_sends();
+            if self.gate.engaged.fetch_sub(1, Ordering::SeqCst) == 1 {
+                // Nobody engaged any more: the background reader takes over.
+                self.gate.wake();
+            }
         }
     }
 
@@ -817,9 +847,24 @@ impl LinkCore {
         deadline: Instant,
     ) -> Result<Option<IncomingFtp>, Closed> {
         let input = self.transport.shared_input();
+        let datagrams = self.transport.sends_datagrams();
         loop {
-            if let Some(frame) = queue.pop()? {
+            if let Some((frame, more)) = queue.pop_more()? {
+                // While more replies are queued the caller comes back
+                // without waiting: what it sends meanwhile (the requests
+                // that refill its window) leaves together once it takes the
+                // last one (see `hold_sends`).
+                if datagrams {
+                    if more {
+                        self.hold_sends();
+                    } else {
+                        self.release_sends();
+                    }
+                }
                 return Ok(Some(frame));
+            }
+            if datagrams {
+                self.release_sends();
             }
             if self.is_closed() {
                 return Err(Closed);

@@ -121,11 +121,11 @@ impl ReplyQueue {
         std::mem::take(&mut self.lock().interrupted)
     }
 
-    /// The oldest frame, if any.
-    pub fn pop(&self) -> Result<Option<IncomingFtp>, Closed> {
+    /// The oldest frame, if any, and whether more are queued behind it.
+    pub fn pop_more(&self) -> Result<Option<(IncomingFtp, bool)>, Closed> {
         let mut s = self.lock();
         match s.frames.pop_front() {
-            Some(f) => Ok(Some(f)),
+            Some(f) => Ok(Some((f, !s.frames.is_empty()))),
             None if s.closed => Err(Closed),
             None => Ok(None),
         }
