@@ -937,3 +937,184 @@ impl Drop for SendingHere {
         SENDING.with(|s| s.set(false));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Opcode;
+
+    /// What a test transport was asked to write.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Wrote {
+        One(Dest, u16),
+        Batch(Vec<(Dest, u16)>),
+    }
+
+    /// A datagram transport that records its writes (by FTP seq).
+    struct Recorder(Arc<Mutex<Vec<Wrote>>>);
+
+    fn seq_of(frame: &[u8]) -> u16 {
+        let mut seq = None;
+        FrameParser::new().push(frame, |f| {
+            let (_, _, ftp) = split_ftp_payload(f.payload);
+            seq = Some(FtpPacket::parse(ftp).unwrap().seq);
+        });
+        seq.expect("one FTP frame")
+    }
+
+    impl Transport for Recorder {
+        fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+            self.0.lock().push(Wrote::One(Dest::All, seq_of(frame)));
+            Ok(())
+        }
+        fn write_frame_to(&self, route: Route, frame: &[u8]) -> FtpOutcome<()> {
+            self.0
+                .lock()
+                .push(Wrote::One(Dest::Route(route), seq_of(frame)));
+            Ok(())
+        }
+        fn sends_datagrams(&self) -> bool {
+            true
+        }
+        fn write_batch(&self, batch: &SendBatch) {
+            let frames = batch.frames().map(|(d, f)| (d, seq_of(f))).collect();
+            self.0.lock().push(Wrote::Batch(frames));
+        }
+    }
+
+    fn core() -> (Arc<LinkCore>, Arc<Mutex<Vec<Wrote>>>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        (
+            LinkCore::new(245, 190, None, Box::new(Recorder(Arc::clone(&log)))),
+            log,
+        )
+    }
+
+    fn send(core: &LinkCore, seq: u16, route: Option<Route>) {
+        let p = FtpPacket::request(Opcode::ReadFile, seq);
+        match route {
+            Some(r) => core.send_ftp_via(r, 1, 1, &p).unwrap(),
+            None => core.send_ftp(0, 0, &p).unwrap(),
+        }
+    }
+
+    #[test]
+    fn frames_sent_inside_batch_sends_leave_together_in_order() {
+        let (core, log) = core();
+        let a = Route::udp("127.0.0.1:1".parse().unwrap());
+        let b = Route::udp("127.0.0.1:2".parse().unwrap());
+        send(&core, 1, Some(a));
+        core.batch_sends(|| {
+            send(&core, 2, Some(a));
+            send(&core, 3, None);
+            // A nested batch joins the outer one.
+            core.batch_sends(|| send(&core, 4, Some(b)));
+            assert_eq!(log.lock().len(), 1, "held until the batch ends");
+        });
+        send(&core, 5, Some(b));
+        let want = vec![
+            Wrote::One(Dest::Route(a), 1),
+            Wrote::Batch(vec![
+                (Dest::Route(a), 2),
+                (Dest::All, 3),
+                (Dest::Route(b), 4),
+            ]),
+            Wrote::One(Dest::Route(b), 5),
+        ];
+        assert_eq!(*log.lock(), want);
+        core.close();
+    }
+
+    #[test]
+    fn a_full_batch_is_written_and_the_batch_goes_on() {
+        let (core, log) = core();
+        let n = SEND_BATCH as u16 + 3;
+        core.batch_sends(|| (0..n).for_each(|s| send(&core, s, Some(Route::LOCAL))));
+        let log = log.lock();
+        let sizes: Vec<usize> = log
+            .iter()
+            .map(|w| match w {
+                Wrote::Batch(f) => f.len(),
+                Wrote::One(..) => 1000,
+            })
+            .collect();
+        assert_eq!(sizes, vec![SEND_BATCH, 3]);
+        let seqs: Vec<u16> = log
+            .iter()
+            .flat_map(|w| match w {
+                Wrote::Batch(f) => f.iter().map(|x| x.1).collect::<Vec<_>>(),
+                Wrote::One(..) => Vec::new(),
+            })
+            .collect();
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>());
+        drop(log);
+        core.close();
+    }
+
+    #[test]
+    fn another_link_sends_at_once_inside_a_batch() {
+        let (core, log) = core();
+        let (other, other_log) = self::core();
+        core.batch_sends(|| {
+            send(&core, 1, Some(Route::LOCAL));
+            send(&other, 2, Some(Route::LOCAL));
+            assert_eq!(
+                *other_log.lock(),
+                vec![Wrote::One(Dest::Route(Route::LOCAL), 2)]
+            );
+        });
+        assert_eq!(
+            *log.lock(),
+            vec![Wrote::Batch(vec![(Dest::Route(Route::LOCAL), 1)])]
+        );
+        core.close();
+        other.close();
+    }
+
+    #[test]
+    fn a_link_closed_during_a_batch_drops_the_held_frames() {
+        let (core, log) = core();
+        core.batch_sends(|| {
+            send(&core, 1, Some(Route::LOCAL));
+            core.close();
+        });
+        assert!(log.lock().is_empty());
+    }
+
+    #[test]
+    fn signed_frames_are_never_held() {
+        let (core, log) = core();
+        core.set_signing([3u8; SIGNING_KEY_LEN], 1, false);
+        core.batch_sends(|| {
+            send(&core, 1, Some(Route::LOCAL));
+            assert_eq!(log.lock().len(), 1);
+        });
+        assert_eq!(*log.lock(), vec![Wrote::One(Dest::Route(Route::LOCAL), 1)]);
+        core.close();
+    }
+
+    #[test]
+    fn held_sends_leave_when_released_and_when_an_operation_ends() {
+        let (core, log) = core();
+        core.hold_sends();
+        send(&core, 1, Some(Route::LOCAL));
+        send(&core, 2, Some(Route::LOCAL));
+        assert!(log.lock().is_empty());
+        core.release_sends();
+        send(&core, 3, Some(Route::LOCAL));
+        core.engage(true);
+        core.hold_sends();
+        send(&core, 4, Some(Route::LOCAL));
+        core.engage(false);
+        let r = Dest::Route(Route::LOCAL);
+        assert_eq!(
+            *log.lock(),
+            vec![
+                Wrote::Batch(vec![(r, 1), (r, 2)]),
+                Wrote::One(r, 3),
+                Wrote::Batch(vec![(r, 4)]),
+            ]
+        );
+        core.close();
+    }
+}

@@ -938,3 +938,171 @@ fn open_serial(path: &str, baud: u32, system: u8, component: u8) -> FtpOutcome<A
     })?;
     finish(core)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound() -> UdpSocket {
+        UdpSocket::bind("127.0.0.1:0").unwrap()
+    }
+
+    /// Wait until `socket` has something to read (at most 2 s).
+    fn readable(socket: &UdpSocket) {
+        wait_readable(socket, Duration::from_secs(2));
+    }
+
+    fn read_all(socket: &UdpSocket, batch: &mut RecvBatch) -> Vec<(Vec<u8>, SocketAddr)> {
+        recv_batch(socket, batch, libc::MSG_DONTWAIT).unwrap();
+        batch.datagrams().map(|(b, a)| (b.to_vec(), a)).collect()
+    }
+
+    #[test]
+    fn one_read_takes_every_waiting_datagram_in_order_with_its_source() {
+        let rx = bound();
+        let (a, b) = (bound(), bound());
+        let to = rx.local_addr().unwrap();
+        // Two frames' worth in one datagram, and the largest UDP/IPv4 payload.
+        let two_frames = vec![7u8; 2 * 280];
+        let largest = vec![9u8; 65_507];
+        a.send_to(b"first", to).unwrap();
+        b.send_to(b"second", to).unwrap();
+        a.send_to(&two_frames, to).unwrap();
+        b.send_to(&largest, to).unwrap();
+        a.send_to(b"", to).unwrap();
+        readable(&rx);
+        let mut batch = RecvBatch::new();
+        let got = read_all(&rx, &mut batch);
+        let (a, b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let want = vec![
+            (b"first".to_vec(), a),
+            (b"second".to_vec(), b),
+            (two_frames, a),
+            (largest, b),
+            (Vec::new(), a),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn nothing_waiting_is_would_block_and_an_empty_batch() {
+        let rx = bound();
+        let mut batch = RecvBatch::new();
+        // A batch that held datagrams before is emptied by the failed read.
+        bound().send_to(b"x", rx.local_addr().unwrap()).unwrap();
+        readable(&rx);
+        assert_eq!(read_all(&rx, &mut batch).len(), 1);
+        let e = recv_batch(&rx, &mut batch, libc::MSG_DONTWAIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+        assert_eq!(batch.datagrams().count(), 0);
+    }
+
+    #[test]
+    fn a_read_takes_at_most_recv_batch_datagrams_and_the_next_the_rest() {
+        let rx = bound();
+        let tx = bound();
+        let to = rx.local_addr().unwrap();
+        let n = RECV_BATCH + 8;
+        for i in 0..n {
+            tx.send_to(&(i as u32).to_le_bytes(), to).unwrap();
+        }
+        readable(&rx);
+        let mut batch = RecvBatch::new();
+        let mut seen = Vec::new();
+        let first = read_all(&rx, &mut batch);
+        assert_eq!(first.len(), RECV_BATCH);
+        seen.extend(first);
+        seen.extend(read_all(&rx, &mut batch));
+        let values: Vec<u32> = seen
+            .iter()
+            .map(|(b, _)| u32::from_le_bytes(b[..4].try_into().unwrap()))
+            .collect();
+        assert_eq!(values, (0..n as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_blocking_read_waits_for_the_first_datagram_then_takes_what_waits() {
+        let rx = bound();
+        rx.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut batch = RecvBatch::new();
+        let started = Instant::now();
+        let e = recv_batch(&rx, &mut batch, libc::MSG_WAITFORONE).unwrap_err();
+        assert!(is_timeout(&e), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        let tx = bound();
+        for word in [b"a", b"b", b"c"] {
+            tx.send_to(word, rx.local_addr().unwrap()).unwrap();
+        }
+        recv_batch(&rx, &mut batch, libc::MSG_WAITFORONE).unwrap();
+        let got: Vec<&[u8]> = batch.datagrams().map(|(b, _)| b).collect();
+        assert_eq!(got, vec![b"a" as &[u8], b"b", b"c"]);
+    }
+
+    #[test]
+    fn send_batch_sends_each_datagram_in_order_to_its_address() {
+        let (r1, r2) = (bound(), bound());
+        let (to1, to2) = (r1.local_addr().unwrap(), r2.local_addr().unwrap());
+        let tx = bound();
+        let frames: Vec<(SocketAddr, &[u8])> = vec![
+            (to1, b"1a"),
+            (to2, b"2a"),
+            (to1, b"1b"),
+            (to2, b"2b"),
+            (to1, b"1c"),
+        ];
+        assert_eq!(send_batch(&tx, &frames), 5);
+        let mut batch = RecvBatch::new();
+        readable(&r1);
+        let got1: Vec<Vec<u8>> = read_all(&r1, &mut batch).into_iter().map(|d| d.0).collect();
+        assert_eq!(got1, vec![b"1a".to_vec(), b"1b".to_vec(), b"1c".to_vec()]);
+        readable(&r2);
+        let got2 = read_all(&r2, &mut batch);
+        let from = tx.local_addr().unwrap();
+        assert_eq!(got2, vec![(b"2a".to_vec(), from), (b"2b".to_vec(), from)]);
+    }
+
+    #[test]
+    fn send_batch_skips_a_datagram_the_kernel_refuses_and_sends_the_rest() {
+        let rx = bound();
+        let to = rx.local_addr().unwrap();
+        let tx = bound();
+        let too_big = vec![0u8; 70_000];
+        // More than one sendmmsg's worth, with refused datagrams first,
+        // inside and last.
+        let mut frames: Vec<(SocketAddr, &[u8])> = vec![(to, &too_big)];
+        let words: Vec<[u8; 4]> = (0..SEND_BATCH as u32 + 10).map(u32::to_le_bytes).collect();
+        for (i, w) in words.iter().enumerate() {
+            frames.push((to, w));
+            if i == 20 {
+                frames.push((to, &too_big));
+            }
+        }
+        frames.push((to, &too_big));
+        assert_eq!(send_batch(&tx, &frames), words.len());
+        let mut got = Vec::new();
+        let mut batch = RecvBatch::new();
+        while got.len() < words.len() {
+            readable(&rx);
+            got.extend(read_all(&rx, &mut batch).into_iter().map(|d| d.0));
+        }
+        assert_eq!(got, words.iter().map(|w| w.to_vec()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn socket_addresses_convert_both_ways() {
+        for addr in [
+            "127.0.0.1:14550".parse::<SocketAddr>().unwrap(),
+            "10.1.2.3:1".parse().unwrap(),
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                "fe80::1:2".parse().unwrap(),
+                65_535,
+                7,
+                3,
+            )),
+        ] {
+            let (raw, _) = raw_addr(&addr);
+            assert_eq!(socket_addr(&raw), Some(addr));
+        }
+    }
+}
