@@ -134,8 +134,9 @@ thread_local! {
 /// read token): a UDP socket.
 pub(crate) trait SharedInput: Send + Sync {
     /// Read what arrives until `until` at most (at most 100 ms ahead is
-    /// asked) and route it through [`LinkCore::ingest`]: one datagram at
-    /// most. Only the holder of the read token calls it.
+    /// asked) and route it through [`LinkCore::ingest`]: the datagrams
+    /// waiting when the first arrives (one system call, at most
+    /// `transport::RECV_BATCH`). Only the holder of the read token calls it.
     fn read_once(&self, core: &LinkCore, until: Instant);
 }
 
@@ -445,7 +446,7 @@ impl LinkCore {
     /// Write the frames held since [`LinkCore::hold_sends`] and stop
     /// holding (before the thread waits or reads, when it took its last
     /// queued reply, and when its operation ends).
-    fn release_sends(&self) {
+    pub fn release_sends(&self) {
         let me = self as *const LinkCore as usize;
         let holding = OUTBOX.with(|o| o.borrow().owner == me);
         if holding {

@@ -314,7 +314,7 @@ impl ReadGate {
 
     /// The background reader's loop: read while needed (see the module
     /// doc), until `closed` says stop. `read_once` reads what arrives until
-    /// the given instant (one datagram at most).
+    /// the given instant (one read of the datagrams waiting at most).
     pub fn run_background(&self, closed: impl Fn() -> bool, mut read_once: impl FnMut(Instant)) {
         while !closed() {
             let now = Instant::now();

@@ -233,22 +233,51 @@ pub(crate) const RECV_BATCH: usize = 32;
 /// whole. The pages are touched only as far as datagrams fill them.
 const DATAGRAM_ROOM: usize = 65_536;
 
-/// The datagrams of one `recvmmsg`: their bytes and sources.
+/// The datagrams of one `recvmmsg`: their bytes and sources, and the
+/// headers the call fills (set up once: each points at its own slot of
+/// `bufs` and its own address buffer, heap allocations that never move).
 pub(crate) struct RecvBatch {
     bufs: Vec<u8>,
+    addrs: Box<[libc::sockaddr_storage; RECV_BATCH]>,
+    iovs: Box<[libc::iovec; RECV_BATCH]>,
+    msgs: Box<[libc::mmsghdr; RECV_BATCH]>,
     lens: [usize; RECV_BATCH],
     froms: [Option<SocketAddr>; RECV_BATCH],
     count: usize,
 }
 
+// SAFETY: the raw pointers in `iovs` and `msgs` point only into this
+// batch's own heap buffers and are used only through `&mut self`.
+unsafe impl Send for RecvBatch {}
+
+/// Slot `i` of the buffer: a stride a little over [`DATAGRAM_ROOM`] so
+/// that the starts of the slots do not all fall in the same cache set.
+const SLOT_STRIDE: usize = DATAGRAM_ROOM + 256;
+
 impl RecvBatch {
     pub(crate) fn new() -> RecvBatch {
-        RecvBatch {
-            bufs: vec![0u8; RECV_BATCH * DATAGRAM_ROOM],
+        // SAFETY (the three zeroed): all-zero is a valid value of these
+        // plain C structs.
+        let mut batch = RecvBatch {
+            bufs: vec![0u8; RECV_BATCH * SLOT_STRIDE],
+            addrs: Box::new(unsafe { std::mem::zeroed() }),
+            iovs: Box::new(unsafe { std::mem::zeroed() }),
+            msgs: Box::new(unsafe { std::mem::zeroed() }),
             lens: [0; RECV_BATCH],
             froms: [None; RECV_BATCH],
             count: 0,
+        };
+        let base = batch.bufs.as_mut_ptr();
+        for i in 0..RECV_BATCH {
+            // SAFETY: slot i (DATAGRAM_ROOM bytes from i * SLOT_STRIDE) lies inside bufs.
+            batch.iovs[i].iov_base = unsafe { base.add(i * SLOT_STRIDE) }.cast();
+            batch.iovs[i].iov_len = DATAGRAM_ROOM;
+            let hdr = &mut batch.msgs[i].msg_hdr;
+            hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_iov = &mut batch.iovs[i];
+            hdr.msg_iovlen = 1;
         }
+        batch
     }
 
     /// The datagrams read, in arrival order, with their sources (one whose
@@ -256,7 +285,7 @@ impl RecvBatch {
     pub(crate) fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
         (0..self.count).filter_map(move |i| {
             let from = self.froms[i]?;
-            let start = i * DATAGRAM_ROOM;
+            let start = i * SLOT_STRIDE;
             Some((&self.bufs[start..start + self.lens[i]], from))
         })
     }
@@ -274,28 +303,17 @@ pub(crate) fn recv_batch(
 ) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     batch.count = 0;
-    // SAFETY: all-zero is a valid value of these plain C structs.
-    let mut addrs: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
-    let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
-    let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
-    let base = batch.bufs.as_mut_ptr();
-    for i in 0..RECV_BATCH {
-        // SAFETY: slot i lies inside bufs (RECV_BATCH slots of DATAGRAM_ROOM).
-        iovs[i].iov_base = unsafe { base.add(i * DATAGRAM_ROOM) }.cast();
-        iovs[i].iov_len = DATAGRAM_ROOM;
-        let hdr = &mut msgs[i].msg_hdr;
-        hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-        hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        hdr.msg_iov = &mut iovs[i];
-        hdr.msg_iovlen = 1;
+    for m in batch.msgs.iter_mut() {
+        // The call overwrites it with each source's length.
+        m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     }
-    // SAFETY: valid fd; RECV_BATCH headers, each pointing at its own
-    // address buffer and one iovec of DATAGRAM_ROOM writable bytes, all of
-    // which outlive the call; no timeout.
+    // SAFETY: valid fd; RECV_BATCH headers set up in RecvBatch::new, each
+    // pointing at its own address buffer and one iovec of DATAGRAM_ROOM
+    // writable bytes of `bufs`, all owned by `batch`; no timeout.
     let n = unsafe {
         libc::recvmmsg(
             socket.as_raw_fd(),
-            msgs.as_mut_ptr(),
+            batch.msgs.as_mut_ptr(),
             RECV_BATCH as libc::c_uint,
             flags,
             std::ptr::null_mut(),
@@ -306,8 +324,8 @@ pub(crate) fn recv_batch(
     }
     let n = (n as usize).min(RECV_BATCH);
     for i in 0..n {
-        batch.lens[i] = (msgs[i].msg_len as usize).min(DATAGRAM_ROOM);
-        batch.froms[i] = socket_addr(&addrs[i]);
+        batch.lens[i] = (batch.msgs[i].msg_len as usize).min(DATAGRAM_ROOM);
+        batch.froms[i] = socket_addr(&batch.addrs[i]);
     }
     batch.count = n;
     Ok(())
