@@ -524,7 +524,7 @@ impl LinkCore {
             return Err(closed_error());
         }
         let mut parser = self.fed.lock();
-        self.ingest_from(&mut parser, bytes, Route::LOCAL, false);
+        self.ingest_from(&mut parser, bytes, Route::LOCAL, false, Instant::now());
         Ok(())
     }
 
@@ -532,7 +532,18 @@ impl LinkCore {
     /// and route every frame; returns how many valid frames the bytes
     /// completed that signing let through.
     pub fn ingest(&self, parser: &mut FrameParser, bytes: &[u8], route: Route) -> usize {
-        self.ingest_from(parser, bytes, route, true)
+        self.ingest_from(parser, bytes, route, true, Instant::now())
+    }
+
+    /// [`LinkCore::ingest`] of bytes received at `received_at`.
+    pub fn ingest_at(
+        &self,
+        parser: &mut FrameParser,
+        bytes: &[u8],
+        route: Route,
+        received_at: Instant,
+    ) -> usize {
+        self.ingest_from(parser, bytes, route, true, received_at)
     }
 
     /// [`LinkCore::ingest`]; `own_thread` says whether inline handlers may
@@ -543,8 +554,8 @@ impl LinkCore {
         bytes: &[u8],
         route: Route,
         own_thread: bool,
+        received_at: Instant,
     ) -> usize {
-        let received_at = Instant::now();
         let mut frames = 0;
         parser.push(bytes, |frame| {
             if self.on_frame(frame, received_at, route, own_thread) {

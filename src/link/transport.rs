@@ -125,8 +125,7 @@ impl UdpShared {
 
     /// Remember `from` as heard now; true when it is a new peer. The least
     /// recently heard peer makes room when the table is full.
-    fn note_peer(&self, from: SocketAddr) -> bool {
-        let now = Instant::now();
+    fn note_peer(&self, from: SocketAddr, now: Instant) -> bool {
         let mut peers = self.peers.lock();
         if let Some(t) = peers.get_mut(&from) {
             *t = now;
@@ -204,24 +203,34 @@ impl UdpShared {
     /// handling them sends on this thread (a server's replies) leave
     /// together afterwards (`LinkCore::batch_sends`).
     fn handle_batch(&self, core: &LinkCore, parser: &mut FrameParser, batch: &RecvBatch) {
+        // They were all waiting when the read returned: one clock reading.
+        let now = Instant::now();
         core.batch_sends(|| {
             for (bytes, from) in batch.datagrams() {
-                self.handle(core, parser, bytes, from);
+                self.handle(core, parser, bytes, from, now);
             }
         });
     }
 
-    /// Route one datagram.
-    fn handle(&self, core: &LinkCore, parser: &mut FrameParser, bytes: &[u8], from: SocketAddr) {
+    /// Route one datagram, received at `now`.
+    fn handle(
+        &self,
+        core: &LinkCore,
+        parser: &mut FrameParser,
+        bytes: &[u8],
+        from: SocketAddr,
+        now: Instant,
+    ) {
         if self.learn_peers {
             // Each datagram on its own: no frame spliced from two senders,
             // and a peer only once it sent a valid frame.
             parser.reset();
-            if core.ingest(parser, bytes, Route::udp(from)) > 0 && self.note_peer(from) {
+            if core.ingest_at(parser, bytes, Route::udp(from), now) > 0 && self.note_peer(from, now)
+            {
                 core.peer_learned();
             }
         } else {
-            core.ingest(parser, bytes, Route::LOCAL);
+            core.ingest_at(parser, bytes, Route::LOCAL, now);
         }
     }
 }
