@@ -79,8 +79,8 @@ pub(crate) const SEND_BATCH: usize = 64;
 /// Frames one thread sends on one datagram link, held back to be written
 /// together (see [`LinkCore::batch_sends`]).
 pub(crate) struct SendBatch {
-    /// The link collecting (its core's address); 0: none.
-    owner: usize,
+    /// The link collecting (its `batch_key`); 0: none.
+    owner: u64,
     /// Each frame's destination and end in `bytes`.
     frames: Vec<(Dest, usize)>,
     bytes: Vec<u8>,
@@ -124,6 +124,9 @@ impl SendBatch {
         })
     }
 }
+
+/// The next link's `batch_key` (0 means no link).
+static NEXT_BATCH_KEY: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// This thread's send batch (one link at a time).
@@ -182,6 +185,9 @@ const CLOSED: u8 = 2;
 /// Shared state of one link. Threads hold `Arc<LinkCore>`; the user-visible
 /// handle wraps it and closes it when the last handle drops.
 pub(crate) struct LinkCore {
+    /// This link in a thread's send batch (unique for the process's life,
+    /// unlike the core's address).
+    batch_key: u64,
     own_system_id: u8,
     own_component_id: u8,
     byte_rate: Option<u32>,
@@ -217,6 +223,7 @@ impl LinkCore {
         transport: Box<dyn Transport>,
     ) -> Arc<LinkCore> {
         Arc::new(LinkCore {
+            batch_key: NEXT_BATCH_KEY.fetch_add(1, Ordering::Relaxed),
             own_system_id,
             own_component_id,
             byte_rate,
@@ -372,7 +379,7 @@ impl LinkCore {
             let _sending = SendingHere::enter();
             return self.write_to(dest, frame);
         }
-        let me = self as *const LinkCore as usize;
+        let me = self.batch_key;
         let batched = OUTBOX.with(|o| {
             let mut o = o.borrow_mut();
             if o.owner != me {
@@ -405,7 +412,7 @@ impl LinkCore {
         if !self.transport.sends_datagrams() {
             return f();
         }
-        let me = self as *const LinkCore as usize;
+        let me = self.batch_key;
         let began = OUTBOX.with(|o| {
             let mut o = o.borrow_mut();
             if o.owner != 0 {
@@ -421,8 +428,7 @@ impl LinkCore {
         struct End<'a>(&'a LinkCore);
         impl Drop for End<'_> {
             fn drop(&mut self) {
-                self.0.flush_batch();
-                OUTBOX.with(|o| o.borrow_mut().owner = 0);
+                self.0.release_sends();
             }
         }
         let _end = End(self);
@@ -434,7 +440,7 @@ impl LinkCore {
     /// [`LinkCore::release_sends`]: a client between replies it read
     /// together. Nothing when this thread already batches.
     fn hold_sends(&self) {
-        let me = self as *const LinkCore as usize;
+        let me = self.batch_key;
         OUTBOX.with(|o| {
             let mut o = o.borrow_mut();
             if o.owner == 0 {
@@ -447,7 +453,7 @@ impl LinkCore {
     /// holding (before the thread waits or reads, when it took its last
     /// queued reply, and when its operation ends).
     pub fn release_sends(&self) {
-        let me = self as *const LinkCore as usize;
+        let me = self.batch_key;
         let holding = OUTBOX.with(|o| o.borrow().owner == me);
         if holding {
             self.flush_batch();
@@ -455,11 +461,12 @@ impl LinkCore {
         }
     }
 
-    /// Write this thread's held frames (see [`LinkCore::batch_sends`]).
+    /// Write this thread's held frames when they are this link's (see
+    /// [`LinkCore::batch_sends`]).
     fn flush_batch(&self) {
         OUTBOX.with(|o| {
             let mut o = o.borrow_mut();
-            if o.is_empty() {
+            if o.owner != self.batch_key || o.is_empty() {
                 return;
             }
             if !self.is_closed() {
