@@ -8,20 +8,29 @@ use mavftp::link::sim::{Impairment, LossMode, QueueLimit};
 /// Best possible goodput fraction for MAVLink 2: 239 data bytes per 266-byte frame.
 pub const MAX_EFFICIENCY: f64 = 239.0 / 266.0;
 
-/// The most of a link's byte rate that file bytes can use: every data frame
-/// full (239 B of file in a 266-B MAVLink 2 frame, [`MAX_EFFICIENCY`]) and,
-/// when a lost frame takes its airtime ([`LossMode::OnAir`]), only the
-/// (1 − loss) of the frames that arrive count. With loss before the link a
-/// lost frame costs nothing, so the ceiling stays at 89.8 %. The loss is the
-/// data direction's (the benchmark impairs both directions alike). Left out,
-/// as they are small: heartbeats on the data direction (21 B/s, 0.4 points
-/// at 5760 B/s), the short last frame, and the requests, which travel on the
-/// other direction (each simulated direction has its own airtime).
-pub fn ceiling(link: &LinkSpec, mode: LossMode) -> Option<f64> {
+/// The most of a link's byte rate that file bytes of `op` can use: every
+/// data frame full (239 B of file in a 266-B MAVLink 2 frame,
+/// [`MAX_EFFICIENCY`]), times the share of data frames that count.
+/// Downloads: when a lost frame takes its airtime ([`LossMode::OnAir`]) only
+/// the (1 − loss) of the data frames that arrive count; with loss before the
+/// link a lost frame costs nothing (89.8 %). Uploads also lose the ACKs
+/// (the benchmark impairs both directions alike): a WriteFile whose ACK is
+/// lost must be written again, as the client cannot know that it arrived,
+/// so a write counts only when it and its ACK both arrive — (1 − loss)²
+/// on air, (1 − loss) with loss before the link (only the writes that
+/// arrived took airtime). Left out, as they are small: heartbeats on the
+/// data direction (21 B/s, 0.4 points at 5760 B/s), the short last frame,
+/// the opening and closing round trips, and the requests of a download,
+/// which travel on the other direction (each simulated direction has its
+/// own airtime).
+pub fn ceiling(link: &LinkSpec, mode: LossMode, op: Op) -> Option<f64> {
     link.rate?;
-    Some(match mode {
-        LossMode::OnAir => MAX_EFFICIENCY * (1.0 - link.loss),
-        LossMode::BeforeLink => MAX_EFFICIENCY,
+    let arrives = 1.0 - link.loss;
+    Some(match (mode, op) {
+        (LossMode::OnAir, Op::Upload) => MAX_EFFICIENCY * arrives * arrives,
+        (LossMode::OnAir, _) => MAX_EFFICIENCY * arrives,
+        (LossMode::BeforeLink, Op::Upload) => MAX_EFFICIENCY * arrives,
+        (LossMode::BeforeLink, _) => MAX_EFFICIENCY,
     })
 }
 
@@ -370,9 +379,9 @@ impl Options {
             self.repeat_slow
         }
     }
-    /// The time limit of one transfer on `link`.
-    pub fn cap(&self, link: &LinkSpec) -> Duration {
-        let ideal = match (link.rate, ceiling(link, self.loss_mode)) {
+    /// The time limit of one transfer of `op` on `link`.
+    pub fn cap(&self, link: &LinkSpec, op: Op) -> Duration {
+        let ideal = match (link.rate, ceiling(link, self.loss_mode, op)) {
             (Some(r), Some(c)) => self.size(link) as f64 / (r as f64 * c),
             _ => 0.0,
         };

@@ -643,7 +643,7 @@ pub fn fleet_main(args: &[String]) -> ExitCode {
         }
     };
     let rate = o.link.rate.unwrap_or(1);
-    let ceiling_pct = 100.0 * ceiling(&o.link, o.loss_mode).unwrap_or(MAX_EFFICIENCY);
+    let ceiling_pct = 100.0 * ceiling(&o.link, o.loss_mode, Op::Plain).unwrap_or(MAX_EFFICIENCY);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))

@@ -208,7 +208,7 @@ pub fn render_tables(opts: &Options, results: &Results) -> (String, String) {
         for server in &opts.servers {
             for op in &opts.ops {
                 let link_text = format!("{} ({})", link.label, fmt_size(opts.size(link)));
-                let ceiling = ceiling_text(opts, link);
+                let ceiling = ceiling_text(opts, link, *op);
                 let mut row = vec![
                     link_text.clone(),
                     server.label().into(),
@@ -241,7 +241,8 @@ pub fn render_tables(opts: &Options, results: &Results) -> (String, String) {
         md,
         "\nCells: median goodput · % of the link byte rate · client CPU s per MB. \
          Ceiling: the most of the link's byte rate file bytes can use, 239/266 (full \
-         MAVLink 2 frames) × (1 − loss) when a lost frame takes its airtime. \
+         MAVLink 2 frames) × (1 − loss) when a lost frame takes its airtime; uploads \
+         × (1 − loss)² (a write whose ACK is lost is written again). \
          MB = 10^6 B. (k/n): only k of n repeats finished. \
          n/a: pymavlink has no plain download. skip: pymavlink upload to MAVSDK's server \
          never finishes (WriteFile ACK offset 0), not run."
@@ -293,8 +294,8 @@ pub fn fmt_size(bytes: usize) -> String {
 }
 
 /// A link's ceiling as a table cell ("–" without a rate).
-pub fn ceiling_text(opts: &Options, link: &LinkSpec) -> String {
-    ceiling(link, opts.loss_mode).map_or("–".into(), |c| format!("{:.1} %", 100.0 * c))
+pub fn ceiling_text(opts: &Options, link: &LinkSpec, op: Op) -> String {
+    ceiling(link, opts.loss_mode, op).map_or("–".into(), |c| format!("{:.1} %", 100.0 * c))
 }
 
 /// The issue's targets, checked against this run's medians.
@@ -368,12 +369,12 @@ pub fn render_targets(opts: &Options, results: &Results) -> String {
         for key in ["5760-loss", "92160"] {
             let Some(li) = find(key) else { continue };
             let link = &opts.links[li];
-            let Some(c) = ceiling(link, opts.loss_mode) else {
-                continue;
-            };
-            let c = 100.0 * c;
             for s in &opts.servers {
                 for op in &opts.ops {
+                    let Some(c) = ceiling(link, opts.loss_mode, *op) else {
+                        continue;
+                    };
+                    let c = 100.0 * c;
                     let text = pct(li, *s, *op).map_or("not measured".into(), |p| {
                         format!("{p:.1} % → {}", verdict(p >= c - 4.0))
                     });

@@ -75,7 +75,7 @@ pub fn run_once(cx: &RunContext) -> (RunOutcome, Option<String>) {
 pub fn run_once_inner(cx: &RunContext) -> Result<(RunOutcome, Option<String>), String> {
     let opts = cx.opts;
     let size = opts.size(&cx.link);
-    let cap = opts.cap(&cx.link);
+    let cap = opts.cap(&cx.link, cx.op);
     let ws = Workspace::new(size, cx.rep)?;
     let (root, local_dir, up_file) = (&ws.root, &ws.local_dir, &ws.up_file);
 
@@ -448,7 +448,7 @@ pub fn table(opts: Options) -> ExitCode {
                     format!(
                         " {:.1} % (ceiling {})",
                         100.0 * g / r as f64,
-                        ceiling_text(&opts, &link)
+                        ceiling_text(&opts, &link, op)
                     )
                 });
                 format!(

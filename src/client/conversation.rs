@@ -83,7 +83,13 @@ pub(crate) struct Conversation {
     /// The client's settings as the running operation started (read on
     /// every wake-up: a copy, not a lock).
     settings: Settings,
+    /// Work left for after the operation's result is reported (see
+    /// [`Conversation::defer`]).
+    deferred: Option<Deferred>,
 }
+
+/// Work a conversation runs after the operation's result is reported.
+pub(crate) type Deferred = Box<dyn FnOnce(&mut Conversation) + Send>;
 
 impl Conversation {
     /// A conversation receiving the replies `sub` accepts.
@@ -103,6 +109,24 @@ impl Conversation {
             memory: TargetMemory::default(),
             target: (0, 0),
             settings,
+            deferred: None,
+        }
+    }
+
+    /// Leave `work` for after the operation's result is reported (the
+    /// worker runs it then, before its next operation; so does anything
+    /// that opens a session first). A finished download closes its session
+    /// this way: the data is complete, and the caller need not wait a round
+    /// trip for an answer that changes nothing.
+    pub fn defer(&mut self, work: Deferred) {
+        self.run_deferred();
+        self.deferred = Some(work);
+    }
+
+    /// Run the work left by [`Conversation::defer`], if any.
+    pub fn run_deferred(&mut self) {
+        if let Some(work) = self.deferred.take() {
+            work(self);
         }
     }
 
@@ -118,6 +142,7 @@ impl Conversation {
     /// nothing; sending would only be dropped), and for target system 0 (the
     /// first system heard) a system heard.
     pub fn begin_operation(&mut self) -> FtpOutcome<()> {
+        self.run_deferred();
         self.watched = None;
         self.taken = None;
         self.settings = self.control.settings();

@@ -128,6 +128,8 @@ impl<'a> Fetch<'a> {
         loop {
             self.conv.check_cancel()?;
             self.request_reads(true)?;
+            // Room left: nothing more to ask but what is in flight.
+            self.reads.set_tail(self.reads.has_room());
             if self.reads.in_flight() == 0 {
                 let end = self.eof.unwrap_or(self.frontier).min(self.frontier);
                 self.part.truncate(end)?;

@@ -177,16 +177,23 @@ pub(crate) fn fetch_file(
         }
         return Err(e);
     }
-    if let Some(s) = &session {
+    if let Some(s) = session {
         // The data is complete: the close is worth its retries, but its
-        // answer changes nothing (PX4 may have closed an idle session).
+        // answer changes nothing (PX4 may have closed an idle session), so
+        // the result is reported first (as MAVSDK does) unless a CRC check
+        // follows.
         let policy = RetryPolicy {
             cancellable: false,
             ..RetryPolicy::standard(&conv.settings())
         };
-        let _ = close(conv, s, policy);
+        if losses > 0 {
+            let _ = close(conv, &s, policy);
+        } else {
+            conv.defer(Box::new(move |conv| {
+                let _ = close(conv, &s, policy);
+            }));
+        }
     }
-    drop(session);
     if losses > 0 {
         let (local, server) = crc_pair(conv, sink, remote)?;
         if local != server {

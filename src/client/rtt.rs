@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// Shortest RTO (scheduling jitter on a busy host).
-const MIN_RTO: Duration = Duration::from_millis(20);
+pub(crate) const MIN_RTO: Duration = Duration::from_millis(20);
 /// Smallest variation term added to the smoothed RTT.
 const MIN_VAR_TERM: Duration = Duration::from_millis(10);
 /// Most doublings of a wait.

@@ -144,6 +144,9 @@ pub(crate) fn request_ok_when_free(
 /// id, waiting while the server is busy. The session is then watched for a
 /// takeover.
 pub(crate) fn open(conv: &mut Conversation, op: Opcode, path: &str) -> FtpOutcome<OpenSession> {
+    // A session left to close after the last result goes first (PX4 and
+    // ArduPilot serve one session at a time).
+    conv.run_deferred();
     let what = format!(
         "{} {path}",
         if op == Opcode::CreateFile {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::conversation::Conversation;
 use super::probe::{Counts, QueueProbe, WindowView};
+use super::rtt::MIN_RTO;
 use super::shared::Settings;
 use super::trace::trace;
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode};
@@ -107,6 +108,11 @@ struct Pending<T> {
     serial: u64,
     /// Why the last reply with this request's seq was refused, if one was.
     refused: Option<String>,
+    /// Replies to requests sent after this one's last send that arrived
+    /// while it stayed unanswered (see [`OVERTAKEN_IS_LOST`]).
+    overtaken: u32,
+    /// Whether this try was sent again early at the tail (see [`Window::set_tail`]).
+    probed: bool,
 }
 
 /// Requests in flight plus the estimates that size the window.
@@ -140,6 +146,9 @@ pub(crate) struct Window<T> {
     /// What the last full scan of [`Window::resend_overdue`] found, so that
     /// a wake-up before anything can be due costs no scan.
     scan: Option<Scan>,
+    /// The caller has nothing more to ask (the end of a transfer): see
+    /// [`Window::set_tail`].
+    tail: bool,
 }
 
 /// The result of a scan for overdue requests and what it depended on.
@@ -158,6 +167,14 @@ struct Scan {
 
 /// Window size before anything is measured.
 const INITIAL: usize = 3;
+/// A request (its first transmission) is taken for lost and resent at once
+/// (without waiting for its RTO) when this many replies to requests sent
+/// after it have arrived:
+/// servers answer in order and radio links do not reorder, so a request
+/// overtaken three times is lost; three (TCP's duplicate-ACK threshold)
+/// tolerates a little reordering. This matters most at the end of a
+/// transfer, when nothing else keeps the link busy during an RTO.
+const OVERTAKEN_IS_LOST: u32 = 3;
 /// Longest wait for a reply when no request falls due sooner. Nothing else
 /// needs a wake-up: a cancel interrupts the wait, a closing link ends it.
 pub(crate) const IDLE_WAKE: Duration = Duration::from_secs(1);
@@ -188,6 +205,7 @@ impl<T> Window<T> {
             repeats: 0,
             replies: 0,
             scan: None,
+            tail: false,
         }
     }
 
@@ -275,9 +293,27 @@ impl<T> Window<T> {
             first_sent: now,
             serial: self.sent,
             refused: None,
+            overtaken: 0,
+            probed: false,
         });
         self.sent += 1;
         Ok(())
+    }
+
+    /// Tell the window whether the caller has nothing more to send (the tail
+    /// of a transfer). At the tail nothing else would use the link while a
+    /// lost request waits out its RTO, so a request is sent once more as
+    /// soon as its reply is clearly late: a quarter of the lowest RTT (at
+    /// least three reply intervals, and at least the shortest RTO) after it
+    /// was expected, going by the lowest RTT and the replies queued ahead
+    /// of it. The early copy does
+    /// not count as a try (the request times out as it would without it);
+    /// if it proves needless it cost one reply's airtime on an idle link.
+    pub fn set_tail(&mut self, tail: bool) {
+        if tail != self.tail {
+            self.tail = tail;
+            self.scan = None;
+        }
     }
 
     /// Whether any request in flight has a matching tag.
@@ -355,6 +391,20 @@ impl<T> Window<T> {
         let mut backed_off = false;
         let mut silent_loss = false;
         let in_flight = self.pending.len();
+        // At the tail: (lowest RTT, how late a reply may be past it).
+        let tail_late = match self.min_rtt {
+            Some(min_rtt) if self.tail => {
+                let interval = if self.max_rate > 0.0 {
+                    Duration::from_secs_f64(3.0 / self.max_rate)
+                } else {
+                    Duration::ZERO
+                };
+                // Never sooner than the shortest RTO past the expected
+                // reply: on a fast link a stalled thread is not a loss.
+                Some((min_rtt, (min_rtt / 4).max(interval).max(MIN_RTO)))
+            }
+            _ => None,
+        };
         for p in &mut self.pending {
             // Alive: a first transmission was answered since (or just
             // before) this request's last send.
@@ -365,7 +415,35 @@ impl<T> Window<T> {
                 (p.tries + self.backoff).min(5)
             };
             backed_off |= shift > 0;
-            let due = p.sent_at + p.queue_ahead + conv.backed_off(rto, shift);
+            // Only a first transmission is resent when overtaken: a resend
+            // lost again (a server queue that stays full, as ArduPilot's
+            // can) waits out its RTO, so retries are not used up at once.
+            let overtaken = p.overtaken >= OVERTAKEN_IS_LOST && p.tries == 0 && retries > 0;
+            let due = if overtaken {
+                now
+            } else {
+                p.sent_at + p.queue_ahead + conv.backed_off(rto, shift)
+            };
+            if let Some((min_rtt, slack)) = tail_late
+                && alive
+                && !p.probed
+                && due > now
+            {
+                // One early copy per try, outside the retry budget: the
+                // request still falls due (and fails) as it would without.
+                let late_at = p.sent_at + p.queue_ahead.max(min_rtt) + slack;
+                if late_at <= now {
+                    p.probed = true;
+                    self.resends += 1;
+                    conv.send(&p.req)?;
+                    trace!(
+                        "resend {:?} seq {} offset {} (late at the tail)",
+                        p.req.opcode, p.req.seq, p.req.offset
+                    );
+                } else {
+                    next_due = next_due.min(late_at);
+                }
+            }
             if due > now {
                 next_due = next_due.min(due);
                 continue;
@@ -398,8 +476,16 @@ impl<T> Window<T> {
                 p.req.offset,
                 p.tries,
                 rto,
-                if alive { "" } else { ", backing off" }
+                if overtaken {
+                    ", overtaken"
+                } else if alive {
+                    ""
+                } else {
+                    ", backing off"
+                }
             );
+            p.overtaken = 0;
+            p.probed = false;
             // At the earliest (not backed off) it is due again then.
             next_due = next_due.min(now + p.queue_ahead + rto);
         }
@@ -437,6 +523,15 @@ impl<T> Window<T> {
         }
         let q = self.pending.remove(idx)?;
         let now = Instant::now();
+        for p in &mut self.pending {
+            if p.sent_at < q.sent_at {
+                p.overtaken += 1;
+                if p.overtaken == OVERTAKEN_IS_LOST {
+                    // Due now: the next resend_overdue must scan.
+                    self.scan = None;
+                }
+            }
+        }
         trace!(
             "reply {:?} to seq {} offset {} after {:.1} ms (try {})",
             p.opcode,
@@ -448,7 +543,8 @@ impl<T> Window<T> {
         self.delivered += 1;
         self.replies += 1;
         let rtt = now - q.sent_at;
-        if conv.rtt.on_reply(q.tries, rtt) {
+        // An early copy at the tail makes the sample ambiguous, like a resend (Karn).
+        if conv.rtt.on_reply(q.tries + u32::from(q.probed), rtt) {
             self.last_sample = Some(now);
             self.backoff = 0;
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));

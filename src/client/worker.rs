@@ -424,6 +424,11 @@ fn worker_main(pool: Arc<Pool>, mut conv: Conversation) {
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             job(JobRun::Run(&mut conv))
                         }));
+                        // What the operation left for after its result
+                        // (a finished download's TerminateSession).
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            conv.run_deferred()
+                        }));
                     }
                     conv.end_operation();
                     conv.op_cancel = None;

@@ -71,6 +71,7 @@ pub(crate) fn write_body(
             win.send(conv, req, next)?;
             next += n;
         }
+        win.set_tail(next >= len);
         if win.in_flight() == 0 {
             break Ok(());
         }

@@ -26,6 +26,7 @@ mod port;
 mod venv;
 
 mod against_server;
+mod byte_tap;
 mod extended;
 mod first_contact;
 mod fleet;
@@ -36,4 +37,5 @@ mod loss_matrix_mavsdk;
 mod mavsdk_extended;
 mod mavsdk_server;
 mod quirks;
+mod recovery;
 mod trace;

@@ -9,17 +9,17 @@
 
 use std::ffi::c_void;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::byte_tap::ByteTap;
 use crate::mavsdk::{
     ChildGuard, free_udp_port, start_mavsdk_server, start_mavsdk_server_as_nobody,
 };
 use mavftp::client::{Client, TransferOptions, TransferProgress, TransferReport};
+use mavftp::link::Link;
 use mavftp::link::sim::{Impairment, UdpProxy};
-use mavftp::link::{FtpSubscription, Link};
-use mavftp::protocol::Opcode;
 use mavftp::{FtpOutcome, FtpResult};
 
 fn pattern(len: usize, salt: u8) -> Vec<u8> {
@@ -79,55 +79,6 @@ fn via_proxy(root: &Path, port: u16, imp: Impairment, nobody: bool) -> (ChildGua
         start_mavsdk_server(root, &url, &[])
     };
     (server, proxy)
-}
-
-/// Counts the file bytes servers send to clients of `link`.
-struct ByteTap {
-    bytes: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _sub: FtpSubscription,
-}
-
-impl ByteTap {
-    fn on(link: &Link) -> ByteTap {
-        let sub = link.subscribe(|inc| {
-            inc.packet.opcode == Opcode::Ack
-                && matches!(
-                    inc.packet.req_opcode,
-                    Opcode::ReadFile | Opcode::BurstReadFile
-                )
-        });
-        let rx = sub.receiver.clone();
-        let bytes = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (b, s) = (Arc::clone(&bytes), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if let Ok(inc) = rx.recv_timeout(Duration::from_millis(20)) {
-                    b.fetch_add(inc.packet.data.len() as u64, Ordering::Relaxed);
-                }
-            }
-            while let Ok(inc) = rx.try_recv() {
-                b.fetch_add(inc.packet.data.len() as u64, Ordering::Relaxed);
-            }
-        });
-        ByteTap {
-            bytes,
-            stop,
-            thread: Some(thread),
-            _sub: sub,
-        }
-    }
-
-    fn total(&mut self) -> u64 {
-        std::thread::sleep(Duration::from_millis(50));
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.bytes.load(Ordering::Relaxed)
-    }
 }
 
 type Done<T> = crossbeam_channel::Receiver<(FtpOutcome<T>, TransferProgress)>;

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::fake_server::{
-    AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, FakeServer, Personality, dir_names, has_part_file,
-    pattern,
+    AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, FakeServer, Personality, SETTLE, dir_names,
+    has_part_file, pattern,
 };
 use mavftp::FtpResult;
 use mavftp::client::Client;
@@ -86,7 +86,11 @@ fn downloads_every_size(p: Personality) {
         st.wrong_replays, 0,
         "a cached reply answered another request"
     );
-    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+    assert_eq!(
+        r.fake.open_sessions_settled(SETTLE),
+        0,
+        "a session was left open"
+    );
     assert!(st.count(Opcode::BurstReadFile) >= SIZES.len() as u64);
 }
 
@@ -122,7 +126,11 @@ fn ardupilot_param_pck_with_fake_size_is_read_to_real_eof() {
             );
         }
     }
-    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+    assert_eq!(
+        r.fake.open_sessions_settled(SETTLE),
+        0,
+        "a session was left open"
+    );
 }
 
 /// Burst of AP's param.pck over a lossy link (fixed seeds): the holes must be
@@ -194,7 +202,11 @@ fn ardupilot_upload_survives_the_queue_of_five() {
         "ardupilot: max in flight {}, {} requests dropped",
         st.max_in_flight, st.requests_dropped
     );
-    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+    assert_eq!(
+        r.fake.open_sessions_settled(SETTLE),
+        0,
+        "a session was left open"
+    );
 }
 
 /// The same with a slow worker (2 ms per request), so a pipelining client
@@ -540,7 +552,11 @@ fn seq_after_burst(p: Personality) {
             b.last_seq
         );
     }
-    assert_eq!(r.fake.open_sessions(), 0, "a session was left open");
+    assert_eq!(
+        r.fake.open_sessions_settled(SETTLE),
+        0,
+        "a session was left open"
+    );
     assert_eq!(
         r.fake.stats().wrong_replays,
         0,

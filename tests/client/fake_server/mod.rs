@@ -30,6 +30,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use mavftp::link::{IncomingFtp, Link, WeakLink};
 use mavftp::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, mavlink_crc32};
 
+/// How long a test waits for sessions to close after the last result.
+pub const SETTLE: Duration = Duration::from_secs(5);
+
 /// Which server's quirks to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Personality {
@@ -239,6 +242,9 @@ struct Knobs {
     burst_corrupt: (u64, u32),
     /// Store every n-th WriteFile corrupted (0: never), this many times.
     write_corrupt: (u64, u32),
+    /// Requests (opcode, offset) lost on the way once each (see
+    /// [`FakeServer::lose_once`]).
+    lose_once: Vec<(Opcode, u32)>,
 }
 
 struct Inner {
@@ -458,6 +464,7 @@ impl FakeServer {
                 burst_glitch_every: 0,
                 burst_corrupt: (0, 0),
                 write_corrupt: (0, 0),
+                lose_once: Vec::new(),
             }),
             inbox,
             queue: Mutex::new((VecDeque::new(), false)),
@@ -606,6 +613,21 @@ impl FakeServer {
         lock(&self.inner.state).sessions.len()
     }
 
+    /// Sessions still open once every session is closed or `within` (use
+    /// [`SETTLE`]) has
+    /// passed: a finished download closes its session just after its
+    /// result is reported.
+    pub fn open_sessions_settled(&self, within: Duration) -> usize {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let n = self.open_sessions();
+            if n == 0 || std::time::Instant::now() >= deadline {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// ArduPilot worker time per request (default 300 µs).
     pub fn set_service_time(&self, t: Duration) {
         lock(&self.inner.knobs).service_time = t;
@@ -625,6 +647,12 @@ impl FakeServer {
     /// of the chunk after the one asked for.
     pub fn set_read_offset_glitch(&self, every: u64) {
         lock(&self.inner.knobs).read_glitch_every = every;
+    }
+
+    /// The first `opcode` request at `offset` is lost on its way (logged,
+    /// not answered, not acted on); a copy of it is served as usual.
+    pub fn lose_once(&self, opcode: Opcode, offset: u32) {
+        lock(&self.inner.knobs).lose_once.push((opcode, offset));
     }
 
     /// Send every `every`-th burst data packet (0: never) with the offset of
@@ -817,6 +845,14 @@ impl Inner {
             .or_default() += 1;
         let replay = self.rules.replays(&st, (peer.sys, peer.comp), &req);
         st.log.push(record(&inc));
+        {
+            let mut knobs = lock(&self.knobs);
+            let key = (req.opcode, req.offset);
+            if let Some(i) = knobs.lose_once.iter().position(|k| *k == key) {
+                knobs.lose_once.swap_remove(i);
+                return;
+            }
+        }
         self.tick(&mut st);
         self.rules.on_request(&mut st);
         if replay {

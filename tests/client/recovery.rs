@@ -1,0 +1,145 @@
+//! How the client recovers lost requests without waiting out an RTO: a
+//! request overtaken by three later replies is resent at once, and one lost
+//! at the tail of a transfer (nothing else left to send) gets an early copy.
+//! And a download reports its result before its session's close is
+//! answered; the session is closed right after.
+//!
+//! Which path a resend took shows only in the client's trace, so the first
+//! test runs alone in a child process with `MAVFTP_TRACE=1` (the switch is
+//! read once per process) and its parent reads the child's stderr.
+
+use std::time::{Duration, Instant};
+
+use mavftp::client::Client;
+use mavftp::link::Link;
+use mavftp::link::sim::{Impairment, link_pair};
+use mavftp::protocol::{MAX_DATA, Opcode};
+
+use crate::fake_server::{FakeServer, Personality, SETTLE, pattern};
+use crate::own_process;
+
+/// The traced run (this file's first test, alone in a child process).
+const TRACED: &str = "recovery::lost_requests_are_resent_without_waiting_for_their_rto";
+/// Chunks in the test file.
+const CHUNKS: u32 = 40;
+/// A chunk in the middle: later requests are in flight when it is lost.
+const MIDDLE: u32 = 10 * MAX_DATA as u32;
+/// The last chunk: sent with nothing (but an EOF probe) after it.
+const LAST: u32 = (CHUNKS - 1) * MAX_DATA as u32;
+
+struct Rig {
+    client: Client,
+    fake: FakeServer,
+    local: tempfile::TempDir,
+    _links: (Link, Link),
+}
+
+/// PX4's fake behind a 57,600-baud-class link (5,760 B/s, 10 ms each way).
+fn radio_rig() -> Rig {
+    let radio = Impairment::none()
+        .with_rate(5760)
+        .with_delay(Duration::from_millis(10));
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio.clone(), radio);
+    let fake = FakeServer::start(&server_link, Personality::Px4);
+    let client = Client::new(&client_link, 1, 1).expect("client");
+    Rig {
+        client,
+        fake,
+        local: tempfile::tempdir().expect("tempdir"),
+        _links: (client_link, server_link),
+    }
+}
+
+/// Whether the trace shows a resend of `opcode` at `offset` marked `how`.
+fn resent(trace: &str, opcode: &str, offset: u32, how: &str) -> bool {
+    trace.lines().any(|l| {
+        l.contains(&format!("resend {opcode} "))
+            && l.contains(&format!(" offset {offset} "))
+            && l.contains(how)
+    })
+}
+
+#[test]
+fn lost_requests_are_resent_without_waiting_for_their_rto() {
+    if !own_process::is_child() {
+        let out = own_process::run_alone(TRACED, &[("MAVFTP_TRACE", "1")]);
+        let trace = String::from_utf8_lossy(&out.stderr);
+        for opcode in ["ReadFile", "WriteFile"] {
+            assert!(
+                resent(&trace, opcode, MIDDLE, "overtaken"),
+                "the {opcode} lost in the middle was not resent as overtaken:\n{trace}"
+            );
+            assert!(
+                resent(&trace, opcode, LAST, "late at the tail"),
+                "the {opcode} lost at the end got no early copy:\n{trace}"
+            );
+        }
+        return;
+    }
+    let r = radio_rig();
+    let data = pattern(CHUNKS as usize * MAX_DATA, 21);
+    r.fake.mkdir("/logs");
+    r.fake.put_file("/logs/a.bin", &data);
+    r.fake.lose_once(Opcode::ReadFile, MIDDLE);
+    r.fake.lose_once(Opcode::ReadFile, LAST);
+    r.client
+        .download("/logs/a.bin", r.local.path(), false, None)
+        .expect("download");
+    assert_eq!(
+        std::fs::read(r.local.path().join("a.bin")).expect("read"),
+        data
+    );
+    let up = r.local.path().join("up.bin");
+    std::fs::write(&up, &data).expect("write");
+    r.fake.lose_once(Opcode::WriteFile, MIDDLE);
+    r.fake.lose_once(Opcode::WriteFile, LAST);
+    r.client.upload(&up, "/logs", None).expect("upload");
+    assert_eq!(r.fake.file("/logs/up.bin").as_deref(), Some(&data[..]));
+}
+
+/// The download's result comes before its TerminateSession reaches the
+/// server (the data is complete; the close's answer changes nothing), and
+/// the session is closed right after.
+#[test]
+fn a_download_reports_before_its_session_is_closed_and_closes_it() {
+    let slow = Impairment::none().with_delay(Duration::from_millis(100));
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), slow.clone(), slow);
+    let fake = FakeServer::start(&server_link, Personality::Px4);
+    let client = Client::new(&client_link, 1, 1).expect("client");
+    let local = tempfile::tempdir().expect("tempdir");
+    let data = pattern(3000, 22);
+    fake.put_file("/a.bin", &data);
+    client
+        .download("/a.bin", local.path(), false, None)
+        .expect("download");
+    let returned = Instant::now();
+    assert_eq!(std::fs::read(local.path().join("a.bin")).unwrap(), data);
+    assert_eq!(
+        fake.open_sessions_settled(SETTLE),
+        0,
+        "the session was left open"
+    );
+    let close = fake
+        .log()
+        .into_iter()
+        .find(|q| q.opcode == Opcode::TerminateSession.to_u8())
+        .expect("a TerminateSession");
+    // The close takes 100 ms to arrive: sent after the result, it arrives
+    // after it; sent before (and answered), it arrived 100 ms before.
+    assert!(
+        close.at > returned,
+        "the close reached the server {:?} before the result",
+        returned - close.at
+    );
+    // The next operation goes after the close (PX4 serves one session).
+    client
+        .download("/a.bin", local.path(), true, None)
+        .expect("second download");
+    assert_eq!(std::fs::read(local.path().join("a.bin")).unwrap(), data);
+    assert_eq!(
+        fake.open_sessions_settled(SETTLE),
+        0,
+        "the session was left open"
+    );
+    assert_eq!(fake.stats().count(Opcode::TerminateSession), 2);
+}
