@@ -54,14 +54,92 @@ pub(crate) trait Transport: Send + Sync {
     fn shared_input(&self) -> Option<&dyn SharedInput> {
         None
     }
+    /// Write the frames of a send batch, in order (datagram transports:
+    /// see [`LinkCore::batch_sends`]). The default writes one at a time.
+    fn write_batch(&self, batch: &SendBatch) {
+        for (dest, frame) in batch.frames() {
+            let _ = match dest {
+                Dest::All => self.write_frame(frame),
+                Dest::Route(route) => self.write_frame_to(route, frame),
+            };
+        }
+    }
+}
+
+/// Where a frame goes: every peer, or one route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dest {
+    All,
+    Route(Route),
+}
+
+/// Most frames a send batch holds before it is written.
+pub(crate) const SEND_BATCH: usize = 64;
+
+/// Frames one thread sends on one datagram link, held back to be written
+/// together (see [`LinkCore::batch_sends`]).
+pub(crate) struct SendBatch {
+    /// The link collecting (its `batch_key`); 0: none.
+    owner: u64,
+    /// Each frame's destination and end in `bytes`.
+    frames: Vec<(Dest, usize)>,
+    bytes: Vec<u8>,
+}
+
+impl SendBatch {
+    pub(crate) const fn new() -> SendBatch {
+        SendBatch {
+            owner: 0,
+            frames: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Add a frame.
+    pub(crate) fn push(&mut self, dest: Dest, frame: &[u8]) {
+        self.bytes.extend_from_slice(frame);
+        self.frames.push((dest, self.bytes.len()));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes.clear();
+    }
+
+    /// The frames in the order they were sent.
+    pub(crate) fn frames(&self) -> impl Iterator<Item = (Dest, &[u8])> {
+        let mut start = 0;
+        self.frames.iter().map(move |&(dest, end)| {
+            let frame = &self.bytes[start..end];
+            start = end;
+            (dest, frame)
+        })
+    }
+}
+
+/// The next link's `batch_key` (0 means no link).
+static NEXT_BATCH_KEY: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's send batch (one link at a time).
+    static OUTBOX: std::cell::RefCell<SendBatch> = const { std::cell::RefCell::new(SendBatch::new()) };
 }
 
 /// Input that any thread may read, one at a time (the holder of the link's
 /// read token): a UDP socket.
 pub(crate) trait SharedInput: Send + Sync {
     /// Read what arrives until `until` at most (at most 100 ms ahead is
-    /// asked) and route it through [`LinkCore::ingest`]: one datagram at
-    /// most. Only the holder of the read token calls it.
+    /// asked) and route it through [`LinkCore::ingest`]: the datagrams
+    /// waiting when the first arrives (one system call, at most
+    /// `transport::RECV_BATCH`). Only the holder of the read token calls it.
     fn read_once(&self, core: &LinkCore, until: Instant);
 }
 
@@ -107,6 +185,9 @@ const CLOSED: u8 = 2;
 /// Shared state of one link. Threads hold `Arc<LinkCore>`; the user-visible
 /// handle wraps it and closes it when the last handle drops.
 pub(crate) struct LinkCore {
+    /// This link in a thread's send batch (unique for the process's life,
+    /// unlike the core's address).
+    batch_key: u64,
     own_system_id: u8,
     own_component_id: u8,
     byte_rate: Option<u32>,
@@ -145,6 +226,7 @@ impl LinkCore {
         transport: Box<dyn Transport>,
     ) -> Arc<LinkCore> {
         Arc::new(LinkCore {
+            batch_key: NEXT_BATCH_KEY.fetch_add(1, Ordering::Relaxed),
             own_system_id,
             own_component_id,
             byte_rate,
@@ -270,21 +352,26 @@ impl LinkCore {
             |w| {
                 w.heartbeat();
             },
-            |frame| self.transport.write_frame(frame),
+            Dest::All,
         )
     }
 
-    /// Build a frame with `build` under the send lock and hand it to
-    /// `write`: under the lock on byte streams (frames must not interleave
+    fn write_to(&self, dest: Dest, frame: &[u8]) -> FtpOutcome<()> {
+        match dest {
+            Dest::All => self.transport.write_frame(frame),
+            Dest::Route(route) => self.transport.write_frame_to(route, frame),
+        }
+    }
+
+    /// Build a frame with `build` under the send lock and write it to
+    /// `dest`: under the lock on byte streams (frames must not interleave
     /// and leave in sequence order), after it on datagram transports (unless
     /// signed), whose
     /// datagrams arrive whole anyway (the frame is copied out first, so that
-    /// clients do not queue behind each other's system calls).
-    fn send_frame(
-        &self,
-        build: impl FnOnce(&mut FrameWriter),
-        write: impl FnOnce(&[u8]) -> FtpOutcome<()>,
-    ) -> FtpOutcome<()> {
+    /// clients do not queue behind each other's system calls). Inside
+    /// [`LinkCore::batch_sends`] on this thread an unsigned datagram joins
+    /// the batch instead.
+    fn send_frame(&self, build: impl FnOnce(&mut FrameWriter), dest: Dest) -> FtpOutcome<()> {
         let mut writer = self.writer.lock();
         // Checked under the lock: close() takes it after marking the link
         // closed, so no write starts once close has returned.
@@ -301,13 +388,103 @@ impl LinkCore {
         let signed = frame.len() > 2 && frame[0] == 0xFD && frame[2] & IFLAG_SIGNED != 0;
         if !self.transport.sends_datagrams() || signed {
             let _sending = SendingHere::enter();
-            return write(frame);
+            return self.write_to(dest, frame);
+        }
+        let me = self.batch_key;
+        let batched = OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.owner != me {
+                return None;
+            }
+            o.push(dest, frame);
+            Some(o.len() >= SEND_BATCH)
+        });
+        if let Some(full) = batched {
+            drop(writer);
+            if full {
+                self.flush_batch();
+            }
+            return Ok(());
         }
         let mut copy = [0u8; MAX_FRAME_LEN];
         let n = frame.len().min(MAX_FRAME_LEN);
         copy[..n].copy_from_slice(&frame[..n]);
         drop(writer);
-        write(&copy[..n])
+        self.write_to(dest, &copy[..n])
+    }
+
+    /// Run `f`; the unsigned frames this thread sends on this link meanwhile
+    /// (a datagram link) are held back and written together when `f`
+    /// returns (or every [`SEND_BATCH`] frames), in order: one `sendmmsg`
+    /// instead of a system call per frame. Frames of other links, and all
+    /// frames when this thread already batches, go out at once as usual.
+    /// A link closed meanwhile drops the held frames.
+    pub fn batch_sends<R>(&self, f: impl FnOnce() -> R) -> R {
+        if !self.transport.sends_datagrams() {
+            return f();
+        }
+        let me = self.batch_key;
+        let began = OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.owner != 0 {
+                return false;
+            }
+            o.owner = me;
+            true
+        });
+        if !began {
+            return f();
+        }
+        /// Writes the batch and ends it, also when `f` panics.
+        struct End<'a>(&'a LinkCore);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                self.0.release_sends();
+            }
+        }
+        let _end = End(self);
+        f()
+    }
+
+    /// Start holding back the frames this thread sends on this link (a
+    /// datagram link), as in [`LinkCore::batch_sends`] but until
+    /// [`LinkCore::release_sends`]: a client between replies it read
+    /// together. Nothing when this thread already batches.
+    fn hold_sends(&self) {
+        let me = self.batch_key;
+        OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.owner == 0 {
+                o.owner = me;
+            }
+        });
+    }
+
+    /// Write the frames held since [`LinkCore::hold_sends`] and stop
+    /// holding (before the thread waits or reads, when it took its last
+    /// queued reply, and when its operation ends).
+    pub fn release_sends(&self) {
+        let me = self.batch_key;
+        let holding = OUTBOX.with(|o| o.borrow().owner == me);
+        if holding {
+            self.flush_batch();
+            OUTBOX.with(|o| o.borrow_mut().owner = 0);
+        }
+    }
+
+    /// Write this thread's held frames when they are this link's (see
+    /// [`LinkCore::batch_sends`]).
+    fn flush_batch(&self) {
+        OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.owner != self.batch_key || o.is_empty() {
+                return;
+            }
+            if !self.is_closed() {
+                self.transport.write_batch(&o);
+            }
+            o.clear();
+        });
     }
 
     /// Frame and send one FTP packet (clients): to the route where
@@ -336,10 +513,7 @@ impl LinkCore {
             |w| {
                 w.ftp(target_system, target_component, packet);
             },
-            |frame| match route {
-                Some(route) => self.transport.write_frame_to(route, frame),
-                None => self.transport.write_frame(frame),
-            },
+            route.map_or(Dest::All, Dest::Route),
         )
     }
 
@@ -358,7 +532,7 @@ impl LinkCore {
             |w| {
                 w.ftp(target_system, target_component, packet);
             },
-            |frame| self.transport.write_frame_to(route, frame),
+            Dest::Route(route),
         )
     }
 
@@ -368,7 +542,7 @@ impl LinkCore {
             return Err(closed_error());
         }
         let mut parser = self.fed.lock();
-        self.ingest_from(&mut parser, bytes, Route::LOCAL, false);
+        self.ingest_from(&mut parser, bytes, Route::LOCAL, false, Instant::now());
         Ok(())
     }
 
@@ -376,7 +550,18 @@ impl LinkCore {
     /// and route every frame; returns how many valid frames the bytes
     /// completed that signing let through.
     pub fn ingest(&self, parser: &mut FrameParser, bytes: &[u8], route: Route) -> usize {
-        self.ingest_from(parser, bytes, route, true)
+        self.ingest_from(parser, bytes, route, true, Instant::now())
+    }
+
+    /// [`LinkCore::ingest`] of bytes received at `received_at`.
+    pub fn ingest_at(
+        &self,
+        parser: &mut FrameParser,
+        bytes: &[u8],
+        route: Route,
+        received_at: Instant,
+    ) -> usize {
+        self.ingest_from(parser, bytes, route, true, received_at)
     }
 
     /// [`LinkCore::ingest`]; `own_thread` says whether inline handlers may
@@ -387,8 +572,8 @@ impl LinkCore {
         bytes: &[u8],
         route: Route,
         own_thread: bool,
+        received_at: Instant,
     ) -> usize {
-        let received_at = Instant::now();
         let mut frames = 0;
         parser.push(bytes, |frame| {
             if self.on_frame(frame, received_at, route, own_thread) {
@@ -674,9 +859,13 @@ impl LinkCore {
     pub fn engage(&self, engaged: bool) {
         if engaged {
             self.gate.engaged.fetch_add(1, Ordering::SeqCst);
-        } else if self.gate.engaged.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // Nobody engaged any more: the background reader takes over.
-            self.gate.wake();
+        } else {
+            // Nothing this thread sent stays held past its operation.
+            self.release_sends();
+            if self.gate.engaged.fetch_sub(1, Ordering::SeqCst) == 1 {
+                // Nobody engaged any more: the background reader takes over.
+                self.gate.wake();
+            }
         }
     }
 
@@ -688,9 +877,24 @@ impl LinkCore {
         deadline: Instant,
     ) -> Result<Option<IncomingFtp>, Closed> {
         let input = self.transport.shared_input();
+        let datagrams = self.transport.sends_datagrams();
         loop {
-            if let Some(frame) = queue.pop()? {
+            if let Some((frame, more)) = queue.pop_more()? {
+                // While more replies are queued the caller comes back
+                // without waiting: what it sends meanwhile (the requests
+                // that refill its window) leaves together once it takes the
+                // last one (see `hold_sends`).
+                if datagrams {
+                    if more {
+                        self.hold_sends();
+                    } else {
+                        self.release_sends();
+                    }
+                }
                 return Ok(Some(frame));
+            }
+            if datagrams {
+                self.release_sends();
             }
             if self.is_closed() {
                 return Err(Closed);
@@ -727,8 +931,12 @@ impl LinkCore {
         queue: &ReplyQueue,
         deadline: Instant,
     ) -> Result<Option<IncomingFtp>, Closed> {
-        if let Some(frame) = queue.pop()? {
+        if let Some((frame, _)) = queue.pop_more()? {
             return Ok(Some(frame));
+        }
+        // Nothing queued: what this thread holds leaves before it waits.
+        if self.transport.sends_datagrams() {
+            self.release_sends();
         }
         if self.is_closed() {
             return Err(Closed);
@@ -736,7 +944,7 @@ impl LinkCore {
         if !queue.take_interrupt() && Instant::now() < deadline {
             queue.linger(deadline);
         }
-        queue.pop()
+        Ok(queue.pop_more()?.map(|(frame, _)| frame))
     }
 
     /// The background reader of a shared input (its thread's body).
@@ -781,5 +989,186 @@ impl SendingHere {
 impl Drop for SendingHere {
     fn drop(&mut self) {
         SENDING.with(|s| s.set(false));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Opcode;
+
+    /// What a test transport was asked to write.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Wrote {
+        One(Dest, u16),
+        Batch(Vec<(Dest, u16)>),
+    }
+
+    /// A datagram transport that records its writes (by FTP seq).
+    struct Recorder(Arc<Mutex<Vec<Wrote>>>);
+
+    fn seq_of(frame: &[u8]) -> u16 {
+        let mut seq = None;
+        FrameParser::new().push(frame, |f| {
+            let (_, _, ftp) = split_ftp_payload(f.payload);
+            seq = Some(FtpPacket::parse(ftp).unwrap().seq);
+        });
+        seq.expect("one FTP frame")
+    }
+
+    impl Transport for Recorder {
+        fn write_frame(&self, frame: &[u8]) -> FtpOutcome<()> {
+            self.0.lock().push(Wrote::One(Dest::All, seq_of(frame)));
+            Ok(())
+        }
+        fn write_frame_to(&self, route: Route, frame: &[u8]) -> FtpOutcome<()> {
+            self.0
+                .lock()
+                .push(Wrote::One(Dest::Route(route), seq_of(frame)));
+            Ok(())
+        }
+        fn sends_datagrams(&self) -> bool {
+            true
+        }
+        fn write_batch(&self, batch: &SendBatch) {
+            let frames = batch.frames().map(|(d, f)| (d, seq_of(f))).collect();
+            self.0.lock().push(Wrote::Batch(frames));
+        }
+    }
+
+    fn core() -> (Arc<LinkCore>, Arc<Mutex<Vec<Wrote>>>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        (
+            LinkCore::new(245, 190, None, Box::new(Recorder(Arc::clone(&log)))),
+            log,
+        )
+    }
+
+    fn send(core: &LinkCore, seq: u16, route: Option<Route>) {
+        let p = FtpPacket::request(Opcode::ReadFile, seq);
+        match route {
+            Some(r) => core.send_ftp_via(r, 1, 1, &p).unwrap(),
+            None => core.send_ftp(0, 0, &p).unwrap(),
+        }
+    }
+
+    #[test]
+    fn frames_sent_inside_batch_sends_leave_together_in_order() {
+        let (core, log) = core();
+        let a = Route::udp("127.0.0.1:1".parse().unwrap());
+        let b = Route::udp("127.0.0.1:2".parse().unwrap());
+        send(&core, 1, Some(a));
+        core.batch_sends(|| {
+            send(&core, 2, Some(a));
+            send(&core, 3, None);
+            // A nested batch joins the outer one.
+            core.batch_sends(|| send(&core, 4, Some(b)));
+            assert_eq!(log.lock().len(), 1, "held until the batch ends");
+        });
+        send(&core, 5, Some(b));
+        let want = vec![
+            Wrote::One(Dest::Route(a), 1),
+            Wrote::Batch(vec![
+                (Dest::Route(a), 2),
+                (Dest::All, 3),
+                (Dest::Route(b), 4),
+            ]),
+            Wrote::One(Dest::Route(b), 5),
+        ];
+        assert_eq!(*log.lock(), want);
+        core.close();
+    }
+
+    #[test]
+    fn a_full_batch_is_written_and_the_batch_goes_on() {
+        let (core, log) = core();
+        let n = SEND_BATCH as u16 + 3;
+        core.batch_sends(|| (0..n).for_each(|s| send(&core, s, Some(Route::LOCAL))));
+        let log = log.lock();
+        let sizes: Vec<usize> = log
+            .iter()
+            .map(|w| match w {
+                Wrote::Batch(f) => f.len(),
+                Wrote::One(..) => 1000,
+            })
+            .collect();
+        assert_eq!(sizes, vec![SEND_BATCH, 3]);
+        let seqs: Vec<u16> = log
+            .iter()
+            .flat_map(|w| match w {
+                Wrote::Batch(f) => f.iter().map(|x| x.1).collect::<Vec<_>>(),
+                Wrote::One(..) => Vec::new(),
+            })
+            .collect();
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>());
+        drop(log);
+        core.close();
+    }
+
+    #[test]
+    fn another_link_sends_at_once_inside_a_batch() {
+        let (core, log) = core();
+        let (other, other_log) = self::core();
+        core.batch_sends(|| {
+            send(&core, 1, Some(Route::LOCAL));
+            send(&other, 2, Some(Route::LOCAL));
+            assert_eq!(
+                *other_log.lock(),
+                vec![Wrote::One(Dest::Route(Route::LOCAL), 2)]
+            );
+        });
+        assert_eq!(
+            *log.lock(),
+            vec![Wrote::Batch(vec![(Dest::Route(Route::LOCAL), 1)])]
+        );
+        core.close();
+        other.close();
+    }
+
+    #[test]
+    fn a_link_closed_during_a_batch_drops_the_held_frames() {
+        let (core, log) = core();
+        core.batch_sends(|| {
+            send(&core, 1, Some(Route::LOCAL));
+            core.close();
+        });
+        assert!(log.lock().is_empty());
+    }
+
+    #[test]
+    fn signed_frames_are_never_held() {
+        let (core, log) = core();
+        core.set_signing([3u8; SIGNING_KEY_LEN], 1, false);
+        core.batch_sends(|| {
+            send(&core, 1, Some(Route::LOCAL));
+            assert_eq!(log.lock().len(), 1);
+        });
+        assert_eq!(*log.lock(), vec![Wrote::One(Dest::Route(Route::LOCAL), 1)]);
+        core.close();
+    }
+
+    #[test]
+    fn held_sends_leave_when_released_and_when_an_operation_ends() {
+        let (core, log) = core();
+        core.hold_sends();
+        send(&core, 1, Some(Route::LOCAL));
+        send(&core, 2, Some(Route::LOCAL));
+        assert!(log.lock().is_empty());
+        core.release_sends();
+        send(&core, 3, Some(Route::LOCAL));
+        core.engage(true);
+        core.hold_sends();
+        send(&core, 4, Some(Route::LOCAL));
+        core.engage(false);
+        let r = Dest::Route(Route::LOCAL);
+        assert_eq!(
+            *log.lock(),
+            vec![
+                Wrote::Batch(vec![(r, 1), (r, 2)]),
+                Wrote::One(r, 3),
+                Wrote::Batch(vec![(r, 4)]),
+            ]
+        );
+        core.close();
     }
 }

@@ -20,6 +20,14 @@
 //! accept thread plus one reader per client). Reader threads notice a close
 //! within about 100 ms (socket read timeouts).
 //!
+//! Batching (UDP only): one read takes every datagram waiting (`recvmmsg`,
+//! up to 32), each still parsed and routed on its own, in arrival order.
+//! Frames a thread sends while it handles such a read (a server's replies),
+//! a server's burst slice or worker turn, and the requests a client sends
+//! between replies it read together leave together (`sendmmsg`), in the
+//! order sent, each to its own route; signed frames and byte-stream
+//! transports are never held.
+//!
 //! Errors of `Link::open`: a malformed URL → `InvalidParameter`; a local
 //! resource that cannot be opened (bind, serial device) → `FileIoError`;
 //! `tcpout` with nothing accepting at the address (refused, 3 s timeout) →
@@ -256,6 +264,8 @@ impl ReplySubscription {
 
 impl Drop for ReplySubscription {
     fn drop(&mut self) {
+        // Requests this thread held back (see `LinkCore::hold_sends`) leave now.
+        self.core.release_sends();
         self.core.relisten(&self.queue, self.source, None);
     }
 }
@@ -398,6 +408,13 @@ impl Link {
     ) -> FtpOutcome<()> {
         self.core()
             .send_ftp_via(route, target_system, target_component, packet)
+    }
+
+    /// Run `f`; the frames this thread sends on this link meanwhile leave
+    /// together when it returns (one `sendmmsg` on UDP links; other
+    /// transports send each at once as usual). See `LinkCore::batch_sends`.
+    pub(crate) fn batch_sends<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.core().batch_sends(f)
     }
 
     /// Wait until the link has a peer to send to (at once on single-peer

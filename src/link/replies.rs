@@ -128,11 +128,11 @@ impl ReplyQueue {
         std::mem::take(&mut self.lock().interrupted)
     }
 
-    /// The oldest frame, if any.
-    pub fn pop(&self) -> Result<Option<IncomingFtp>, Closed> {
+    /// The oldest frame, if any, and whether more are queued behind it.
+    pub fn pop_more(&self) -> Result<Option<(IncomingFtp, bool)>, Closed> {
         let mut s = self.lock();
         match s.frames.pop_front() {
-            Some(f) => Ok(Some(f)),
+            Some(f) => Ok(Some((f, !s.frames.is_empty()))),
             None if s.closed => Err(Closed),
             None => Ok(None),
         }
@@ -357,7 +357,7 @@ impl ReadGate {
 
     /// The background reader's loop: read while needed (see the module
     /// doc), until `closed` says stop. `read_once` reads what arrives until
-    /// the given instant (one datagram at most).
+    /// the given instant (one read of the datagrams waiting at most).
     pub fn run_background(&self, closed: impl Fn() -> bool, mut read_once: impl FnMut(Instant)) {
         while !closed() {
             let now = Instant::now();
@@ -422,7 +422,7 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(290), "woken early");
         pusher.join().unwrap();
         for seq in 0..3 {
-            assert_eq!(queue.pop().unwrap().unwrap().packet.seq, seq);
+            assert_eq!(queue.pop_more().unwrap().unwrap().0.packet.seq, seq);
         }
         // LINGER_FRAMES frames end the wait early; so does the close.
         let pusher = {
@@ -438,7 +438,7 @@ mod tests {
         queue.linger(start + Duration::from_secs(10));
         assert!(start.elapsed() < Duration::from_secs(5));
         pusher.join().unwrap();
-        while queue.pop().unwrap().is_some() {}
+        while queue.pop_more().unwrap().is_some() {}
         let closer = {
             let queue = Arc::clone(&queue);
             std::thread::spawn(move || {

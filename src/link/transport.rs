@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::fasthash::FastMap;
 use super::frame::FrameParser;
-use super::linkcore::{LinkCore, SharedInput, Transport};
+use super::linkcore::{Dest, LinkCore, SEND_BATCH, SendBatch, SharedInput, Transport};
 use super::{Endpoint, Route};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
@@ -103,7 +103,7 @@ struct UdpShared {
 
 /// What reading a UDP socket needs.
 struct UdpReader {
-    buf: Vec<u8>,
+    batch: RecvBatch,
     parser: FrameParser,
     /// The last read found nothing waiting: wait for input before reading.
     poll_first: bool,
@@ -116,7 +116,7 @@ impl UdpShared {
             learn_peers,
             peers: Mutex::new(peers),
             reader: Mutex::new(UdpReader {
-                buf: vec![0u8; 65_536],
+                batch: RecvBatch::new(),
                 parser: FrameParser::new(),
                 poll_first: false,
             }),
@@ -125,8 +125,7 @@ impl UdpShared {
 
     /// Remember `from` as heard now; true when it is a new peer. The least
     /// recently heard peer makes room when the table is full.
-    fn note_peer(&self, from: SocketAddr) -> bool {
-        let now = Instant::now();
+    fn note_peer(&self, from: SocketAddr, now: Instant) -> bool {
         let mut peers = self.peers.lock();
         if let Some(t) = peers.get_mut(&from) {
             *t = now;
@@ -146,21 +145,23 @@ impl SharedInput for UdpShared {
     fn read_once(&self, core: &LinkCore, until: Instant) {
         let mut reader = self.reader.lock();
         let UdpReader {
-            buf,
+            batch,
             parser,
             poll_first,
         } = &mut *reader;
         // Whichever costs fewer system calls for the traffic at hand: a
         // stream (bursts, full windows) usually has a datagram waiting, one
-        // reply at a time usually has not (then recv, poll, recv would be three).
+        // reply at a time usually has not (then recv, poll, recv would be
+        // three). Each call takes every datagram waiting, up to
+        // [`RECV_BATCH`].
         let mut polled = false;
         // Whether a datagram was waiting already (no wait needed for it).
         let mut waiting = true;
         if until + Duration::from_millis(1) >= Instant::now() + POLL {
             // A wait of the socket's read timeout or longer (the background
-            // reader's): one blocking call.
-            match recv_from(&self.socket, buf, 0) {
-                Ok((n, from)) => self.handle(core, parser, &buf[..n], from),
+            // reader's): one blocking call for the first datagram.
+            match recv_batch(&self.socket, batch, libc::MSG_WAITFORONE) {
+                Ok(()) => self.handle_batch(core, parser, batch),
                 Err(_) => *poll_first = true,
             }
             return;
@@ -176,10 +177,10 @@ impl SharedInput for UdpShared {
         // A few errors in a row (ICMP port unreachable reported on the
         // socket) are consumed; then give the caller its turn.
         for _ in 0..8 {
-            match recv_from(&self.socket, buf, libc::MSG_DONTWAIT) {
-                Ok((n, from)) => {
+            match recv_batch(&self.socket, batch, libc::MSG_DONTWAIT) {
+                Ok(()) => {
                     *poll_first = !waiting;
-                    self.handle(core, parser, &buf[..n], from);
+                    self.handle_batch(core, parser, batch);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -198,49 +199,145 @@ impl SharedInput for UdpShared {
 }
 
 impl UdpShared {
-    /// Route one datagram.
-    fn handle(&self, core: &LinkCore, parser: &mut FrameParser, bytes: &[u8], from: SocketAddr) {
+    /// Route the datagrams of one read, in arrival order. Frames that
+    /// handling them sends on this thread (a server's replies) leave
+    /// together afterwards (`LinkCore::batch_sends`).
+    fn handle_batch(&self, core: &LinkCore, parser: &mut FrameParser, batch: &RecvBatch) {
+        // They were all waiting when the read returned: one clock reading.
+        let now = Instant::now();
+        core.batch_sends(|| {
+            for (bytes, from) in batch.datagrams() {
+                self.handle(core, parser, bytes, from, now);
+            }
+        });
+    }
+
+    /// Route one datagram, received at `now`.
+    fn handle(
+        &self,
+        core: &LinkCore,
+        parser: &mut FrameParser,
+        bytes: &[u8],
+        from: SocketAddr,
+        now: Instant,
+    ) {
         if self.learn_peers {
             // Each datagram on its own: no frame spliced from two senders,
             // and a peer only once it sent a valid frame.
             parser.reset();
-            if core.ingest(parser, bytes, Route::udp(from)) > 0 && self.note_peer(from) {
+            if core.ingest_at(parser, bytes, Route::udp(from), now) > 0 && self.note_peer(from, now)
+            {
                 core.peer_learned();
             }
         } else {
-            core.ingest(parser, bytes, Route::LOCAL);
+            core.ingest_at(parser, bytes, Route::LOCAL, now);
         }
     }
 }
 
-/// `recvfrom` with `flags` (MSG_DONTWAIT: without blocking, while the socket
-/// stays blocking for sends; 0: up to the socket's read timeout).
-fn recv_from(
+/// Most datagrams one read takes (`recvmmsg`).
+pub(crate) const RECV_BATCH: usize = 32;
+/// Room for each datagram of a read: the largest UDP payload over IPv4 and
+/// IPv6 without jumbograms fits, so a datagram holding many frames is read
+/// whole. The pages are touched only as far as datagrams fill them.
+const DATAGRAM_ROOM: usize = 65_536;
+
+/// The datagrams of one `recvmmsg`: their bytes and sources, and the
+/// headers the call fills (set up once: each points at its own slot of
+/// `bufs` and its own address buffer, heap allocations that never move).
+pub(crate) struct RecvBatch {
+    bufs: Vec<u8>,
+    addrs: Box<[libc::sockaddr_storage; RECV_BATCH]>,
+    iovs: Box<[libc::iovec; RECV_BATCH]>,
+    msgs: Box<[libc::mmsghdr; RECV_BATCH]>,
+    lens: [usize; RECV_BATCH],
+    froms: [Option<SocketAddr>; RECV_BATCH],
+    count: usize,
+}
+
+// SAFETY: the raw pointers in `iovs` and `msgs` point only into this
+// batch's own heap buffers and are used only through `&mut self`.
+unsafe impl Send for RecvBatch {}
+
+/// Slot `i` of the buffer: a stride a little over [`DATAGRAM_ROOM`] so
+/// that the starts of the slots do not all fall in the same cache set.
+const SLOT_STRIDE: usize = DATAGRAM_ROOM + 256;
+
+impl RecvBatch {
+    pub(crate) fn new() -> RecvBatch {
+        // SAFETY (the three zeroed): all-zero is a valid value of these
+        // plain C structs.
+        let mut batch = RecvBatch {
+            bufs: vec![0u8; RECV_BATCH * SLOT_STRIDE],
+            addrs: Box::new(unsafe { std::mem::zeroed() }),
+            iovs: Box::new(unsafe { std::mem::zeroed() }),
+            msgs: Box::new(unsafe { std::mem::zeroed() }),
+            lens: [0; RECV_BATCH],
+            froms: [None; RECV_BATCH],
+            count: 0,
+        };
+        let base = batch.bufs.as_mut_ptr();
+        for i in 0..RECV_BATCH {
+            // SAFETY: slot i (DATAGRAM_ROOM bytes from i * SLOT_STRIDE) lies inside bufs.
+            batch.iovs[i].iov_base = unsafe { base.add(i * SLOT_STRIDE) }.cast();
+            batch.iovs[i].iov_len = DATAGRAM_ROOM;
+            let hdr = &mut batch.msgs[i].msg_hdr;
+            hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_iov = &mut batch.iovs[i];
+            hdr.msg_iovlen = 1;
+        }
+        batch
+    }
+
+    /// The datagrams read, in arrival order, with their sources (one whose
+    /// source is not an IP address is skipped).
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+        (0..self.count).filter_map(move |i| {
+            let from = self.froms[i]?;
+            let start = i * SLOT_STRIDE;
+            Some((&self.bufs[start..start + self.lens[i]], from))
+        })
+    }
+}
+
+/// Read every datagram waiting (at least one, at most [`RECV_BATCH`]) into
+/// `batch` with one `recvmmsg`. `flags`: `MSG_DONTWAIT` (nothing waiting →
+/// `WouldBlock`) or `MSG_WAITFORONE` (wait up to the socket's read timeout
+/// for the first, then take what is waiting). A datagram larger than
+/// [`DATAGRAM_ROOM`] keeps its first bytes (the kernel truncates it).
+pub(crate) fn recv_batch(
     socket: &UdpSocket,
-    buf: &mut [u8],
+    batch: &mut RecvBatch,
     flags: libc::c_int,
-) -> std::io::Result<(usize, SocketAddr)> {
+) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: sockaddr_storage is plain data.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut addr_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: valid fd, a writable buffer of buf.len() bytes and an address
-    // buffer of addr_len bytes.
+    batch.count = 0;
+    for m in batch.msgs.iter_mut() {
+        // The call overwrites it with each source's length.
+        m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    }
+    // SAFETY: valid fd; RECV_BATCH headers set up in RecvBatch::new, each
+    // pointing at its own address buffer and one iovec of DATAGRAM_ROOM
+    // writable bytes of `bufs`, all owned by `batch`; no timeout.
     let n = unsafe {
-        libc::recvfrom(
+        libc::recvmmsg(
             socket.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
+            batch.msgs.as_mut_ptr(),
+            RECV_BATCH as libc::c_uint,
             flags,
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut addr_len,
+            std::ptr::null_mut(),
         )
     };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let from = socket_addr(&addr).ok_or_else(|| std::io::Error::from(ErrorKind::InvalidData))?;
-    Ok((n as usize, from))
+    let n = (n as usize).min(RECV_BATCH);
+    for i in 0..n {
+        batch.lens[i] = (batch.msgs[i].msg_len as usize).min(DATAGRAM_ROOM);
+        batch.froms[i] = socket_addr(&batch.addrs[i]);
+    }
+    batch.count = n;
+    Ok(())
 }
 
 /// The std address of an IPv4 or IPv6 socket address.
@@ -321,6 +418,126 @@ impl Transport for UdpTransport {
     fn sends_datagrams(&self) -> bool {
         true
     }
+
+    fn write_batch(&self, batch: &SendBatch) {
+        // Sent outside the table's lock, as in write_frame.
+        let peers: Vec<SocketAddr> =
+            if batch.frames().any(|(d, _)| d == Dest::All) || !self.0.learn_peers {
+                self.0.peers.lock().keys().copied().collect()
+            } else {
+                Vec::new()
+            };
+        let mut out = Vec::with_capacity(batch.len());
+        for (dest, frame) in batch.frames() {
+            match dest.route_addr() {
+                Some(addr) => out.push((addr, frame)),
+                // udpout's one route, or every peer.
+                None => out.extend(peers.iter().map(|&addr| (addr, frame))),
+            }
+        }
+        // A failed datagram is a lost frame, as on any UDP link.
+        send_batch(&self.0.socket, &out);
+    }
+}
+
+impl Dest {
+    /// The UDP address of a route destination.
+    fn route_addr(self) -> Option<SocketAddr> {
+        match self {
+            Dest::Route(route) => route.udp_addr(),
+            Dest::All => None,
+        }
+    }
+}
+
+/// Send each `(address, datagram)` in order with as few `sendmmsg` calls as
+/// the kernel allows; returns how many were sent. A datagram the kernel
+/// refuses (an error reported for it) is skipped, as a lost one.
+pub(crate) fn send_batch(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])]) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut sent = 0;
+    for chunk in datagrams.chunks(SEND_BATCH) {
+        let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+            chunk.iter().map(|(addr, _)| raw_addr(addr)).collect();
+        let mut iovs: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|(_, bytes)| libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len())
+            .map(|i| {
+                // SAFETY: all-zero is a valid mmsghdr.
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
+                m.msg_hdr.msg_namelen = addrs[i].1;
+                m.msg_hdr.msg_iov = &mut iovs[i];
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        let mut done = 0;
+        let mut interrupted = 0;
+        while done < msgs.len() {
+            // SAFETY: valid fd; each header points at its own address and
+            // one iovec over a live datagram slice, all outliving the call.
+            let n = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    msgs[done..].as_mut_ptr(),
+                    (msgs.len() - done) as libc::c_uint,
+                    0,
+                )
+            };
+            if n > 0 {
+                done += n as usize;
+                sent += n as usize;
+            } else if n < 0
+                && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted
+                && interrupted < 8
+            {
+                interrupted += 1;
+            } else {
+                // This datagram failed: lost; go on with the next.
+                done += 1;
+            }
+        }
+    }
+    sent
+}
+
+/// The C socket address of `addr`, with its length.
+fn raw_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_in fits in sockaddr_storage, which is aligned for it.
+            let sin: &mut libc::sockaddr_in =
+                unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from(*a.ip()).to_be(),
+            };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage, which is aligned for it.
+            let sin6: &mut libc::sockaddr_in6 =
+                unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
 }
 
 fn bind_udp(addr: SocketAddr) -> FtpOutcome<UdpSocket> {
@@ -747,4 +964,172 @@ fn open_serial(path: &str, baud: u32, system: u8, component: u8) -> FtpOutcome<A
         }
     })?;
     finish(core)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound() -> UdpSocket {
+        UdpSocket::bind("127.0.0.1:0").unwrap()
+    }
+
+    /// Wait until `socket` has something to read (at most 2 s).
+    fn readable(socket: &UdpSocket) {
+        wait_readable(socket, Duration::from_secs(2));
+    }
+
+    fn read_all(socket: &UdpSocket, batch: &mut RecvBatch) -> Vec<(Vec<u8>, SocketAddr)> {
+        recv_batch(socket, batch, libc::MSG_DONTWAIT).unwrap();
+        batch.datagrams().map(|(b, a)| (b.to_vec(), a)).collect()
+    }
+
+    #[test]
+    fn one_read_takes_every_waiting_datagram_in_order_with_its_source() {
+        let rx = bound();
+        let (a, b) = (bound(), bound());
+        let to = rx.local_addr().unwrap();
+        // Two frames' worth in one datagram, and the largest UDP/IPv4 payload.
+        let two_frames = vec![7u8; 2 * 280];
+        let largest = vec![9u8; 65_507];
+        a.send_to(b"first", to).unwrap();
+        b.send_to(b"second", to).unwrap();
+        a.send_to(&two_frames, to).unwrap();
+        b.send_to(&largest, to).unwrap();
+        a.send_to(b"", to).unwrap();
+        readable(&rx);
+        let mut batch = RecvBatch::new();
+        let got = read_all(&rx, &mut batch);
+        let (a, b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let want = vec![
+            (b"first".to_vec(), a),
+            (b"second".to_vec(), b),
+            (two_frames, a),
+            (largest, b),
+            (Vec::new(), a),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn nothing_waiting_is_would_block_and_an_empty_batch() {
+        let rx = bound();
+        let mut batch = RecvBatch::new();
+        // A batch that held datagrams before is emptied by the failed read.
+        bound().send_to(b"x", rx.local_addr().unwrap()).unwrap();
+        readable(&rx);
+        assert_eq!(read_all(&rx, &mut batch).len(), 1);
+        let e = recv_batch(&rx, &mut batch, libc::MSG_DONTWAIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+        assert_eq!(batch.datagrams().count(), 0);
+    }
+
+    #[test]
+    fn a_read_takes_at_most_recv_batch_datagrams_and_the_next_the_rest() {
+        let rx = bound();
+        let tx = bound();
+        let to = rx.local_addr().unwrap();
+        let n = RECV_BATCH + 8;
+        for i in 0..n {
+            tx.send_to(&(i as u32).to_le_bytes(), to).unwrap();
+        }
+        readable(&rx);
+        let mut batch = RecvBatch::new();
+        let mut seen = Vec::new();
+        let first = read_all(&rx, &mut batch);
+        assert_eq!(first.len(), RECV_BATCH);
+        seen.extend(first);
+        seen.extend(read_all(&rx, &mut batch));
+        let values: Vec<u32> = seen
+            .iter()
+            .map(|(b, _)| u32::from_le_bytes(b[..4].try_into().unwrap()))
+            .collect();
+        assert_eq!(values, (0..n as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_blocking_read_waits_for_the_first_datagram_then_takes_what_waits() {
+        let rx = bound();
+        rx.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut batch = RecvBatch::new();
+        let started = Instant::now();
+        let e = recv_batch(&rx, &mut batch, libc::MSG_WAITFORONE).unwrap_err();
+        assert!(is_timeout(&e), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        let tx = bound();
+        for word in [b"a", b"b", b"c"] {
+            tx.send_to(word, rx.local_addr().unwrap()).unwrap();
+        }
+        recv_batch(&rx, &mut batch, libc::MSG_WAITFORONE).unwrap();
+        let got: Vec<&[u8]> = batch.datagrams().map(|(b, _)| b).collect();
+        assert_eq!(got, vec![b"a" as &[u8], b"b", b"c"]);
+    }
+
+    #[test]
+    fn send_batch_sends_each_datagram_in_order_to_its_address() {
+        let (r1, r2) = (bound(), bound());
+        let (to1, to2) = (r1.local_addr().unwrap(), r2.local_addr().unwrap());
+        let tx = bound();
+        let frames: Vec<(SocketAddr, &[u8])> = vec![
+            (to1, b"1a"),
+            (to2, b"2a"),
+            (to1, b"1b"),
+            (to2, b"2b"),
+            (to1, b"1c"),
+        ];
+        assert_eq!(send_batch(&tx, &frames), 5);
+        let mut batch = RecvBatch::new();
+        readable(&r1);
+        let got1: Vec<Vec<u8>> = read_all(&r1, &mut batch).into_iter().map(|d| d.0).collect();
+        assert_eq!(got1, vec![b"1a".to_vec(), b"1b".to_vec(), b"1c".to_vec()]);
+        readable(&r2);
+        let got2 = read_all(&r2, &mut batch);
+        let from = tx.local_addr().unwrap();
+        assert_eq!(got2, vec![(b"2a".to_vec(), from), (b"2b".to_vec(), from)]);
+    }
+
+    #[test]
+    fn send_batch_skips_a_datagram_the_kernel_refuses_and_sends_the_rest() {
+        let rx = bound();
+        let to = rx.local_addr().unwrap();
+        let tx = bound();
+        let too_big = vec![0u8; 70_000];
+        // More than one sendmmsg's worth, with refused datagrams first,
+        // inside and last.
+        let mut frames: Vec<(SocketAddr, &[u8])> = vec![(to, &too_big)];
+        let words: Vec<[u8; 4]> = (0..SEND_BATCH as u32 + 10).map(u32::to_le_bytes).collect();
+        for (i, w) in words.iter().enumerate() {
+            frames.push((to, w));
+            if i == 20 {
+                frames.push((to, &too_big));
+            }
+        }
+        frames.push((to, &too_big));
+        assert_eq!(send_batch(&tx, &frames), words.len());
+        let mut got = Vec::new();
+        let mut batch = RecvBatch::new();
+        while got.len() < words.len() {
+            readable(&rx);
+            got.extend(read_all(&rx, &mut batch).into_iter().map(|d| d.0));
+        }
+        assert_eq!(got, words.iter().map(|w| w.to_vec()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn socket_addresses_convert_both_ways() {
+        for addr in [
+            "127.0.0.1:14550".parse::<SocketAddr>().unwrap(),
+            "10.1.2.3:1".parse().unwrap(),
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                "fe80::1:2".parse().unwrap(),
+                65_535,
+                7,
+                3,
+            )),
+        ] {
+            let (raw, _) = raw_addr(&addr);
+            assert_eq!(socket_addr(&raw), Some(addr));
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! serial, the link simulator and its UDP proxy, throughput (ignored; by
 //! hand).
 
+mod batch;
 mod custom;
 mod net;
 mod perf;
