@@ -65,6 +65,11 @@ use self::work::CrcCache;
 const BURST_SLICE: usize = 16;
 /// With pacing, packets due within this time are sent together.
 const PACING_TICK: Duration = Duration::from_millis(2);
+/// Lateness of a burst wake-up that pacing makes up: a timer wakes a little
+/// late, and adding that to every packet's interval slowed a 92,160 B/s
+/// burst by about 5 % (3.07 ms per 2.92 ms packet). What is made up leaves
+/// at most this much early into the radio's queue.
+const PACING_CATCH_UP: Duration = Duration::from_millis(4);
 /// How often idle sessions, peers and old cache entries are swept.
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// Requests received but not yet dispatched; more are dropped.
@@ -615,7 +620,13 @@ impl Dispatcher {
         });
         let new = sent.saturating_sub(line.accounted);
         line.accounted = sent;
-        line.free_at = line.free_at.max(line.read_at) + BurstJob::line_time(new, rate);
+        // A wake-up a little late (timer slack) is made up, not added to
+        // every packet's interval (see PACING_CATCH_UP).
+        let idle_from = line
+            .read_at
+            .checked_sub(PACING_CATCH_UP)
+            .unwrap_or(line.read_at);
+        line.free_at = line.free_at.max(idle_from) + BurstJob::line_time(new, rate);
         line.read_at = now;
         line.free_at <= now
     }
@@ -681,7 +692,14 @@ impl Dispatcher {
             let airtime = job.pump(pacing, slice, |p| {
                 let _ = link.send_ftp_via(peer.0, peer.1, peer.2, p);
             });
-            job.next_due = now.max(job.next_due) + airtime;
+            // Late by less than PACING_CATCH_UP: keep to the schedule.
+            let late = now.saturating_duration_since(job.next_due);
+            let from = if late <= PACING_CATCH_UP {
+                job.next_due
+            } else {
+                now
+            };
+            job.next_due = from + airtime;
         }
     }
 }
