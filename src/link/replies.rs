@@ -172,22 +172,32 @@ impl ReplyQueue {
         // Counted first, then look at the token: a reader releasing it now
         // sees us and wakes the background reader (see `ReadGate::release`).
         if !(shared_input && gate.is_free()) {
-            while s.sleeping && !s.closed {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                s = self
-                    .ready
-                    .wait_timeout(s, deadline - now)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|e| e.into_inner().0);
-            }
+            s = self.sleep_until(s, deadline);
         }
         if s.sleeping {
             s.sleeping = false;
             gate.waiting.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// Sleep (marked `sleeping`) until woken, closed or `deadline`.
+    fn sleep_until<'a>(
+        &'a self,
+        mut s: std::sync::MutexGuard<'a, QueueState>,
+        deadline: Instant,
+    ) -> std::sync::MutexGuard<'a, QueueState> {
+        while s.sleeping && !s.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            s = self
+                .ready
+                .wait_timeout(s, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        s
     }
 
     /// Sleep until `deadline` while frames gather (woken early only by
@@ -207,17 +217,7 @@ impl ReplyQueue {
             // Nobody reads: the background reader must (we do not).
             gate.wake();
         }
-        while s.sleeping && !s.closed {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            s = self
-                .ready
-                .wait_timeout(s, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+        s = self.sleep_until(s, deadline);
         s.lingering = false;
         if s.sleeping {
             s.sleeping = false;
