@@ -165,7 +165,24 @@ pub(crate) struct Subscription {
 }
 
 /// See `Link::subscribe_requests_inline`.
-pub(crate) type InlineHandler = Arc<dyn Fn(IncomingFtp) + Send + Sync>;
+pub(crate) type InlineHandler = Arc<Inline>;
+
+/// A subscription's handler of the frames read by the link's own threads.
+pub(crate) struct Inline {
+    /// Takes one frame, on the thread that read it.
+    pub take: Box<dyn Fn(IncomingFtp) + Send + Sync>,
+    /// Runs on that thread once every frame of the read was taken (a UDP
+    /// read is up to `transport::RECV_BATCH` datagrams), before the sends
+    /// of the read leave.
+    pub end_of_read: Box<dyn Fn() + Send + Sync>,
+}
+
+thread_local! {
+    /// The inline handlers that took frames of this thread's current read,
+    /// and how deeply reads nest (see [`LinkCore::reading`]).
+    static READ: std::cell::RefCell<(usize, Vec<InlineHandler>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
 
 #[derive(Default)]
 struct HeardTable {
@@ -575,12 +592,46 @@ impl LinkCore {
         received_at: Instant,
     ) -> usize {
         let mut frames = 0;
-        parser.push(bytes, |frame| {
-            if self.on_frame(frame, received_at, route, own_thread) {
-                frames += 1;
-            }
-        });
+        let mut push = || {
+            parser.push(bytes, |frame| {
+                if self.on_frame(frame, received_at, route, own_thread) {
+                    frames += 1;
+                }
+            })
+        };
+        if own_thread {
+            self.reading(push);
+        } else {
+            push();
+        }
         frames
+    }
+
+    /// Run `f`, which routes the frames of one read; the inline handlers
+    /// that took frames meanwhile get their `end_of_read` when it returns
+    /// (nested calls: when the outermost returns), also when `f` panics.
+    pub fn reading<R>(&self, f: impl FnOnce() -> R) -> R {
+        READ.with(|r| r.borrow_mut().0 += 1);
+        /// Ends the read, also when `f` panics.
+        struct End;
+        impl Drop for End {
+            fn drop(&mut self) {
+                let done = READ.with(|r| {
+                    let mut r = r.borrow_mut();
+                    r.0 -= 1;
+                    if r.0 == 0 {
+                        std::mem::take(&mut r.1)
+                    } else {
+                        Vec::new()
+                    }
+                });
+                for h in done {
+                    (h.end_of_read)();
+                }
+            }
+        }
+        let _end = End;
+        f()
     }
 
     /// Route one frame; false when signing refused it (it then counts as
@@ -656,7 +707,14 @@ impl LinkCore {
         if let Some(h) = handler
             && let Some(f) = hand(false)
         {
-            h(f);
+            (h.take)(f);
+            // Its end of read comes when the read's last frame was taken.
+            READ.with(|r| {
+                let mut r = r.borrow_mut();
+                if !r.1.iter().any(|o| Arc::ptr_eq(o, &h)) {
+                    r.1.push(h);
+                }
+            });
         }
         true
     }
@@ -1169,6 +1227,52 @@ mod tests {
                 Wrote::Batch(vec![(r, 4)]),
             ]
         );
+        core.close();
+    }
+
+    /// The frames of FTP requests with seqs `seqs`, from system 9 to 245/190.
+    fn request_frames(seqs: &[u16]) -> Vec<Vec<u8>> {
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let out = Arc::clone(&frames);
+        let sink: super::super::FrameSink = Box::new(move |f: &[u8]| out.lock().push(f.to_vec()));
+        let sender = LinkCore::new(9, 1, None, Box::new(SinkTransport(sink)));
+        for &seq in seqs {
+            let p = FtpPacket::request(Opcode::WriteFile, seq);
+            sender.send_ftp_via(Route::LOCAL, 245, 190, &p).unwrap();
+        }
+        sender.close();
+        frames.lock().clone()
+    }
+
+    #[test]
+    fn an_inline_handler_hears_the_end_of_each_read_after_its_last_frame() {
+        let (core, _log) = core();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (taken, ended) = (Arc::clone(&events), Arc::clone(&events));
+        let _sub = core.subscribe(
+            Box::new(|_| true),
+            Some(8),
+            false,
+            Some(Arc::new(Inline {
+                take: Box::new(move |m| taken.lock().push(format!("take {}", m.packet.seq))),
+                end_of_read: Box::new(move || ended.lock().push("end".to_string())),
+            })),
+        );
+        let frames = request_frames(&[1, 2, 3]);
+        let mut parser = FrameParser::new();
+        core.reading(|| {
+            for f in &frames {
+                core.ingest(&mut parser, f, Route::LOCAL);
+            }
+        });
+        // One read's bytes on their own (a TCP or serial read).
+        core.ingest(&mut parser, &frames[0], Route::LOCAL);
+        // A read without a frame for the handler ends nothing.
+        core.reading(|| core.ingest(&mut parser, &[0x55, 0xAA], Route::LOCAL));
+        // Fed bytes are queued, never handled inline.
+        core.feed(&frames[1]).unwrap();
+        let want = ["take 1", "take 2", "take 3", "end", "take 1", "end"];
+        assert_eq!(*events.lock(), want);
         core.close();
     }
 }

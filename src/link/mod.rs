@@ -479,17 +479,24 @@ impl Link {
     /// being queued; frames fed by the application ([`Link::feed`],
     /// simulated links) are queued as usual, so that feeding never runs a
     /// handler. `handler` must be quick: it holds up the link's input.
+    /// `end_of_read` runs on the same thread after the last frame of a read
+    /// that gave `handler` frames (one UDP read is up to 32 datagrams),
+    /// before that thread's sends of the read leave.
     pub(crate) fn subscribe_requests_inline(
         &self,
         capacity: usize,
         accept: impl Fn(&IncomingFtp) -> bool + Send + Sync + 'static,
         handler: Box<dyn Fn(IncomingFtp) + Send + Sync>,
+        end_of_read: Box<dyn Fn() + Send + Sync>,
     ) -> FtpSubscription {
         let (id, receiver) = self.core().subscribe(
             Box::new(accept),
             Some(capacity.max(1)),
             true,
-            Some(Arc::from(handler)),
+            Some(Arc::new(linkcore::Inline {
+                take: handler,
+                end_of_read,
+            })),
         );
         FtpSubscription {
             receiver,

@@ -199,16 +199,19 @@ impl SharedInput for UdpShared {
 }
 
 impl UdpShared {
-    /// Route the datagrams of one read, in arrival order. Frames that
-    /// handling them sends on this thread (a server's replies) leave
-    /// together afterwards (`LinkCore::batch_sends`).
+    /// Route the datagrams of one read, in arrival order, as one read
+    /// (`LinkCore::reading`). Frames that handling them sends on this
+    /// thread (a server's replies) leave together afterwards
+    /// (`LinkCore::batch_sends`).
     fn handle_batch(&self, core: &LinkCore, parser: &mut FrameParser, batch: &RecvBatch) {
         // They were all waiting when the read returned: one clock reading.
         let now = Instant::now();
         core.batch_sends(|| {
-            for (bytes, from) in batch.datagrams() {
-                self.handle(core, parser, bytes, from, now);
-            }
+            core.reading(|| {
+                for (bytes, from) in batch.datagrams() {
+                    self.handle(core, parser, bytes, from, now);
+                }
+            })
         });
     }
 

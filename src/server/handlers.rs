@@ -79,7 +79,8 @@ fn jail_nak(req: &FtpPacket, e: JailError) -> Outcome {
     Outcome::Reply(vec![FtpPacket::nak_for(req, code, errno)])
 }
 
-fn io_nak(req: &FtpPacket, e: &io::Error) -> Outcome {
+/// The NAK of an I/O error (FileNotFound, FileExists, else FailErrno).
+pub fn io_nak(req: &FtpPacket, e: &io::Error) -> Outcome {
     let errno = errno_of(e);
     let code = match e.kind() {
         io::ErrorKind::NotFound => NakCode::FileNotFound,

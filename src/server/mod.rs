@@ -17,9 +17,16 @@
 //!   (`burst.rs`) in paced slices, and sweeps idle sessions and peers. It
 //!   answers cheap session requests (ReadFile, BurstReadFile,
 //!   TerminateSession, ResetSessions, None, unknown opcodes) itself when the
-//!   peer has nothing else waiting.
+//!   peer has nothing else waiting. The thread that reads the link (or the
+//!   dispatcher, for fed links) does the same, and handles WriteFile too,
+//!   at the end of the read (one UDP read is up to 32 datagrams): the
+//!   contiguous writes of a read are written with one `pwritev` and
+//!   answered with the read's other replies (`writes.rs`). After one write
+//!   took 4 ms or more (a slow disk), writes go to the workers for 5 s, so
+//!   that a slow disk holds up the link's input for other peers once at most.
 //! - Two worker threads do everything that touches paths or may take
-//!   long — open/create, listings, CRC, writes, mkdir/rm/rename/truncate.
+//!   long — open/create, listings, CRC, writes while the disk is slow or
+//!   when the peer has other requests waiting, mkdir/rm/rename/truncate.
 //!   Requests wait in their peer's inbox and are handled in arrival order per
 //!   peer; peers get bounded turns round-robin by route (`peers.rs`). Long
 //!   work (a CRC over gigabytes, a huge directory) is done in steps of about
@@ -38,6 +45,7 @@ pub(crate) mod peers;
 pub(crate) mod reply_cache;
 pub(crate) mod sessions;
 pub(crate) mod work;
+pub(crate) mod writes;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -57,9 +65,10 @@ use self::burst::BurstJob;
 pub use self::burst::Pacing;
 use self::handlers::{Ctx, Outcome};
 use self::jail::RootJail;
-use self::peers::{Arrival, PeerState, Request, Scheduler};
+use self::peers::{Arrival, Intake, PeerState, Request, Scheduler};
 use self::sessions::{Peer, Quota};
 use self::work::CrcCache;
+use self::writes::DiskPace;
 
 /// Packets of one burst sent in a row before pending requests are handled again.
 const BURST_SLICE: usize = 16;
@@ -105,6 +114,11 @@ struct Core {
     streams: Mutex<Vec<BurstJob>>,
     /// Wakes the dispatcher (a burst started).
     wake: Sender<()>,
+    /// Whether writes may be answered on the thread that read them.
+    disk: DiskPace,
+    /// Peers whose requests wait for the end of the read they came in
+    /// ([`Intake::EndOfRead`]), with their state.
+    at_end_of_read: Mutex<Vec<(Peer, Box<PeerState>)>>,
 }
 
 /// Counters of a running server (diagnostics: what it holds and what it
@@ -180,17 +194,25 @@ impl Server {
             bursts: AtomicUsize::new(0),
             streams: Mutex::new(Vec::new()),
             wake: wake_tx,
+            disk: DiskPace::default(),
+            at_end_of_read: Mutex::new(Vec::new()),
         });
         // Requests read by the link's own reader threads are taken in on
         // that thread (no hand-off); fed ones (custom and simulated links)
         // through the queue, so that feeding never sends from the feeder.
         let intake = Arc::downgrade(&core);
+        let read_ends = Arc::downgrade(&core);
         let subscription = link.subscribe_requests_inline(
             REQUEST_QUEUE,
             accept,
             Box::new(move |m| {
                 if let Some(core) = intake.upgrade() {
                     on_request(&core, m);
+                }
+            }),
+            Box::new(move || {
+                if let Some(core) = read_ends.upgrade() {
+                    end_of_read(&core);
                 }
             }),
         );
@@ -293,6 +315,7 @@ impl Drop for Server {
         }
         // Close every session (and file) now, not when the last Arc goes.
         self.core.sched.lock().clear();
+        self.core.at_end_of_read.lock().clear();
     }
 }
 
@@ -314,6 +337,17 @@ fn is_cheap(req: &Request) -> bool {
                 | Opcode::None
                 | Opcode::Unknown(_)
         )
+}
+
+/// Whether `req` is a WriteFile (with a valid size field).
+fn is_write(req: &Request) -> bool {
+    req.invalid_size.is_none() && req.packet.opcode == Opcode::WriteFile
+}
+
+/// Which requests the thread that read them may handle at the end of the
+/// read: cheap ones, and writes while the disk is fast (`writes.rs`).
+fn reader_may_handle(core: &Core, req: &Request) -> bool {
+    is_cheap(req) || (is_write(req) && core.disk.fast())
 }
 
 /// Handle one request of `peer` (its state checked out): reply from the
@@ -377,10 +411,68 @@ fn deliver(
     }
 }
 
+/// Handle `first` (a WriteFile not answered from the cache) together with
+/// the writes waiting in `peer`'s inbox that continue it (a run,
+/// `writes.rs`): one `pwritev`, then one reply each. Returns how many
+/// requests that was.
+fn handle_writes(
+    core: &Core,
+    link: &Link,
+    peer: Peer,
+    state: &mut PeerState,
+    first: FtpPacket,
+) -> usize {
+    let mut run = vec![first];
+    {
+        let mut sched = core.sched.lock();
+        loop {
+            let next = sched.next_request(peer, |r| {
+                is_write(r)
+                    && writes::continues(&run, &r.packet)
+                    && state.cache.lookup(&r.packet).is_none()
+            });
+            let Some(next) = next else { break };
+            run.push(next.packet);
+        }
+    }
+    let started = Instant::now();
+    let outcomes = {
+        let mut ctx = Ctx {
+            jail: &core.jail,
+            peer,
+            state: &mut *state,
+            read_only: core.settings.read_only.load(Ordering::SeqCst),
+            idle: core.settings.idle(),
+            crc_cache: &core.crc_cache,
+        };
+        catch_unwind(AssertUnwindSafe(|| writes::write_run(&mut ctx, &run))).unwrap_or_default()
+    };
+    core.disk.note(started.elapsed());
+    let n = run.len();
+    let mut outcomes = outcomes.into_iter();
+    for request in run {
+        let outcome = outcomes.next().unwrap_or_else(|| {
+            Outcome::Reply(vec![FtpPacket::nak_for(&request, NakCode::Fail, 0)])
+        });
+        deliver(link, peer, state, request, outcome, &mut Vec::new());
+    }
+    n
+}
+
 fn send(link: &Link, peer: Peer, replies: &[FtpPacket]) {
     for r in replies {
         let _ = link.send_ftp_via(peer.0, peer.1, peer.2, r);
     }
+}
+
+/// Which thread runs a turn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TurnOf {
+    /// A worker: any request.
+    Worker,
+    /// The thread that read the requests, at the end of its read: the
+    /// requests [`reader_may_handle`]; the turn ends at any other.
+    Reader,
 }
 
 /// One turn of a peer: steps of its pending work and its waiting requests,
@@ -392,6 +484,7 @@ fn run_turn(
     peer: Peer,
     state: &mut PeerState,
     bursts: &mut Vec<BurstJob>,
+    of: TurnOf,
 ) {
     let deadline = Instant::now() + peers::TURN_TIME;
     let mut handled = 0;
@@ -434,11 +527,19 @@ fn run_turn(
         if handled >= peers::TURN_REQUESTS || Instant::now() >= deadline {
             return;
         }
-        let Some(req) = core.sched.lock().next_request(peer) else {
+        let next = core
+            .sched
+            .lock()
+            .next_request(peer, |r| of == TurnOf::Worker || reader_may_handle(core, r));
+        let Some(req) = next else {
             return;
         };
-        handle_request(core, link, state, req, bursts);
-        handled += 1;
+        if is_write(&req) && state.cache.lookup(&req.packet).is_none() {
+            handled += handle_writes(core, link, peer, state, req.packet);
+        } else {
+            handle_request(core, link, state, req, bursts);
+            handled += 1;
+        }
     }
 }
 
@@ -464,7 +565,7 @@ fn worker_main(core: &Core) {
         };
         // The replies of one turn (up to TURN_REQUESTS requests, at most
         // about 4 ms) leave together: one sendmmsg on UDP.
-        link.batch_sends(|| run_turn(core, &link, peer, &mut state, &mut bursts));
+        link.batch_sends(|| run_turn(core, &link, peer, &mut state, &mut bursts, TurnOf::Worker));
         drop(link);
         for job in bursts.drain(..) {
             start_burst(core, job);
@@ -487,8 +588,10 @@ fn start_burst(core: &Core, job: BurstJob) {
 }
 
 /// Take in one request: answer it now if it is cheap and its peer has
-/// nothing else waiting, else queue it for the workers. Runs on the thread
-/// that read it (or the dispatcher, for fed links).
+/// nothing else waiting; keep it for the end of the read if it is a write
+/// (while the disk is fast) and its peer has nothing else waiting; else
+/// queue it for the workers. Runs on the thread that read it (or the
+/// dispatcher, for fed links).
 fn on_request(core: &Core, m: IncomingFtp) {
     let peer: Peer = (m.route, m.source_system, m.source_component);
     {
@@ -511,9 +614,16 @@ fn on_request(core: &Core, m: IncomingFtp) {
         packet: m.packet,
         invalid_size: m.invalid_size,
     };
-    let cheap = is_cheap(&req);
-    let arrival = core.sched.lock().arrive(req, cheap);
+    let intake = if is_cheap(&req) {
+        Intake::Now
+    } else if reader_may_handle(core, &req) {
+        Intake::EndOfRead
+    } else {
+        Intake::Queue
+    };
+    let arrival = core.sched.lock().arrive(req, intake);
     match arrival {
+        Arrival::EndOfRead(state) => core.at_end_of_read.lock().push((peer, state)),
         Arrival::Now(req, mut state) => {
             let mut started = Vec::new();
             if let Some(link) = core.link.upgrade() {
@@ -530,6 +640,32 @@ fn on_request(core: &Core, m: IncomingFtp) {
             core.work_ready.notify_one();
         }
         Arrival::Queued(false) | Arrival::Dropped => {}
+    }
+}
+
+/// The end of a read that [`on_request`] took requests from: a turn of
+/// each peer whose requests wait for it ([`TurnOf::Reader`]), whose replies
+/// leave with the read's; what the turn leaves goes to the workers.
+fn end_of_read(core: &Core) {
+    let peers = std::mem::take(&mut *core.at_end_of_read.lock());
+    if peers.is_empty() {
+        return;
+    }
+    let link = core.link.upgrade();
+    let mut started = Vec::new();
+    for (peer, mut state) in peers {
+        if let Some(link) = &link {
+            link.batch_sends(|| {
+                run_turn(core, link, peer, &mut state, &mut started, TurnOf::Reader)
+            });
+        }
+        if core.sched.lock().check_in(peer, state) {
+            core.work_ready.notify_one();
+        }
+    }
+    drop(link);
+    for job in started {
+        start_burst(core, job);
     }
 }
 
@@ -579,6 +715,7 @@ impl Dispatcher {
                     Err(_) => break,
                 }
             }
+            end_of_read(&self.core);
             if !stop_rx.is_empty() {
                 break;
             }

@@ -127,11 +127,29 @@ impl Slot {
     }
 }
 
+/// Who may handle a request that arrives for an idle peer (no request
+/// waiting, no work in progress).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// The workers.
+    Queue,
+    /// The caller, at once (a cheap request).
+    Now,
+    /// The caller, at the end of the read it came in: the request waits in
+    /// the inbox with those of the same read that follow it (a run of
+    /// writes, `writes.rs`).
+    EndOfRead,
+}
+
 /// What [`Scheduler::arrive`] did with a request.
 pub enum Arrival {
     /// The peer is idle and the request may be handled at once by the caller
     /// (it holds the peer's state until [`Scheduler::check_in`]).
     Now(Request, Box<PeerState>),
+    /// The peer is idle: the request is in its inbox, and the caller holds
+    /// the peer's state until [`Scheduler::check_in`] to handle it (and
+    /// those that follow it) at the end of its read ([`Intake::EndOfRead`]).
+    EndOfRead(Box<PeerState>),
     /// Queued; true when a worker should be woken.
     Queued(bool),
     /// Dropped (inbox full or no room for a new peer).
@@ -181,9 +199,8 @@ impl Scheduler {
         }
     }
 
-    /// A request arrived. `inline_ok` says that the caller can handle it
-    /// itself when the peer is idle (a cheap request).
-    pub fn arrive(&mut self, req: Request, inline_ok: bool) -> Arrival {
+    /// A request arrived; `intake` says who handles it when the peer is idle.
+    pub fn arrive(&mut self, req: Request, intake: Intake) -> Arrival {
         let peer = req.peer;
         let now = Instant::now();
         if !self.slots.contains_key(&peer) {
@@ -209,12 +226,16 @@ impl Scheduler {
             return Arrival::Dropped;
         };
         slot.last_seen = now;
-        if inline_ok
+        if intake != Intake::Queue
             && slot.inbox.is_empty()
             && !slot.queued
             && let Some(state) = slot.state.take_if(|s| s.pending.is_none())
         {
-            return Arrival::Now(req, state);
+            if intake == Intake::Now {
+                return Arrival::Now(req, state);
+            }
+            slot.inbox.push_back(req);
+            return Arrival::EndOfRead(state);
         }
         if slot.inbox.len() >= INBOX_LIMIT {
             self.dropped += 1;
@@ -339,9 +360,14 @@ impl Scheduler {
         None
     }
 
-    /// The next request of a peer being worked on.
-    pub fn next_request(&mut self, peer: Peer) -> Option<Request> {
-        self.slots.get_mut(&peer)?.inbox.pop_front()
+    /// The next request of a peer being worked on, if `ok` accepts it.
+    pub fn next_request(&mut self, peer: Peer, ok: impl Fn(&Request) -> bool) -> Option<Request> {
+        let inbox = &mut self.slots.get_mut(&peer)?.inbox;
+        if inbox.front().is_some_and(ok) {
+            inbox.pop_front()
+        } else {
+            None
+        }
     }
 
     /// How long ago the peer was last heard.
@@ -428,5 +454,73 @@ impl Scheduler {
             .iter()
             .map(|(p, s)| (p.1, p.2, s.flow.rate()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Opcode;
+
+    const PEER: Peer = (Route::LOCAL, 7, 8);
+
+    fn request(op: Opcode, seq: u16) -> Request {
+        Request {
+            peer: PEER,
+            packet: FtpPacket::request(op, seq),
+            invalid_size: None,
+        }
+    }
+
+    #[test]
+    fn requests_kept_for_the_end_of_the_read_wait_in_order_and_no_worker_takes_them() {
+        let mut sched = Scheduler::new(Arc::new(Mutex::new(Quota::default())));
+        let Arrival::EndOfRead(state) =
+            sched.arrive(request(Opcode::WriteFile, 1), Intake::EndOfRead)
+        else {
+            panic!("an idle peer's write waits for the end of its read");
+        };
+        // The same read's next requests queue behind it, for the same thread.
+        for (seq, op) in [(3, Opcode::WriteFile), (5, Opcode::OpenFileRO)] {
+            assert!(matches!(
+                sched.arrive(request(op, seq), Intake::EndOfRead),
+                Arrival::Queued(false)
+            ));
+        }
+        assert!(sched.take_ready().is_none(), "no worker is woken for them");
+        let write = |r: &Request| r.packet.opcode == Opcode::WriteFile;
+        assert_eq!(
+            sched.next_request(PEER, write).map(|r| r.packet.seq),
+            Some(1)
+        );
+        assert_eq!(
+            sched.next_request(PEER, write).map(|r| r.packet.seq),
+            Some(3)
+        );
+        assert!(
+            sched.next_request(PEER, write).is_none(),
+            "stops at the open"
+        );
+        // What the reading thread leaves goes to the workers.
+        assert!(sched.check_in(PEER, state));
+        let (peer, _state) = sched.take_ready().expect("the open is a worker's");
+        assert_eq!(peer, PEER);
+        assert_eq!(
+            sched.next_request(PEER, |_| true).map(|r| r.packet.seq),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn a_busy_peers_write_is_queued_as_before() {
+        let mut sched = Scheduler::new(Arc::new(Mutex::new(Quota::default())));
+        assert!(matches!(
+            sched.arrive(request(Opcode::OpenFileRO, 1), Intake::Queue),
+            Arrival::Queued(true)
+        ));
+        assert!(matches!(
+            sched.arrive(request(Opcode::WriteFile, 3), Intake::EndOfRead),
+            Arrival::Queued(false)
+        ));
     }
 }

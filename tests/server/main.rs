@@ -15,3 +15,4 @@ mod jail;
 mod limits;
 mod routes;
 mod sessions;
+mod writes;
