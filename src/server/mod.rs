@@ -346,8 +346,8 @@ fn is_write(req: &Request) -> bool {
 
 /// Which requests the thread that read them may handle at the end of the
 /// read: cheap ones, and writes while the disk is fast (`writes.rs`).
-fn reader_may_handle(core: &Core, req: &Request) -> bool {
-    is_cheap(req) || (is_write(req) && core.disk.fast())
+fn reader_may_handle(disk: &DiskPace, req: &Request) -> bool {
+    is_cheap(req) || (is_write(req) && disk.fast())
 }
 
 /// Handle one request of `peer` (its state checked out): reply from the
@@ -527,10 +527,9 @@ fn run_turn(
         if handled >= peers::TURN_REQUESTS || Instant::now() >= deadline {
             return;
         }
-        let next = core
-            .sched
-            .lock()
-            .next_request(peer, |r| of == TurnOf::Worker || reader_may_handle(core, r));
+        let next = core.sched.lock().next_request(peer, |r| {
+            of == TurnOf::Worker || reader_may_handle(&core.disk, r)
+        });
         let Some(req) = next else {
             return;
         };
@@ -616,7 +615,7 @@ fn on_request(core: &Core, m: IncomingFtp) {
     };
     let intake = if is_cheap(&req) {
         Intake::Now
-    } else if reader_may_handle(core, &req) {
+    } else if reader_may_handle(&core.disk, &req) {
         Intake::EndOfRead
     } else {
         Intake::Queue
@@ -838,5 +837,39 @@ impl Dispatcher {
             };
             job.next_due = from + airtime;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Route;
+
+    fn request(op: Opcode) -> Request {
+        Request {
+            peer: (Route::LOCAL, 1, 1),
+            packet: FtpPacket::request(op, 1),
+            invalid_size: None,
+        }
+    }
+
+    #[test]
+    fn the_reading_thread_writes_while_the_disk_is_fast_and_never_opens() {
+        let disk = DiskPace::default();
+        assert!(reader_may_handle(&disk, &request(Opcode::WriteFile)));
+        assert!(reader_may_handle(&disk, &request(Opcode::ReadFile)));
+        for op in [
+            Opcode::CreateFile,
+            Opcode::OpenFileWO,
+            Opcode::CalcFileCRC32,
+        ] {
+            assert!(!reader_may_handle(&disk, &request(op)), "{op:?}");
+        }
+        let mut bad = request(Opcode::WriteFile);
+        bad.invalid_size = Some(250);
+        assert!(!is_write(&bad), "an invalid size is answered at once");
+        disk.note(writes::SLOW_WRITE);
+        assert!(!reader_may_handle(&disk, &request(Opcode::WriteFile)));
+        assert!(reader_may_handle(&disk, &request(Opcode::ReadFile)));
     }
 }
