@@ -21,7 +21,7 @@ fi
 out=${2#--callgrind-out-file=}
 shift 2
 events=task-clock,context-switches,cpu-migrations,raw_syscalls:sys_enter
-for call in sendto recvfrom sendmmsg recvmmsg ppoll futex sched_yield pwrite64 pread64 write read; do
+for call in sendto recvfrom sendmmsg recvmmsg ppoll futex sched_yield pwrite64 pwritev pread64 write read; do
     events="$events,syscalls:sys_enter_$call"
 done
 perf stat -x, -o "$out.perf" -e "$events" -- "$@"

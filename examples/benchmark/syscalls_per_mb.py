@@ -8,7 +8,7 @@ import statistics
 import sys
 
 KEYS = ["task-clock", "syscalls", "sendto", "recvfrom", "sendmmsg", "recvmmsg", "ppoll",
-        "futex", "sched_yield", "pwrite64", "pread64", "write", "read", "context-switches"]
+        "futex", "sched_yield", "pwrite64", "pwritev", "pread64", "write", "read", "context-switches"]
 
 
 def counters(path):
