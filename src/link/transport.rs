@@ -464,8 +464,8 @@ impl Dest {
 /// leave as one message that the kernel cuts into those datagrams
 /// ([`segment_runs`], UDP segmentation offload, `UDP_SEGMENT`, Linux ≥
 /// 4.18): the receiver gets the same datagrams, and the stack is walked
-/// once per message instead of once per datagram (on loopback this halved
-/// the CPU time of a download on both sides). A run the kernel refuses is
+/// once per message instead of once per datagram (on loopback this cut the
+/// CPU time of a transfer by about a third on both sides). A run the kernel refuses is
 /// sent again one datagram at a time; when it refuses segmentation itself
 /// (an older kernel, a device without checksum offload), this process
 /// stops asking for it.
