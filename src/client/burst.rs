@@ -32,7 +32,7 @@ use super::conversation::{Halt, Step};
 use super::fetch::{Fetch, session_gone};
 use super::pipeline::RoundPipeline;
 use super::trace::trace;
-use super::window::{IDLE_WAKE, is_nak};
+use super::window::{IDLE_WAKE, LINGER, LINGER_MIN_INTERVAL, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
 
 /// Reads must beat the burst by this factor before the download switches.
@@ -69,17 +69,6 @@ const KEEPALIVE_AFTER: Duration = Duration::from_millis(600);
 /// A keep-alive unanswered for this long is sent once more (it or its
 /// answer may have been lost): the two fit in our server's second.
 const KEEPALIVE_RETRY: Duration = Duration::from_millis(250);
-
-/// While a burst streams slowly (packets at least [`LINGER_MIN_INTERVAL`]
-/// apart, far from the end, no read in flight), the client takes its
-/// packets this often with one wake-up instead of one wake-up each: on a
-/// 5760 B/s radio (a packet every 46 ms) that is two or three packets a
-/// wake-up, and a ground station with many vehicles spends its CPU per
-/// wake-up. Nothing waits for these packets but the next hole's read,
-/// which may start this much later.
-const LINGER: Duration = Duration::from_millis(100);
-/// Packet interval from which a streaming burst lingers (see [`LINGER`]).
-const LINGER_MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Seqs between a round that did not end and the next (more than the
 /// packets of one ArduPilot burst).

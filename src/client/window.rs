@@ -175,6 +175,16 @@ const INITIAL: usize = 3;
 /// tolerates a little reordering. This matters most at the end of a
 /// transfer, when nothing else keeps the link busy during an RTO.
 const OVERTAKEN_IS_LOST: u32 = 3;
+/// On a slow link (replies at least [`LINGER_MIN_INTERVAL`] apart) whose
+/// client need not answer at once (a slow burst streaming, or a read or
+/// write window holding more requests than keep the link busy), the
+/// replies that arrive for up to this long are taken with one wake-up
+/// instead of one wake-up each: on a 5760 B/s radio (a packet every 46 ms)
+/// two or three a wake-up, and a ground station with many vehicles spends
+/// its CPU per wake-up.
+pub(crate) const LINGER: Duration = Duration::from_millis(100);
+/// Reply interval from which a client lingers (see [`LINGER`]).
+pub(crate) const LINGER_MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest wait for a reply when no request falls due sooner. Nothing else
 /// needs a wake-up: a cancel interrupts the wait, a closing link ends it.
 pub(crate) const IDLE_WAKE: Duration = Duration::from_secs(1);
@@ -353,12 +363,41 @@ impl<T> Window<T> {
                 ));
             }
             let next_due = self.resend_overdue(conv)?;
-            if let Some(p) = conv.recv(next_due, self.policy.cancellable)?
+            let received = match self.linger_until() {
+                Some(until) => conv.recv_lingering(until.min(next_due))?,
+                None => conv.recv(next_due, self.policy.cancellable)?,
+            };
+            if let Some(p) = received
                 && let Some(hit) = self.accept(conv, p)
             {
                 return Ok(hit);
             }
         }
+    }
+
+    /// Until when the replies that arrive may gather before they are taken
+    /// (see [`LINGER`]): on a slow link, while the requests in flight beyond
+    /// those that keep it busy (its rate × the lowest RTT, and one more)
+    /// cover the wait, so that the link never idles for it. None when a
+    /// reply must be taken at once (a fast link, a window without spare
+    /// requests, the tail, a window that cannot be cancelled).
+    fn linger_until(&self) -> Option<Instant> {
+        let min_rtt = self.min_rtt?;
+        let slow_rate = 1.0 / LINGER_MIN_INTERVAL.as_secs_f64();
+        if self.tail
+            || !self.policy.cancellable
+            || self.max_rate <= 0.0
+            || self.max_rate > slow_rate
+        {
+            return None;
+        }
+        let busy = self.max_rate * min_rtt.as_secs_f64();
+        let spare = self.pending.len() as f64 - busy - 1.0;
+        if spare < 1.0 {
+            return None;
+        }
+        let wait = Duration::from_secs_f64(spare / self.max_rate).min(LINGER);
+        Some(Instant::now() + wait)
     }
 
     /// Resend every overdue request with its own seq; returns when the next
@@ -522,7 +561,8 @@ impl<T> Window<T> {
             return None;
         }
         let q = self.pending.remove(idx)?;
-        let now = Instant::now();
+        // When it arrived (it may have waited while the client lingered).
+        let now = conv.last_received_at();
         for p in &mut self.pending {
             if p.sent_at < q.sent_at {
                 p.overtaken += 1;
@@ -537,19 +577,19 @@ impl<T> Window<T> {
             p.opcode,
             q.req.seq,
             q.req.offset,
-            (now - q.sent_at).as_secs_f64() * 1e3,
+            now.saturating_duration_since(q.sent_at).as_secs_f64() * 1e3,
             q.tries
         );
         self.delivered += 1;
         self.replies += 1;
-        let rtt = now - q.sent_at;
+        let rtt = now.saturating_duration_since(q.sent_at);
         // An early copy at the tail makes the sample ambiguous, like a resend (Karn).
         if conv.rtt.on_reply(q.tries + u32::from(q.probed), rtt) {
             self.last_sample = Some(now);
             self.backoff = 0;
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
-        let span = (now - q.first_sent).as_secs_f64();
+        let span = now.saturating_duration_since(q.first_sent).as_secs_f64();
         if span > 0.0 {
             let rate = (self.delivered - q.delivered_at_send) as f64 / span;
             // Slowly forget an old peak so the window follows a slower link.
