@@ -382,21 +382,10 @@ impl<T> Window<T> {
     /// reply must be taken at once (a fast link, a window without spare
     /// requests, the tail, a window that cannot be cancelled).
     fn linger_until(&self) -> Option<Instant> {
-        let min_rtt = self.min_rtt?;
-        let slow_rate = 1.0 / LINGER_MIN_INTERVAL.as_secs_f64();
-        if self.tail
-            || !self.policy.cancellable
-            || self.max_rate <= 0.0
-            || self.max_rate > slow_rate
-        {
+        if self.tail || !self.policy.cancellable {
             return None;
         }
-        let busy = self.max_rate * min_rtt.as_secs_f64();
-        let spare = self.pending.len() as f64 - busy - 1.0;
-        if spare < 1.0 {
-            return None;
-        }
-        let wait = Duration::from_secs_f64(spare / self.max_rate).min(LINGER);
+        let wait = linger_wait(self.max_rate, self.min_rtt?, self.pending.len())?;
         Some(Instant::now() + wait)
     }
 
@@ -613,6 +602,20 @@ impl<T> Window<T> {
     }
 }
 
+/// How long replies may gather (see [`LINGER`]) with `in_flight`
+/// requests out on a link that answers `rate` replies per second with a
+/// lowest RTT of `min_rtt`: as long as the requests beyond those that keep
+/// the link busy (rate × RTT, and one more) last, at most [`LINGER`];
+/// None on a fast link or without such spare requests.
+fn linger_wait(rate: f64, min_rtt: Duration, in_flight: usize) -> Option<Duration> {
+    let slow_rate = 1.0 / LINGER_MIN_INTERVAL.as_secs_f64();
+    if rate <= 0.0 || rate > slow_rate {
+        return None;
+    }
+    let spare = in_flight as f64 - rate * min_rtt.as_secs_f64() - 1.0;
+    (spare >= 1.0).then(|| Duration::from_secs_f64(spare / rate).min(LINGER))
+}
+
 /// Whether a request opens, creates or closes sessions (its ACK changes
 /// which client a session belongs to).
 pub(crate) fn changes_sessions(op: Opcode) -> bool {
@@ -660,5 +663,34 @@ fn queue_delay(ahead: usize, rate: f64) -> Duration {
         Duration::from_secs_f64(ahead as f64 / rate)
     } else {
         Duration::ZERO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_slow_link_with_spare_requests_lingers_while_they_last() {
+        // 5760 B/s: ~21.7 replies/s, RTT 71 ms keeps ~1.5 requests busy.
+        let rate = 5760.0 / 266.0;
+        assert_eq!(linger_wait(rate, ms(71), 7), Some(LINGER));
+        // 4 in flight: 1.46 spare requests cover 67 ms.
+        let wait = linger_wait(rate, ms(71), 4).expect("a spare request");
+        assert!(wait > ms(60) && wait < ms(75), "{wait:?}");
+    }
+
+    #[test]
+    fn no_linger_without_a_spare_request_or_on_a_fast_link() {
+        let rate = 5760.0 / 266.0;
+        assert_eq!(linger_wait(rate, ms(71), 3), None);
+        assert_eq!(linger_wait(rate, ms(500), 7), None);
+        assert_eq!(linger_wait(0.0, ms(71), 7), None);
+        // 92160 B/s: a reply every 2.9 ms, answered at once.
+        assert_eq!(linger_wait(92160.0 / 266.0, ms(45), 64), None);
     }
 }
