@@ -30,8 +30,9 @@ use std::time::{Duration, Instant};
 
 use super::conversation::{Halt, Step};
 use super::fetch::{Fetch, session_gone};
+use super::pipeline::RoundPipeline;
 use super::trace::trace;
-use super::window::{IDLE_WAKE, is_nak};
+use super::window::{IDLE_WAKE, LINGER, LINGER_MIN_INTERVAL, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
 
 /// Reads must beat the burst by this factor before the download switches.
@@ -69,17 +70,6 @@ const KEEPALIVE_AFTER: Duration = Duration::from_millis(600);
 /// answer may have been lost): the two fit in our server's second.
 const KEEPALIVE_RETRY: Duration = Duration::from_millis(250);
 
-/// While a burst streams slowly (packets at least [`LINGER_MIN_INTERVAL`]
-/// apart, far from the end, no read in flight), the client takes its
-/// packets this often with one wake-up instead of one wake-up each: on a
-/// 5760 B/s radio (a packet every 46 ms) that is two or three packets a
-/// wake-up, and a ground station with many vehicles spends its CPU per
-/// wake-up. Nothing waits for these packets but the next hole's read,
-/// which may start this much later.
-const LINGER: Duration = Duration::from_millis(100);
-/// Packet interval from which a streaming burst lingers (see [`LINGER`]).
-const LINGER_MIN_INTERVAL: Duration = Duration::from_millis(10);
-
 /// Seqs between a round that did not end and the next (more than the
 /// packets of one ArduPilot burst).
 const ROUND_SEQ_SPACING: u16 = 2048;
@@ -96,6 +86,9 @@ pub(crate) fn burst_body(fetch: &mut Fetch<'_>) -> Step<()> {
         rounds: VecDeque::new(),
         keepalive: None,
         unanswered: 0,
+        pipeline: RoundPipeline::default(),
+        asked_early: false,
+        stream_rate: None,
     };
     let result = download.run();
     download.f.reads.save_probe(download.f.conv);
@@ -113,6 +106,8 @@ struct Round {
     /// Number of its last packet, once its burst_complete packet or EOF
     /// arrived (the next round's seqs and offsets continue where it ended).
     last: Option<u64>,
+    /// Number of the highest packet of it that arrived.
+    highest: u64,
 }
 
 impl Round {
@@ -130,7 +125,7 @@ impl Round {
             return false;
         }
         let (index, span) = (k - 1, offset - self.start);
-        match self.chunk {
+        let fits = match self.chunk {
             Some(c) => span == index * c && len <= c,
             None if index == 0 => {
                 // A full-size first packet shows the chunk; a short one is
@@ -149,7 +144,11 @@ impl Round {
                 self.chunk = Some(c);
                 true
             }
+        };
+        if fits {
+            self.highest = self.highest.max(k);
         }
+        fits
     }
 }
 
@@ -163,14 +162,25 @@ enum RoundEnd {
     Early,
     /// No packet for too long: burst again from `high`.
     Stalled,
+    /// The next round was asked before this one ended (see
+    /// [`RoundPipeline`]): follow it; this one's last packets still come.
+    AskedNext(Asked),
+}
+
+/// A BurstReadFile sent: its seq and when.
+#[derive(Clone, Copy)]
+struct Asked {
+    seq: u16,
+    at: Instant,
 }
 
 /// What one step of the receive loop saw.
 enum Event {
     /// Nothing of the current burst (a read reply, a stray, or nothing).
     Other,
-    /// A data packet of the current burst.
+    /// A data packet of the current burst, its packet number in the round.
     BurstData {
+        number: u64,
         burst_complete: bool,
         short: bool,
         end: u64,
@@ -189,6 +199,14 @@ struct BurstDownload<'f, 'a> {
     /// more this round.
     keepalive: Option<u16>,
     unanswered: u32,
+    /// When to ask the next round.
+    pipeline: RoundPipeline,
+    /// The current round was asked before its predecessor ended: the
+    /// predecessor's last packets may still leave holes behind them.
+    asked_early: bool,
+    /// Bytes per second the latest round that ended early streamed at,
+    /// from its first packet to its last.
+    stream_rate: Option<f64>,
 }
 
 impl BurstDownload<'_, '_> {
@@ -196,13 +214,19 @@ impl BurstDownload<'_, '_> {
         let retries = self.f.conv.settings().retries.max(1);
         let mut stalls = 0u32;
         let mut probed = false;
+        let mut asked = None;
         loop {
             let (started, from) = (Instant::now(), self.f.frontier);
-            let end = self.burst_round(stalls)?;
+            let end = self.burst_round(stalls, asked.take())?;
             let progressed = self.f.frontier > from;
             match end {
                 RoundEnd::AtEnd => return self.finish(false),
                 RoundEnd::NeedsConfirm => return self.finish(true),
+                RoundEnd::AskedNext(next) => {
+                    stalls = 0;
+                    asked = Some(next);
+                    continue;
+                }
                 RoundEnd::Early | RoundEnd::Stalled => {}
             }
             if self.f.eof.is_some_and(|e| e <= self.f.frontier) {
@@ -221,6 +245,12 @@ impl BurstDownload<'_, '_> {
                 probed = true;
                 let arrived = (self.f.frontier - from).saturating_sub(self.f.missing());
                 let burst_rate = arrived as f64 / started.elapsed().as_secs_f64();
+                // Rounds asked early follow each other without a round
+                // trip between them: they bring what a round streams at.
+                let burst_rate = match self.stream_rate {
+                    Some(streaming) if self.pipeline.is_on() => burst_rate.max(streaming),
+                    _ => burst_rate,
+                };
                 // Timing reads drains the window (a round trip or two):
                 // not worth it for a rest that bursts bring in quickly.
                 let rest = self.f.size.saturating_sub(self.f.frontier) as f64;
@@ -232,9 +262,8 @@ impl BurstDownload<'_, '_> {
         }
     }
 
-    /// One BurstReadFile from `high`, followed until it ends or stalls
-    /// (the wait for its first packet backs off after `stalls` silent rounds).
-    fn burst_round(&mut self, stalls: u32) -> Step<RoundEnd> {
+    /// Send a BurstReadFile from `from` and remember it as the newest round.
+    fn ask_round(&mut self, from: u64) -> Step<Asked> {
         if let Some(prev) = self.rounds.back()
             && prev.last.is_none()
         {
@@ -248,29 +277,76 @@ impl BurstDownload<'_, '_> {
         }
         let mut req = FtpPacket::request(Opcode::BurstReadFile, self.f.conv.take_seq());
         req.session = self.f.session;
-        req.offset = super::fetch::wire_offset(self.f.frontier)?;
+        req.offset = super::fetch::wire_offset(from)?;
         req.data = vec![0u8; MAX_DATA];
-        let burst_seq = req.seq;
         self.f.conv.send(&req)?;
         if self.rounds.len() >= ROUNDS_KEPT {
             self.rounds.pop_front();
         }
         self.rounds.push_back(Round {
-            seq: burst_seq,
-            start: self.f.frontier,
+            seq: req.seq,
+            start: from,
             chunk: None,
             last: None,
+            highest: 0,
         });
         trace!(
             "burst seq {} from {} ({} holes)",
-            burst_seq,
-            self.f.frontier,
+            req.seq,
+            from,
             self.f.holes.len()
         );
-        let sent = Instant::now();
+        Ok(Asked {
+            seq: req.seq,
+            at: Instant::now(),
+        })
+    }
+
+    /// Ask the round after the current one now, before the current one
+    /// ended (see [`RoundPipeline`]), if it is expected to end before the
+    /// file does. The current round is then taken to end at its expected
+    /// last packet.
+    fn ask_next_round(&mut self, len: u64) -> Step<Option<Asked>> {
+        let Some(current) = self.rounds.back_mut() else {
+            return Ok(None);
+        };
+        let Some(chunk) = current.chunk else {
+            return Ok(None);
+        };
+        let next_start = current.start + len * chunk;
+        if next_start >= self.f.size {
+            return Ok(None);
+        }
+        current.last = Some(len);
+        // The next round's seqs go above the current round's last packet.
+        let last_seq = current.seq.wrapping_add(len as u16);
+        self.f.conv.saw_seq(last_seq);
+        let asked = self.ask_round(next_start)?;
+        trace!("burst seq {} asked before the round ended", asked.seq);
+        self.asked_early = true;
+        Ok(Some(asked))
+    }
+
+    /// One BurstReadFile from `high` (or the one already `asked` early),
+    /// followed until it ends or stalls (the wait for its first packet
+    /// backs off after `stalls` silent rounds), or until the next round is
+    /// asked early.
+    fn burst_round(&mut self, stalls: u32, asked: Option<Asked>) -> Step<RoundEnd> {
+        let Asked {
+            seq: burst_seq,
+            at: sent,
+        } = match asked {
+            Some(asked) => asked,
+            None => {
+                self.asked_early = false;
+                self.ask_round(self.f.frontier)?
+            }
+        };
         self.keepalive = None;
         self.unanswered = 0;
         let mut first_packet: Option<(Instant, u32)> = None;
+        // The first packet of this round that arrived, and its number.
+        let mut first_number: Option<(Instant, u64)> = None;
         let mut last_packet: Option<Instant> = None;
         let mut interval: Option<Duration> = None;
         let mut packets = 0u32;
@@ -285,6 +361,7 @@ impl BurstDownload<'_, '_> {
                     "burst stalled at {} after {:?} quiet",
                     self.f.frontier, quiet_limit
                 );
+                self.pipeline.on_other_end();
                 return Ok(RoundEnd::Stalled);
             }
             // Far from the end of a slow stream: packets are taken a few
@@ -304,6 +381,7 @@ impl BurstDownload<'_, '_> {
             match event {
                 Event::Other => {}
                 Event::BurstData {
+                    number,
                     burst_complete,
                     short,
                     end,
@@ -316,7 +394,15 @@ impl BurstDownload<'_, '_> {
                     }
                     last_packet = Some(now);
                     packets += 1;
+                    if number == 1 {
+                        self.pipeline
+                            .on_first_packet(now.saturating_duration_since(sent));
+                    }
+                    if packets == 1 && self.asked_early && !self.predecessor_complete() {
+                        trace!("the round before was cut short: rounds asked when they end");
+                    }
                     let (t0, n0) = *first_packet.get_or_insert((now, packets));
+                    let (t1, k1) = *first_number.get_or_insert((now, number));
                     if packets >= n0 + 8 {
                         // The link's delivery rate sizes the gap-fill window.
                         let rate = (packets - n0) as f64 / (now - t0).as_secs_f64().max(1e-6);
@@ -327,13 +413,37 @@ impl BurstDownload<'_, '_> {
                         trace!("burst complete at {end} (high {high})");
                         let size = self.f.size;
                         let at_size = size > 0 && end == high && high >= size;
-                        return Ok(if short && at_size {
+                        let ending = if short && at_size {
                             RoundEnd::AtEnd
                         } else if short || at_size {
                             RoundEnd::NeedsConfirm
                         } else {
                             RoundEnd::Early
-                        });
+                        };
+                        if matches!(ending, RoundEnd::Early) {
+                            self.pipeline.on_early_end(number);
+                            let chunk = self.rounds.back().and_then(|r| r.chunk);
+                            let streamed = now.saturating_duration_since(t1).as_secs_f64();
+                            if let Some(chunk) = chunk
+                                && number > k1
+                                && streamed > 0.0
+                            {
+                                self.stream_rate = Some(((number - k1) * chunk) as f64 / streamed);
+                            }
+                        } else {
+                            self.pipeline.on_other_end();
+                        }
+                        return Ok(ending);
+                    }
+                    if let Some(interval) = interval
+                        && let Some(len) = self.pipeline.round_len()
+                        && self
+                            .pipeline
+                            .ask_next_at(interval)
+                            .is_some_and(|at| number >= at)
+                        && let Some(next) = self.ask_next_round(len)?
+                    {
+                        return Ok(RoundEnd::AskedNext(next));
                     }
                 }
                 Event::BurstEof { offset } => {
@@ -348,6 +458,21 @@ impl BurstDownload<'_, '_> {
                 }
             }
         }
+    }
+
+    /// For a round asked early, at its first packet: whether its
+    /// predecessor brought its last packets (or all but one, a loss)
+    /// before it; if not, the server cut it short and rounds are asked
+    /// only when they end from now on (see [`RoundPipeline`]).
+    fn predecessor_complete(&mut self) -> bool {
+        let n = self.rounds.len();
+        let Some(prev) = n.checked_sub(2).and_then(|i| self.rounds.get(i)) else {
+            return true;
+        };
+        let Some(len) = prev.last else {
+            return true;
+        };
+        self.pipeline.check_predecessor(prev.highest, len)
     }
 
     /// When the next keep-alive is due (see [`KEEPALIVE_AFTER`]): that
@@ -415,9 +540,9 @@ impl BurstDownload<'_, '_> {
             self.f.holes.insert(high, size);
             self.f.frontier = size;
         }
-        if !faster {
-            self.fill_all_holes()?;
-        }
+        // Not faster: the next burst is asked at once, and the reads still
+        // in flight are answered while its request travels (a drain first
+        // would leave the link idle for a round trip).
         Ok(faster)
     }
 
@@ -534,13 +659,13 @@ impl BurstDownload<'_, '_> {
             return Err(nak_to_error(&p, &what).into());
         }
         let (offset, len) = (u64::from(p.offset), p.data.len() as u64);
-        if len > 0
-            && !self
-                .rounds
-                .iter_mut()
-                .rev()
-                .any(|r| r.admits(p.seq, offset, len))
-        {
+        // Which round it fits, counted from the newest (0).
+        let fits = self
+            .rounds
+            .iter_mut()
+            .rev()
+            .position(|r| r.admits(p.seq, offset, len));
+        if len > 0 && fits.is_none() {
             trace!(
                 "burst packet seq {} offset {} fits none of our rounds: dropped",
                 p.seq, p.offset
@@ -552,12 +677,17 @@ impl BurstDownload<'_, '_> {
         self.f.conv.saw_seq(p.seq);
         let end = offset + len;
         if len > 0 {
-            self.store_burst_data(offset, &p.data, current)?;
+            // The round before one asked early still streams its last
+            // packets: like the current one, it may leave holes behind.
+            let streaming = current || (self.asked_early && fits == Some(1));
+            self.store_burst_data(offset, &p.data, streaming)?;
         }
         if !current {
             return Ok(Event::Other);
         }
+        let number = self.rounds.back().map_or(0, |r| r.packet_number(p.seq));
         Ok(Event::BurstData {
+            number,
             burst_complete: p.burst_complete,
             short: p.data.len() < MAX_DATA,
             end,
@@ -565,9 +695,10 @@ impl BurstDownload<'_, '_> {
     }
 
     /// Keep burst data that fills a hole, overtakes a read in flight or
-    /// extends the frontier (leaving a hole when it jumps ahead; only the
-    /// current burst may jump).
-    fn store_burst_data(&mut self, a: u64, data: &[u8], current: bool) -> Step<()> {
+    /// extends the frontier (leaving a hole when it jumps ahead; only a
+    /// `streaming` round, the current one or the one before a round asked
+    /// early, may jump).
+    fn store_burst_data(&mut self, a: u64, data: &[u8], streaming: bool) -> Step<()> {
         let b = a + data.len() as u64;
         if self.f.eof.is_some_and(|e| a >= e) {
             return Ok(());
@@ -583,7 +714,7 @@ impl BurstDownload<'_, '_> {
                 fresh = true;
             }
         }
-        if b > high && (current || a <= high) {
+        if b > high && (streaming || a <= high) {
             if a > high {
                 trace!("hole {high}..{a}");
                 self.f.holes.insert(high, a);

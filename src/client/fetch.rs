@@ -65,7 +65,7 @@ impl<'a> Fetch<'a> {
         remote: &'a str,
         session: &OpenSession,
     ) -> Fetch<'a> {
-        let reads = Window::for_data(conv, conv.settings().read_window);
+        let reads = Window::for_data(conv, conv.settings().read_window).lingering();
         let mut f = Fetch {
             conv,
             part,

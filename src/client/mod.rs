@@ -36,6 +36,7 @@ mod holes;
 mod ops;
 mod parallel;
 mod part_file;
+mod pipeline;
 mod probe;
 mod progress;
 mod resume;

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::fake_server::{
-    AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, FakeServer, Personality, SETTLE, dir_names,
-    has_part_file, pattern,
+    AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, FakeServer, MAVSDK_BURST_PACKETS, Personality, SETTLE,
+    dir_names, has_part_file, pattern,
 };
 use mavftp::FtpResult;
 use mavftp::client::Client;
@@ -399,6 +399,64 @@ fn mavsdk41_upload_completes_despite_offset_zero_acks() {
         r.client
             .are_files_identical(&r.local.path().join("m4095.bin"), "/m4095.bin"),
         Ok(true)
+    );
+}
+
+/// MAVSDK 4.1 ends a burst round every 150 packets and sends them faster
+/// than a 92,160 B/s radio carries them. From the second burst on, each
+/// next round is asked while the current one still streams, timed to reach
+/// the server after it sent the round's last packet: no round is cut short,
+/// and the link does not idle for a round trip between rounds. The client
+/// runs at its defaults.
+#[test]
+fn mavsdk41_burst_rounds_are_asked_before_the_current_one_ends() {
+    const DELAY: Duration = Duration::from_millis(20);
+    let radio = Impairment::none().with_rate(92_160).with_delay(DELAY);
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio.clone(), radio);
+    let r = Rig {
+        client: Client::new(&client_link, 1, 1).expect("client"),
+        fake: FakeServer::start(&server_link, Personality::Mavsdk41),
+        local: tempfile::tempdir().expect("tempdir"),
+        _links: (client_link, server_link),
+    };
+    // Bytes of a FILE_TRANSFER_PROTOCOL frame with 239 data bytes.
+    const FULL_FRAME: usize = 266;
+    let round = MAVSDK_BURST_PACKETS as usize * MAX_DATA;
+    let data = pattern(6 * round, 77);
+    r.fake.put_file("/log.bin", &data);
+    fetch(&r, "/log.bin", true, &data);
+
+    let log = r.fake.log();
+    let asked_at = |seq: u16| {
+        log.iter()
+            .find(|q| q.seq == seq && q.opcode == Opcode::BurstReadFile.to_u8())
+            .map(|q| q.at)
+            .expect("the burst's request in the log")
+    };
+    let bursts = r.fake.bursts();
+    for this in &bursts {
+        assert_eq!(
+            this.packets, MAVSDK_BURST_PACKETS,
+            "the round from {} was cut short: {bursts:?}",
+            this.start_offset
+        );
+    }
+    // The link carries a round in 150 frames' airtime. A round asked when
+    // the last one ended reaches the server that long plus a round trip
+    // (two link delays) after the last one was asked, at the earliest.
+    let round_airtime = Duration::from_secs_f64(150.0 * FULL_FRAME as f64 / 92_160.0);
+    let asked: Vec<Instant> = bursts.iter().map(|b| asked_at(b.request_seq)).collect();
+    let early = asked
+        .windows(2)
+        .filter(|pair| pair[1] - pair[0] < round_airtime + 2 * DELAY)
+        .count();
+    // The first round is followed by timed reads, the second is asked
+    // when it ends (the length of a round is known once one ended early);
+    // every later one is asked early (one may be late on a loaded host).
+    assert!(
+        bursts.len() >= 5 && early >= bursts.len() - 3,
+        "{early} of {} rounds asked early: {asked:?}",
+        bursts.len()
     );
 }
 

@@ -66,6 +66,7 @@ mod mavsdk41;
 mod px4;
 
 pub use ardupilot::{AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, AP_QUEUE};
+pub use mavsdk41::MAVSDK_BURST_PACKETS;
 pub use px4::{PX4_BURST_BYTES, PX4_IDLE_TIMEOUT};
 
 /// One request as the server received it.
