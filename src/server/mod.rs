@@ -319,6 +319,20 @@ impl Drop for Server {
     }
 }
 
+impl Core {
+    /// What a handler needs to answer a request of `peer`.
+    fn handler_context<'a>(&'a self, peer: Peer, state: &'a mut PeerState) -> Ctx<'a> {
+        Ctx {
+            jail: &self.jail,
+            peer,
+            state,
+            read_only: self.settings.read_only.load(Ordering::SeqCst),
+            idle: self.settings.idle(),
+            crc_cache: &self.crc_cache,
+        }
+    }
+}
+
 fn stop_workers(core: &Core) {
     core.sched.lock().stopping = true;
     core.work_ready.notify_all();
@@ -374,14 +388,7 @@ fn handle_request(
         return;
     }
     let outcome = {
-        let mut ctx = Ctx {
-            jail: &core.jail,
-            peer,
-            state: &mut *state,
-            read_only: core.settings.read_only.load(Ordering::SeqCst),
-            idle: core.settings.idle(),
-            crc_cache: &core.crc_cache,
-        };
+        let mut ctx = core.handler_context(peer, state);
         catch_unwind(AssertUnwindSafe(|| handlers::handle(&mut ctx, &packet)))
             .unwrap_or_else(|_| Outcome::Reply(vec![FtpPacket::nak_for(&packet, NakCode::Fail, 0)]))
     };
@@ -437,14 +444,7 @@ fn handle_writes(
     }
     let started = Instant::now();
     let outcomes = {
-        let mut ctx = Ctx {
-            jail: &core.jail,
-            peer,
-            state: &mut *state,
-            read_only: core.settings.read_only.load(Ordering::SeqCst),
-            idle: core.settings.idle(),
-            crc_cache: &core.crc_cache,
-        };
+        let mut ctx = core.handler_context(peer, state);
         catch_unwind(AssertUnwindSafe(|| writes::write_run(&mut ctx, &run))).unwrap_or_default()
     };
     core.disk.note(started.elapsed());
@@ -496,14 +496,7 @@ fn run_turn(
         if let Some(mut pending) = state.pending.take() {
             let request = pending.request().clone();
             let done = {
-                let mut ctx = Ctx {
-                    jail: &core.jail,
-                    peer,
-                    state: &mut *state,
-                    read_only: core.settings.read_only.load(Ordering::SeqCst),
-                    idle: core.settings.idle(),
-                    crc_cache: &core.crc_cache,
-                };
+                let mut ctx = core.handler_context(peer, state);
                 catch_unwind(AssertUnwindSafe(|| {
                     handlers::finish_step(&mut ctx, &mut pending, deadline)
                 }))
