@@ -9,6 +9,7 @@
 //! example's screenshot to docs/qt-example.png.
 
 use crate::cdylib;
+use crate::support::root;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,10 +18,6 @@ use std::time::{Duration, Instant};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const MAJOR: &str = env!("CARGO_PKG_VERSION_MAJOR");
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Run with a time limit; returns the output. The build tree never reaches a
 /// consumer through the environment (cargo puts target/ on LD_LIBRARY_PATH).
