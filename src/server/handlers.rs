@@ -108,18 +108,15 @@ fn errno_nak(req: &FtpPacket, errno: i32) -> Outcome {
     )])
 }
 
-/// The NAK for a path that is not a regular file: EISDIR for a directory,
+/// The error for a path that is not a regular file: EISDIR for a directory,
 /// EINVAL for anything else (FIFO, device, socket — what the kernel answers
 /// to `ftruncate` or `sendfile` of such a file).
-fn not_regular_nak(req: &FtpPacket, md: &fs::Metadata) -> Outcome {
-    errno_nak(
-        req,
-        if md.is_dir() {
-            libc::EISDIR
-        } else {
-            libc::EINVAL
-        },
-    )
+fn not_regular(md: &fs::Metadata) -> io::Error {
+    io::Error::from_raw_os_error(if md.is_dir() {
+        libc::EISDIR
+    } else {
+        libc::EINVAL
+    })
 }
 
 /// Open a path resolved inside the root as a regular file, never anything
@@ -130,24 +127,19 @@ fn not_regular_nak(req: &FtpPacket, md: &fs::Metadata) -> Outcome {
 /// terminal when the file is swapped for another in between; the open file
 /// is checked again, then made blocking (as regular files always are).
 /// A path that does not exist yet is left to the open (created or ENOENT).
-fn open_regular(
-    req: &FtpPacket,
-    path: &Path,
-    options: &mut OpenOptions,
-) -> Result<(File, fs::Metadata), Outcome> {
+fn open_regular(path: &Path, options: &mut OpenOptions) -> io::Result<(File, fs::Metadata)> {
     match fs::symlink_metadata(path) {
-        Ok(md) if !md.is_file() => return Err(not_regular_nak(req, &md)),
+        Ok(md) if !md.is_file() => return Err(not_regular(&md)),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_nak(req, &e)),
+        Err(e) => return Err(e),
     }
     let file = options
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| io_nak(req, &e))?;
-    let md = file.metadata().map_err(|e| io_nak(req, &e))?;
+        .open(path)?;
+    let md = file.metadata()?;
     if !md.is_file() {
-        return Err(not_regular_nak(req, &md));
+        return Err(not_regular(&md));
     }
     let fd = file.as_raw_fd();
     // SAFETY: `fd` is the open descriptor `file` owns; F_GETFL/F_SETFL only
@@ -157,7 +149,7 @@ fn open_regular(
         flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
     };
     if !cleared {
-        return Err(io_nak(req, &io::Error::last_os_error()));
+        return Err(io::Error::last_os_error());
     }
     Ok((file, md))
 }
@@ -176,15 +168,6 @@ macro_rules! try_io {
         match $e {
             Ok(v) => v,
             Err(e) => return io_nak($req, &e),
-        }
-    };
-}
-
-macro_rules! try_open {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(outcome) => return outcome,
         }
     };
 }
@@ -324,7 +307,7 @@ pub fn finish_step(ctx: &mut Ctx<'_>, pending: &mut Pending, deadline: Instant) 
 /// OpenFileRO (4): ACK carries the file size (4 bytes).
 pub fn open_ro(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     let r = try_jail!(req, ctx.jail.resolve(&req.data, FinalMode::Follow));
-    let (file, md) = try_open!(open_regular(req, &r.path, OpenOptions::new().read(true)));
+    let (file, md) = try_io!(req, open_regular(&r.path, OpenOptions::new().read(true)));
     if md.len() > MAX_PROTOCOL_SIZE {
         return errno_nak(req, libc::EFBIG);
     }
@@ -396,15 +379,17 @@ pub fn open_write(ctx: &mut Ctx<'_>, req: &FtpPacket, truncate: bool) -> Outcome
     if let Some(o) = refuse_root(req, &r) {
         return o;
     }
-    let (file, md) = try_open!(open_regular(
+    let (file, md) = try_io!(
         req,
-        &r.path,
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(truncate)
-    ));
+        open_regular(
+            &r.path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(truncate)
+        )
+    );
     if md.len() > MAX_PROTOCOL_SIZE {
         return errno_nak(req, libc::EFBIG);
     }
@@ -498,7 +483,7 @@ pub fn truncate(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     if let Some(o) = refuse_root(req, &r) {
         return o;
     }
-    let (file, _) = try_open!(open_regular(req, &r.path, OpenOptions::new().write(true)));
+    let (file, _) = try_io!(req, open_regular(&r.path, OpenOptions::new().write(true)));
     try_io!(req, file.set_len(req.offset as u64));
     ack(req, Vec::new())
 }
@@ -525,7 +510,7 @@ pub fn rename(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
 /// the cache when the file is unchanged, else computed in steps.
 pub fn crc32(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     let r = try_jail!(req, ctx.jail.resolve(&req.data, FinalMode::Follow));
-    let (file, md) = try_open!(open_regular(req, &r.path, OpenOptions::new().read(true)));
+    let (file, md) = try_io!(req, open_regular(&r.path, OpenOptions::new().read(true)));
     let key = FileKey::of(&md);
     if let Some(crc) = ctx.crc_cache.lock().get(&key) {
         return ack(req, crc.to_le_bytes().to_vec());
@@ -573,24 +558,15 @@ pub fn burst(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
-
-    fn refused_errno(outcome: Outcome) -> Option<u8> {
-        match outcome {
-            Outcome::Reply(replies) => replies.first().and_then(FtpPacket::nak_errno),
-            _ => None,
-        }
-    }
 
     /// A regular file comes back open and blocking (O_NONBLOCK was only for
     /// the open); a FIFO is refused without waiting for a writer.
     #[test]
     fn open_regular_gives_blocking_regular_files_and_refuses_a_fifo_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let req = FtpPacket::request(Opcode::OpenFileRO, 1);
         let path = dir.path().join("f");
         fs::write(&path, b"bytes").unwrap();
-        let (file, md) = open_regular(&req, &path, OpenOptions::new().read(true)).unwrap();
+        let (file, md) = open_regular(&path, OpenOptions::new().read(true)).unwrap();
         assert_eq!(md.len(), 5);
         // SAFETY: F_GETFL on a descriptor `file` owns.
         let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
@@ -603,9 +579,9 @@ mod tests {
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let refused = open_regular(&req, &fifo, OpenOptions::new().read(true)).unwrap_err();
-        assert_eq!(refused_errno(refused), Some(libc::EINVAL as u8));
-        let refused = open_regular(&req, dir.path(), OpenOptions::new().read(true)).unwrap_err();
-        assert_eq!(refused_errno(refused), Some(libc::EISDIR as u8));
+        let refused = open_regular(&fifo, OpenOptions::new().read(true)).unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::EINVAL));
+        let refused = open_regular(dir.path(), OpenOptions::new().read(true)).unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::EISDIR));
     }
 }
