@@ -156,35 +156,46 @@ fn assert_refused(r: &mut Requester, op: Opcode, path: &str, errno: i32) {
     );
 }
 
-#[test]
-fn open_file_ro_of_a_fifo_is_refused_at_once_and_the_server_keeps_serving() {
+/// Every opcode that opens the file its path names.
+const OPENING_OPS: [Opcode; 5] = [
+    Opcode::OpenFileRO,
+    Opcode::CalcFileCRC32,
+    Opcode::TruncateFile,
+    Opcode::OpenFileWO,
+    Opcode::CreateFile,
+];
+
+/// Each of [`OPENING_OPS`] on `path` is answered at once with NAK FailErrno EINVAL.
+fn assert_every_open_refused(r: &mut Requester, path: &str) {
+    for op in OPENING_OPS {
+        assert_refused(r, op, path, libc::EINVAL);
+    }
+}
+
+/// `op` on the FIFO, more times than there are workers (each would be held
+/// for ever), is refused at once every time; then the server still serves.
+fn assert_fifo_refused_repeatedly(op: Opcode, path: &str, sys: u8) {
     let fx = FifoRoot::new();
-    let mut r = fx.hub.requester(210, 190);
-    // More than there are workers: every one of them would be held.
+    let mut r = fx.hub.requester(sys, 190);
     for _ in 0..3 {
-        assert_refused(&mut r, Opcode::OpenFileRO, "fifo", libc::EINVAL);
+        assert_refused(&mut r, op, path, libc::EINVAL);
     }
     fx.assert_still_serving(&mut r);
+}
+
+#[test]
+fn open_file_ro_of_a_fifo_is_refused_at_once_and_the_server_keeps_serving() {
+    assert_fifo_refused_repeatedly(Opcode::OpenFileRO, "fifo", 210);
 }
 
 #[test]
 fn calc_file_crc32_of_a_fifo_is_refused_at_once_and_the_server_keeps_serving() {
-    let fx = FifoRoot::new();
-    let mut r = fx.hub.requester(211, 190);
-    for _ in 0..3 {
-        assert_refused(&mut r, Opcode::CalcFileCRC32, "/fifo", libc::EINVAL);
-    }
-    fx.assert_still_serving(&mut r);
+    assert_fifo_refused_repeatedly(Opcode::CalcFileCRC32, "/fifo", 211);
 }
 
 #[test]
 fn truncate_file_of_a_fifo_is_refused_at_once_and_the_server_keeps_serving() {
-    let fx = FifoRoot::new();
-    let mut r = fx.hub.requester(212, 190);
-    for _ in 0..3 {
-        assert_refused(&mut r, Opcode::TruncateFile, "fifo", libc::EINVAL);
-    }
-    fx.assert_still_serving(&mut r);
+    assert_fifo_refused_repeatedly(Opcode::TruncateFile, "fifo", 212);
 }
 
 #[test]
@@ -205,15 +216,7 @@ fn a_symlink_to_a_fifo_inside_the_root_is_refused_like_the_fifo() {
     let fx = FifoRoot::new();
     std::os::unix::fs::symlink(fx.root.join("fifo"), fx.root.join("dir/to_fifo")).unwrap();
     let mut r = fx.hub.requester(214, 190);
-    for op in [
-        Opcode::OpenFileRO,
-        Opcode::CalcFileCRC32,
-        Opcode::TruncateFile,
-        Opcode::OpenFileWO,
-        Opcode::CreateFile,
-    ] {
-        assert_refused(&mut r, op, "dir/to_fifo", libc::EINVAL);
-    }
+    assert_every_open_refused(&mut r, "dir/to_fifo");
     fx.assert_still_serving(&mut r);
 }
 
@@ -256,15 +259,7 @@ fn a_socket_in_the_root_is_refused_with_einval() {
     let fx = FifoRoot::new();
     let _listener = std::os::unix::net::UnixListener::bind(fx.root.join("sock")).unwrap();
     let mut r = fx.hub.requester(216, 190);
-    for op in [
-        Opcode::OpenFileRO,
-        Opcode::CalcFileCRC32,
-        Opcode::TruncateFile,
-        Opcode::OpenFileWO,
-        Opcode::CreateFile,
-    ] {
-        assert_refused(&mut r, op, "sock", libc::EINVAL);
-    }
+    assert_every_open_refused(&mut r, "sock");
     fx.assert_still_serving(&mut r);
 }
 
@@ -281,15 +276,7 @@ fn device_nodes_in_the_root_are_refused_before_they_are_opened() {
     }
     let mut r = fx.hub.requester(217, 190);
     for path in ["null", "zero"] {
-        for op in [
-            Opcode::OpenFileRO,
-            Opcode::CalcFileCRC32,
-            Opcode::TruncateFile,
-            Opcode::OpenFileWO,
-            Opcode::CreateFile,
-        ] {
-            assert_refused(&mut r, op, path, libc::EINVAL);
-        }
+        assert_every_open_refused(&mut r, path);
     }
     fx.assert_still_serving(&mut r);
 }
@@ -302,11 +289,7 @@ fn fifo_requests_from_many_peers_leave_the_workers_free_for_a_download() {
     let mut attackers: Vec<Requester> = (0..6).map(|i| fx.hub.requester(220 + i, 190)).collect();
     let mut sent = Vec::new();
     for (i, a) in attackers.iter_mut().enumerate() {
-        for op in [
-            Opcode::OpenFileRO,
-            Opcode::CalcFileCRC32,
-            Opcode::TruncateFile,
-        ] {
+        for op in OPENING_OPS {
             let p = a.req(op, 0, 0, b"fifo");
             a.send_raw(&p);
             sent.push((i, p));
