@@ -19,6 +19,17 @@
 //! an ArduPilot `@PARAM` file whose open size is fake) is confirmed with a
 //! plain read at the end.
 //!
+//! Holes are read while a round streams only once the server has shown
+//! that its reads and bursts do not share a file position: it answered a
+//! keep-alive, or it ended a round before the end of the file. MAVSDK's
+//! server before 4.0 (bursts from a thread of their own, one round to the
+//! end of the file, no answer to opcode 0) reads burst packets at the
+//! position its last ReadFile left and labels them with the burst's own
+//! offset: a hole read during its burst would shift the bytes of every
+//! later packet behind offsets that look right (docs/PROTOCOL_NOTES.md
+//! §6). Until then the holes wait for the round's last packet, and a
+//! stalled round (its stream may still run) is asked again before any read.
+//!
 //! A burst packet is used only if it is for our session and its (seq,
 //! offset) fit one of our recent rounds: packet k of a round asked at seq s
 //! from offset o carries seq s + k and offset o + (k − 1) × chunk. Anything
@@ -89,6 +100,7 @@ pub(crate) fn burst_body(fetch: &mut Fetch<'_>) -> Step<()> {
         pipeline: RoundPipeline::default(),
         asked_early: false,
         stream_rate: None,
+        reads_mid_round: false,
     };
     let result = download.run();
     download.f.reads.save_probe(download.f.conv);
@@ -207,6 +219,10 @@ struct BurstDownload<'f, 'a> {
     /// Bytes per second the latest round that ended early streamed at,
     /// from its first packet to its last.
     stream_rate: Option<f64>,
+    /// Holes may be read while a round streams: the server answered a
+    /// keep-alive or ended a round early, so it is not one whose bursts
+    /// read at the position a ReadFile moves (see the module doc).
+    reads_mid_round: bool,
 }
 
 impl BurstDownload<'_, '_> {
@@ -227,9 +243,14 @@ impl BurstDownload<'_, '_> {
                     asked = Some(next);
                     continue;
                 }
-                RoundEnd::Early | RoundEnd::Stalled => {}
+                RoundEnd::Early => self.reads_mid_round = true,
+                RoundEnd::Stalled => {}
             }
-            if self.f.eof.is_some_and(|e| e <= self.f.frontier) {
+            // A stalled round may still stream from a server whose reads
+            // move its burst: only a new round (which restarts its stream
+            // where asked) comes before any read.
+            let may_read = self.reads_mid_round;
+            if may_read && self.f.eof.is_some_and(|e| e <= self.f.frontier) {
                 return self.finish(true);
             }
             if progressed {
@@ -241,7 +262,7 @@ impl BurstDownload<'_, '_> {
                     return Err(self.f.conv.timeout_error(&req).into());
                 }
             }
-            if progressed && !probed {
+            if progressed && !probed && may_read {
                 probed = true;
                 let arrived = (self.f.frontier - from).saturating_sub(self.f.missing());
                 let burst_rate = arrived as f64 / started.elapsed().as_secs_f64();
@@ -582,13 +603,18 @@ impl BurstDownload<'_, '_> {
         linger: Option<Instant>,
     ) -> Step<Event> {
         self.f.conv.check_cancel()?;
-        self.f.request_reads(false)?;
+        let may_read = burst_seq.is_none() || self.reads_mid_round;
+        if may_read {
+            self.f.request_reads(false)?;
+        }
         let mut wake = until;
         if self.f.reads.in_flight() > 0 {
             wake = wake.min(self.f.reads.resend_overdue(self.f.conv)?);
         }
         let received = match linger {
-            Some(linger) if self.f.reads.in_flight() == 0 && self.f.holes.is_empty() => {
+            Some(linger)
+                if self.f.reads.in_flight() == 0 && (self.f.holes.is_empty() || !may_read) =>
+            {
                 self.f.conv.recv_lingering(linger.min(wake))?
             }
             _ => self.f.conv.recv(wake, true)?,
@@ -605,6 +631,10 @@ impl BurstDownload<'_, '_> {
                 .is_some_and(|seq| p.seq == seq.wrapping_add(1))
             {
                 self.unanswered = 0;
+                if !self.reads_mid_round {
+                    trace!("keep-alive answered: holes are read while rounds stream");
+                    self.reads_mid_round = true;
+                }
             }
             return Ok(Event::Other);
         }
