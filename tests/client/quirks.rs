@@ -160,6 +160,45 @@ fn mavsdk3_holes_are_read_after_the_burst_never_during_it() {
     }
 }
 
+/// A radio dropout stalls MAVSDK 2.x–3.x's burst while its thread goes on
+/// streaming at the link's pace (a blocking serial write): the client reads
+/// after the stall, as it must against a server that floods a radio and
+/// loses every round's last packet, and those reads shift the bytes of the
+/// stalled burst's later packets. The client drops every later packet of
+/// that burst, reads on, and compares the result with the server's CRC32:
+/// SUCCESS, byte-exact.
+#[test]
+fn mavsdk3_reads_after_a_stalled_burst_drop_its_later_packets_and_are_verified() {
+    let radio = || {
+        Impairment::none()
+            .with_rate(5_760)
+            .with_delay(Duration::from_millis(10))
+    };
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio(), radio());
+    let r = Rig {
+        client: Client::new(&client_link, 1, 1).expect("client"),
+        fake: FakeServer::start(&server_link, Personality::Mavsdk3),
+        local: tempfile::tempdir().expect("tempdir"),
+        _links: (client_link, server_link),
+    };
+    // A little over one full frame's airtime at 5760 B/s (46.2 ms): the
+    // thread's sends block at the link's pace (which replies share).
+    r.fake.set_burst_gap(Duration::from_millis(50));
+    r.fake.set_burst_dropout(40, 20);
+    let data = pattern(60_000, 5);
+    r.fake.put_file("/log.bin", &data);
+    fetch(&r, "/log.bin", true, &data);
+    let stats = r.fake.stats();
+    assert!(
+        stats.reads_during_burst > 0 && stats.shifted_burst_packets > 0,
+        "no read met the running burst (the scenario did not happen): {stats:?}"
+    );
+    assert!(
+        stats.count(Opcode::CalcFileCRC32) > 0,
+        "reads met a running burst and the download was not verified: {stats:?}"
+    );
+}
+
 /// A server that ends a round early (PX4, MAVSDK 4.1) reads at the offset
 /// asked: its holes are read while its bursts stream, as before (for a
 /// server that answers a keep-alive, see against_server.rs).

@@ -257,6 +257,8 @@ struct Knobs {
     burst_corrupt: (u64, u32),
     /// Store every n-th WriteFile corrupted (0: never), this many times.
     write_corrupt: (u64, u32),
+    /// Burst data packets (numbered from 1 over all bursts) not delivered.
+    burst_dropout: std::ops::Range<u64>,
     /// Requests (opcode, offset) lost on the way once each (see
     /// [`FakeServer::lose_once`]).
     lose_once: Vec<(Opcode, u32)>,
@@ -487,6 +489,7 @@ impl FakeServer {
                 burst_glitch_every: 0,
                 burst_corrupt: (0, 0),
                 write_corrupt: (0, 0),
+                burst_dropout: 0..0,
                 lose_once: Vec::new(),
             }),
             inbox,
@@ -696,6 +699,19 @@ impl FakeServer {
     /// flipped, at most `times` times (acknowledged as usual).
     pub fn set_write_corruption(&self, every: u64, times: u32) {
         lock(&self.inner.knobs).write_corrupt = (every, times);
+    }
+
+    /// Gap between burst packets where a personality paces them (MAVSDK;
+    /// default 2.06 ms): a server whose sends block at the link's rate.
+    pub fn set_burst_gap(&self, gap: Duration) {
+        lock(&self.inner.knobs).burst_gap = gap;
+    }
+
+    /// A radio dropout: burst data packets `from..from + count` of the
+    /// download (counted over all its bursts, from 1) are sent into the
+    /// void, the stream going on as if they had left.
+    pub fn set_burst_dropout(&self, from: u64, count: u64) {
+        lock(&self.inner.knobs).burst_dropout = from..from + count;
     }
 }
 
@@ -1302,7 +1318,9 @@ impl Inner {
             p.offset = (off + n) as u32;
         }
         st.stats.burst_packets += 1;
-        self.send(&mut st, b.peer, &p);
+        if !lock(&self.knobs).burst_dropout.contains(&st.burst_data) {
+            self.send(&mut st, b.peer, &p);
+        }
         if let Some(r) = st.bursts.get_mut(b.record) {
             r.packets += 1;
             r.last_seq = p.seq;
