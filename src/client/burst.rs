@@ -521,10 +521,15 @@ impl BurstDownload<'_, '_> {
     }
 
     /// When the next keep-alive is due (see [`KEEPALIVE_AFTER`]): that
-    /// long after we last sent anything, or [`KEEPALIVE_RETRY`] after an
-    /// unanswered one; never after two unanswered in a row this round.
+    /// long after we last sent anything (at once when holes wait for the
+    /// server to show that reads leave its bursts alone), or
+    /// [`KEEPALIVE_RETRY`] after an unanswered one; never after two
+    /// unanswered in a row this round.
     fn keepalive_due(&self) -> Option<Instant> {
         let wait = match self.unanswered {
+            // Holes wait for a server that has not shown that reads leave
+            // its bursts alone: its answer would let them be read now.
+            0 if !self.reads_mid_round && !self.f.holes.is_empty() => Duration::ZERO,
             0 => KEEPALIVE_AFTER,
             1 => KEEPALIVE_RETRY,
             _ => return None,
