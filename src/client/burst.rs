@@ -203,6 +203,9 @@ struct Asked {
 enum Event {
     /// Nothing of the current burst (a read reply, a stray, or nothing).
     Other,
+    /// New data from an earlier round of ours that still streams (a round
+    /// asked again after a stall whose stream went on behind a queue).
+    EarlierRoundData,
     /// A data packet of the current burst, its packet number in the round.
     BurstData {
         number: u64,
@@ -386,6 +389,9 @@ impl BurstDownload<'_, '_> {
         // The first packet of this round that arrived, and its number.
         let mut first_number: Option<(Instant, u64)> = None;
         let mut last_packet: Option<Instant> = None;
+        // When new data of an earlier round last arrived: the link is busy
+        // with our data, so this round is not stalled yet.
+        let mut earlier_data: Option<Instant> = None;
         let mut interval: Option<Duration> = None;
         let mut packets = 0u32;
         loop {
@@ -393,7 +399,7 @@ impl BurstDownload<'_, '_> {
                 (Some(_), Some(i)) => (i * STALL_INTERVALS).max(MIN_STALL),
                 _ => self.f.conv.backed_off(self.f.conv.rto(), stalls),
             };
-            let stall_at = last_packet.unwrap_or(sent) + quiet_limit;
+            let stall_at = last_packet.max(earlier_data).unwrap_or(sent) + quiet_limit;
             if Instant::now() >= stall_at {
                 trace!(
                     "burst stalled at {} after {:?} quiet",
@@ -418,6 +424,7 @@ impl BurstDownload<'_, '_> {
             }
             match event {
                 Event::Other => {}
+                Event::EarlierRoundData => earlier_data = Some(self.f.conv.last_received_at()),
                 Event::BurstData {
                     number,
                     burst_complete,
@@ -514,10 +521,15 @@ impl BurstDownload<'_, '_> {
     }
 
     /// When the next keep-alive is due (see [`KEEPALIVE_AFTER`]): that
-    /// long after we last sent anything, or [`KEEPALIVE_RETRY`] after an
-    /// unanswered one; never after two unanswered in a row this round.
+    /// long after we last sent anything (at once when holes wait for the
+    /// server to show that reads leave its bursts alone), or
+    /// [`KEEPALIVE_RETRY`] after an unanswered one; never after two
+    /// unanswered in a row this round.
     fn keepalive_due(&self) -> Option<Instant> {
         let wait = match self.unanswered {
+            // Holes wait for a server that has not shown that reads leave
+            // its bursts alone: its answer would let them be read now.
+            0 if !self.reads_mid_round && !self.f.holes.is_empty() => Duration::ZERO,
             0 => KEEPALIVE_AFTER,
             1 => KEEPALIVE_RETRY,
             _ => return None,
@@ -777,7 +789,10 @@ impl BurstDownload<'_, '_> {
             // The round before one asked early still streams its last
             // packets: like the current one, it may leave holes behind.
             let streaming = current || (self.asked_early && fits == Some(1));
-            self.store_burst_data(offset, &p.data, streaming)?;
+            let fresh = self.store_burst_data(offset, &p.data, streaming)?;
+            if fresh && !current {
+                return Ok(Event::EarlierRoundData);
+            }
         }
         if !current {
             return Ok(Event::Other);
@@ -794,11 +809,11 @@ impl BurstDownload<'_, '_> {
     /// Keep burst data that fills a hole, overtakes a read in flight or
     /// extends the frontier (leaving a hole when it jumps ahead; only a
     /// `streaming` round, the current one or the one before a round asked
-    /// early, may jump).
-    fn store_burst_data(&mut self, a: u64, data: &[u8], streaming: bool) -> Step<()> {
+    /// early, may jump); true if it was kept.
+    fn store_burst_data(&mut self, a: u64, data: &[u8], streaming: bool) -> Step<bool> {
         let b = a + data.len() as u64;
         if self.f.eof.is_some_and(|e| a >= e) {
-            return Ok(());
+            return Ok(false);
         }
         let high = self.f.frontier;
         let mut fresh = false;
@@ -823,6 +838,6 @@ impl BurstDownload<'_, '_> {
             self.f.store(a, data)?;
             self.f.report_progress();
         }
-        Ok(())
+        Ok(fresh)
     }
 }
