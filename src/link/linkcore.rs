@@ -803,6 +803,7 @@ impl LinkCore {
         let id = self.next_id();
         let mut subs = self.subscriptions.write();
         if !self.is_closed() {
+            self.gate.subscribers.fetch_add(1, Ordering::SeqCst);
             subs.push(Subscription {
                 id,
                 accept,
@@ -817,9 +818,10 @@ impl LinkCore {
     pub fn unsubscribe(&self, id: u64) {
         let removed = {
             let mut subs = self.subscriptions.write();
-            subs.iter()
-                .position(|s| s.id == id)
-                .map(|pos| subs.remove(pos))
+            subs.iter().position(|s| s.id == id).map(|pos| {
+                self.gate.subscribers.fetch_sub(1, Ordering::SeqCst);
+                subs.remove(pos)
+            })
         };
         // Dropped outside the lock: the predicate may own anything.
         drop(removed);
