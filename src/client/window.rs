@@ -378,8 +378,18 @@ impl<T> Window<T> {
                     "no request in flight",
                 ));
             }
-            let next_due = self.resend_overdue(conv)?;
-            let received = match self.linger_until() {
+            let mut next_due = self.resend_overdue(conv)?;
+            let linger = self.linger_until();
+            if let Some(until) = linger
+                && next_due < until
+            {
+                // The last scan's earliest due is often a request answered
+                // since: look again rather than wake up to find nothing due
+                // (on a slow link that cut a third of the lingers short).
+                self.scan = None;
+                next_due = self.resend_overdue(conv)?;
+            }
+            let received = match linger {
                 Some(until) => conv.recv_lingering(until.min(next_due))?,
                 None => conv.recv(next_due, self.policy.cancellable)?,
             };
