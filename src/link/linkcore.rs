@@ -140,7 +140,8 @@ pub(crate) trait SharedInput: Send + Sync {
     /// asked) and route it through [`LinkCore::ingest`]: the datagrams
     /// waiting when the first arrives (one system call, at most
     /// `transport::RECV_BATCH`). Only the holder of the read token calls it.
-    fn read_once(&self, core: &LinkCore, until: Instant);
+    /// Returns how many datagrams (or reads) it took.
+    fn read_once(&self, core: &LinkCore, until: Instant) -> usize;
 }
 
 /// A custom transport: the application's callback.
