@@ -30,8 +30,9 @@
 //! whatever the clients do.
 //!
 //! **Pausing while every waiter lingers.** When every client that waits
-//! lingers (a slow stream: see `ReplyQueue::linger`) and no subscription
-//! (a server, an application) needs frames at once, the background reader
+//! lingers (a slow stream: see `ReplyQueue::linger`), no subscription (a
+//! server, an application) needs frames at once and datagrams arrive
+//! densely enough for a pause to gather two or more, the background reader
 //! pauses [`READ_PAUSE`] after each read, so that the datagrams of many
 //! vehicles gather in the socket and are taken with one wake-up and one
 //! `recvmmsg` instead of one each. A client that waits for a prompt reply
