@@ -38,13 +38,16 @@
 //! loop), [`report`] (tables and targets), [`process`] (child processes,
 //! drivers, CPU time), [`helper`] (the `--peer` child). The small helpers
 //! the tests have too come from tests/common: [`child`] (a child killed
-//! with its guard), [`content`] (test file content), [`json`] (the drivers'
-//! answers), [`port`] (a free UDP port).
+//! with its guard), [`content`] (test file content), [`driver`] (a driver
+//! script run to its answer), [`json`] (the drivers' answers), [`port`] (a
+//! free UDP port).
 
 #[path = "../../tests/common/child.rs"]
 mod child;
 #[path = "../../tests/common/content.rs"]
 mod content;
+#[path = "../../tests/common/driver.rs"]
+mod driver;
 #[path = "../../tests/common/json.rs"]
 mod json;
 #[path = "../../tests/common/port.rs"]

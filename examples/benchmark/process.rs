@@ -1,18 +1,11 @@
 //! Child processes: peers that print READY, the Python drivers and their JSON
 //! answers, the venv, CPU time.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
-
-/// A script of tests/interop/ (the third-party peers' drivers and the venv).
-pub fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop")
-        .join(name)
-}
 
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> Result<u16, String> {
@@ -21,24 +14,8 @@ pub fn free_udp_port() -> Result<u16, String> {
 
 pub use crate::child::ChildGuard;
 pub use crate::content::pattern;
-
-/// A Python driver's answer: its one JSON line.
-pub struct DriverAnswer {
-    pub line: String,
-}
-
-impl DriverAnswer {
-    /// The `result` field (a MAVSDK FtpResult name such as "SUCCESS").
-    pub fn result(&self) -> String {
-        self.field("result").unwrap_or_default()
-    }
-
-    /// A top-level field of the JSON line (a string's text, other values
-    /// as written).
-    pub fn field(&self, key: &str) -> Option<String> {
-        crate::json::field(&self.line, key)
-    }
-}
+use crate::driver::run_driver_to_end;
+pub use crate::driver::{DriverAnswer, script};
 
 /// A child process whose stdout lines arrive on a channel.
 pub struct Spawned {
@@ -183,64 +160,25 @@ pub fn run_driver(
     args: &[String],
     limit: Duration,
 ) -> Result<Option<DriverAnswer>, String> {
-    let mut child = Command::new(python)
-        .arg(script(script_name))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {script_name}: {e}"))?;
-    let collect = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut text);
-            }
-            String::from_utf8_lossy(&text).into_owned()
-        })
-    };
-    let out = collect(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = collect(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let start = Instant::now();
-    let mut killed = false;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            killed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if killed {
+    let run = run_driver_to_end(python, script_name, args, limit)?;
+    if run.killed {
         return Ok(None);
     }
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .ok_or_else(|| {
-            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
-            format!("{script_name} printed no JSON ({tail})")
-        })?
-        .to_string();
-    Ok(Some(DriverAnswer { line }))
+    match run.line {
+        Some(line) => Ok(Some(DriverAnswer {
+            line,
+            stderr: run.stderr,
+        })),
+        None => Err(format!(
+            "{script_name} printed no JSON ({})",
+            stderr_tail(&run.stderr)
+        )),
+    }
+}
+
+/// The last 3 lines of a driver's stderr, newest first, for a one-line message.
+pub fn stderr_tail(stderr: &str) -> String {
+    stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
 }
 
 /// CPU time (user + system) of this whole process, in seconds.

@@ -13,7 +13,7 @@ use mavftp::{Client, FtpOutcome, Link};
 use crate::cli::{ClientKind, LinkSpec, Op, Options, ServerKind, support};
 use crate::process::{
     free_udp_port, pattern, peer_versions, process_cpu_s, run_driver, script, spawn_ready,
-    venv_python,
+    stderr_tail, venv_python,
 };
 use crate::report::{
     Results, ceiling_text, fmt_cpu, fmt_rate, markdown_header, render_tables, render_targets,
@@ -336,7 +336,11 @@ pub fn run_python(
         "HARNESS_TIMEOUT" => RunOutcome::Cap,
         "TIMEOUT" if elapsed + 0.5 >= cap.as_secs_f64() => RunOutcome::Cap,
         "TIMEOUT" => RunOutcome::Timeout,
-        other => RunOutcome::Failed(format!("{other}: {}", answer.line)),
+        other => RunOutcome::Failed(format!(
+            "{other}: {} ({})",
+            answer.line,
+            stderr_tail(&answer.stderr)
+        )),
     }
 }
 

@@ -19,6 +19,25 @@
 //! an ArduPilot `@PARAM` file whose open size is fake) is confirmed with a
 //! plain read at the end.
 //!
+//! Holes are read while a round streams only once the server has shown
+//! that its reads and bursts do not share a file position: it answered a
+//! keep-alive, or it ended a round before the end of the file. MAVSDK's
+//! server before 4.0 (bursts from a thread of their own, one round to the
+//! end of the file, no answer to opcode 0) reads burst packets at the
+//! position its last ReadFile left and labels them with the burst's own
+//! offset: a hole read during its burst would shift the bytes of every
+//! later packet behind offsets that look right (docs/PROTOCOL_NOTES.md
+//! §6). Until then the holes wait for the round's last packet, and reads
+//! in flight are answered before a round is asked. After a round that
+//! stalled, the holes are read (and reads timed) as after any other: a
+//! server that floods a slow radio loses its round's last packet every
+//! time (MAVSDK 4.1 sends at ~115 KB/s), and reads are then what fetches
+//! the file. As such a stalled stream may in fact still run, the packets
+//! of a round that stalled are dropped once a read went out, and the
+//! download is compared with the server's CalcFileCRC32 before it is
+//! reported complete (FILE_IO_ERROR, and nothing left behind, if they
+//! differ).
+//!
 //! A burst packet is used only if it is for our session and its (seq,
 //! offset) fit one of our recent rounds: packet k of a round asked at seq s
 //! from offset o carries seq s + k and offset o + (k − 1) × chunk. Anything
@@ -89,6 +108,8 @@ pub(crate) fn burst_body(fetch: &mut Fetch<'_>) -> Step<()> {
         pipeline: RoundPipeline::default(),
         asked_early: false,
         stream_rate: None,
+        reads_mid_round: false,
+        hold_reads: false,
     };
     let result = download.run();
     download.f.reads.save_probe(download.f.conv);
@@ -108,6 +129,10 @@ struct Round {
     last: Option<u64>,
     /// Number of the highest packet of it that arrived.
     highest: u64,
+    /// A read went out while it may still have streamed from a server that
+    /// has not shown its reads leave its bursts alone: its later packets may
+    /// carry bytes from where the read left off, and are dropped.
+    poisoned: bool,
 }
 
 impl Round {
@@ -207,6 +232,12 @@ struct BurstDownload<'f, 'a> {
     /// Bytes per second the latest round that ended early streamed at,
     /// from its first packet to its last.
     stream_rate: Option<f64>,
+    /// Holes may be read while a round streams: the server answered a
+    /// keep-alive or ended a round early, so it is not one whose bursts
+    /// read at the position a ReadFile moves (see the module doc).
+    reads_mid_round: bool,
+    /// No new read is asked (while the reads in flight drain).
+    hold_reads: bool,
 }
 
 impl BurstDownload<'_, '_> {
@@ -227,7 +258,8 @@ impl BurstDownload<'_, '_> {
                     asked = Some(next);
                     continue;
                 }
-                RoundEnd::Early | RoundEnd::Stalled => {}
+                RoundEnd::Early => self.reads_mid_round = true,
+                RoundEnd::Stalled => {}
             }
             if self.f.eof.is_some_and(|e| e <= self.f.frontier) {
                 return self.finish(true);
@@ -289,6 +321,7 @@ impl BurstDownload<'_, '_> {
             chunk: None,
             last: None,
             highest: 0,
+            poisoned: false,
         });
         trace!(
             "burst seq {} from {} ({} holes)",
@@ -339,6 +372,11 @@ impl BurstDownload<'_, '_> {
             Some(asked) => asked,
             None => {
                 self.asked_early = false;
+                if !self.reads_mid_round {
+                    // A read the server took after this request would move
+                    // the burst of a server that shares one position.
+                    self.drain_reads()?;
+                }
                 self.ask_round(self.f.frontier)?
             }
         };
@@ -509,21 +547,24 @@ impl BurstDownload<'_, '_> {
     /// recovery: the burst counts what arrived in its round, the reads the
     /// time to 90 % of their chunk.
     fn reads_are_faster(&mut self, burst_rate: f64) -> Step<bool> {
-        self.fill_all_holes()?;
         let (high, size) = (self.f.frontier, self.f.size);
         let chunk = (high.min(size.saturating_sub(high) / 2) / MAX_DATA as u64) * MAX_DATA as u64;
         if chunk < 8 * MAX_DATA as u64 {
             return Ok(false);
         }
+        // The holes the rounds left (and the reads in flight) are read
+        // along with the chunk: reads are timed on all of it, and the link
+        // does not idle while the holes drain first.
+        let total = self.f.missing() + chunk;
         self.f.holes.insert(high, high + chunk);
         self.f.frontier = high + chunk;
-        // Steady-state rate: from the first reply to 90 % of the chunk (the
+        // Steady-state rate: from the first reply to 90 % of the reads (the
         // first round trip is paid once by reads, by bursts every round).
         let mut first_reply: Option<(Instant, u64)> = None;
-        while self.f.missing() > chunk / 10 && self.f.eof.is_none() {
+        while self.f.missing() > total / 10 && self.f.eof.is_none() {
             self.step(Instant::now() + IDLE_WAKE, None, None)?;
             let missing = self.f.missing();
-            if first_reply.is_none() && missing < chunk {
+            if first_reply.is_none() && missing < total {
                 first_reply = Some((Instant::now(), missing));
             }
         }
@@ -549,6 +590,9 @@ impl BurstDownload<'_, '_> {
     /// Fill every hole, then confirm the end with a plain read from the
     /// frontier (which also fetches whatever a growing file gained) if asked to.
     fn finish(&mut self, confirm: bool) -> Step<()> {
+        if self.stream_may_run() {
+            self.mark_unsafe_reads();
+        }
         self.fill_all_holes()?;
         let end = self
             .f
@@ -571,6 +615,40 @@ impl BurstDownload<'_, '_> {
         Ok(())
     }
 
+    /// Process replies, asking nothing more, until no read is in flight.
+    fn drain_reads(&mut self) -> Step<()> {
+        self.hold_reads = true;
+        let drained = (|| {
+            while self.f.reads.in_flight() > 0 {
+                self.step(Instant::now() + IDLE_WAKE, None, None)?;
+            }
+            Ok(())
+        })();
+        self.hold_reads = false;
+        drained
+    }
+
+    /// Whether a read now may meet a burst still streaming from a server
+    /// that has not shown its reads leave its bursts alone: the newest
+    /// round stalled (it did not end) and none ended early, and no
+    /// keep-alive was answered.
+    fn stream_may_run(&self) -> bool {
+        !self.reads_mid_round && self.rounds.back().is_some_and(|r| r.last.is_none())
+    }
+
+    /// Holes are read while an unproven server's stalled burst may still
+    /// stream: the packets of every round that did not end are dropped
+    /// from now on, and the download is verified with the server's CRC32.
+    fn mark_unsafe_reads(&mut self) {
+        for r in self.rounds.iter_mut().filter(|r| r.last.is_none()) {
+            r.poisoned = true;
+        }
+        if !self.f.verify {
+            trace!("holes read after a stalled burst of an unproven server: CRC check at the end");
+            self.f.verify = true;
+        }
+    }
+
     /// Ask for holes while the read window has room, wait for one packet
     /// (until `until` at most) and handle it. With `linger` (a slow burst,
     /// see [`LINGER`]) and nothing to read, the packets that arrive until
@@ -582,13 +660,22 @@ impl BurstDownload<'_, '_> {
         linger: Option<Instant>,
     ) -> Step<Event> {
         self.f.conv.check_cancel()?;
-        self.f.request_reads(false)?;
+        let may_read = !self.hold_reads && (burst_seq.is_none() || self.reads_mid_round);
+        if may_read {
+            let before = self.f.reads.in_flight();
+            self.f.request_reads(false)?;
+            if self.f.reads.in_flight() > before && self.stream_may_run() {
+                self.mark_unsafe_reads();
+            }
+        }
         let mut wake = until;
         if self.f.reads.in_flight() > 0 {
             wake = wake.min(self.f.reads.resend_overdue(self.f.conv)?);
         }
         let received = match linger {
-            Some(linger) if self.f.reads.in_flight() == 0 && self.f.holes.is_empty() => {
+            Some(linger)
+                if self.f.reads.in_flight() == 0 && (self.f.holes.is_empty() || !may_read) =>
+            {
                 self.f.conv.recv_lingering(linger.min(wake))?
             }
             _ => self.f.conv.recv(wake, true)?,
@@ -605,6 +692,10 @@ impl BurstDownload<'_, '_> {
                 .is_some_and(|seq| p.seq == seq.wrapping_add(1))
             {
                 self.unanswered = 0;
+                if !self.reads_mid_round {
+                    trace!("keep-alive answered: holes are read while rounds stream");
+                    self.reads_mid_round = true;
+                }
             }
             return Ok(Event::Other);
         }
@@ -670,6 +761,12 @@ impl BurstDownload<'_, '_> {
                 "burst packet seq {} offset {} fits none of our rounds: dropped",
                 p.seq, p.offset
             );
+            return Ok(Event::Other);
+        }
+        let poisoned = fits.is_some_and(|i| self.rounds[self.rounds.len() - 1 - i].poisoned);
+        if poisoned {
+            // Its bytes may come from where one of our reads left off.
+            self.f.conv.saw_seq(p.seq);
             return Ok(Event::Other);
         }
         // Ours (it fits a round, or is the current round's): later requests

@@ -55,6 +55,11 @@ pub(crate) struct Fetch<'a> {
     /// Whether a short read means the end of the file (plain reads) or only
     /// that the rest must be asked again (gap fill during a burst).
     short_read_is_eof: bool,
+    /// The download is compared with the server's CalcFileCRC32 before it
+    /// is reported complete: holes were read while a burst of a server that
+    /// had not shown that its reads leave its bursts alone may still have
+    /// streamed (see `burst.rs`).
+    pub verify: bool,
 }
 
 impl<'a> Fetch<'a> {
@@ -80,6 +85,7 @@ impl<'a> Fetch<'a> {
             eof: None,
             reads,
             short_read_is_eof: true,
+            verify: false,
         };
         f.reopened(session);
         f

@@ -100,7 +100,9 @@ pub(crate) struct Fetched {
 /// another client) is re-opened and the download goes on from the bytes
 /// received so far, after a wait (the other client may be in the middle of
 /// its own transfer) within timeout × retries; such a download is then
-/// verified with CalcFileCRC32 before it is reported complete.
+/// verified with CalcFileCRC32 before it is reported complete, as is a
+/// burst download that read holes while a stalled burst of an unproven
+/// server may still have streamed ([`Fetch::verify`]).
 pub(crate) fn fetch_file(
     conv: &mut Conversation,
     remote: &str,
@@ -169,6 +171,7 @@ pub(crate) fn fetch_file(
         }
     };
     let len = fetch.eof.unwrap_or(fetch.frontier).min(fetch.frontier);
+    let verify = fetch.verify;
     drop(fetch);
     let session = held.take();
     if let Err(e) = result {
@@ -186,7 +189,7 @@ pub(crate) fn fetch_file(
             cancellable: false,
             ..RetryPolicy::standard(&conv.settings())
         };
-        if losses > 0 {
+        if losses > 0 || verify {
             let _ = close(conv, &s, policy);
         } else {
             conv.defer(Box::new(move |conv| {
@@ -194,15 +197,20 @@ pub(crate) fn fetch_file(
             }));
         }
     }
-    if losses > 0 {
+    if losses > 0 || verify {
         let (local, server) = crc_pair(conv, sink, remote)?;
         if local != server {
+            let why = if losses > 0 {
+                "the session was lost during the transfer"
+            } else {
+                "holes were read while the server's burst may still have streamed (MAVSDK \
+                 2.x-3.x bursts read where its last ReadFile left off)"
+            };
             return Err(FtpError::new(
                 FtpResult::FileIoError,
                 format!(
-                    "download {remote}: the session was lost during the transfer and the bytes \
-                     received do not match the server's file (CRC32 {local:08x}, server \
-                     {server:08x})"
+                    "download {remote}: {why} and the bytes received do not match the \
+                     server's file (CRC32 {local:08x}, server {server:08x})"
                 ),
             ));
         }

@@ -9,6 +9,10 @@
 //! too long for a packet) are `S` placeholders so indices stay stable; a
 //! listing of a regular file is NAK FailErrno(ENOTDIR); paths resolving to the
 //! root itself cannot be removed, renamed, truncated or opened for writing.
+//! Only regular files are opened ([`open_regular`]): a FIFO, a device or a
+//! socket in the root (or a symlink to one that stays inside it) gets NAK
+//! FailErrno EINVAL (a directory EISDIR) at OpenFileRO, OpenFileWO,
+//! CreateFile, TruncateFile and CalcFileCRC32, at once: no open blocks.
 //! The protocol's offsets and sizes are 32-bit: OpenFileRO (and OpenFileWO)
 //! of a file of 4 GiB or more, a read of a file that has grown that large
 //! and a write that would end beyond 4 GiB − 1 get NAK FailErrno EFBIG (27);
@@ -16,9 +20,11 @@
 //! of the directory that its continuation requests (offset > 0, within
 //! [`LISTING_TTL`]) page through.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,6 +106,52 @@ fn errno_nak(req: &FtpPacket, errno: i32) -> Outcome {
         NakCode::FailErrno,
         errno as u8,
     )])
+}
+
+/// The error for a path that is not a regular file: EISDIR for a directory,
+/// EINVAL for anything else (FIFO, device, socket — what the kernel answers
+/// to `ftruncate` or `sendfile` of such a file).
+fn not_regular(md: &fs::Metadata) -> io::Error {
+    io::Error::from_raw_os_error(if md.is_dir() {
+        libc::EISDIR
+    } else {
+        libc::EINVAL
+    })
+}
+
+/// Open a path resolved inside the root as a regular file, never anything
+/// else, and never block. Every network request is untrusted: opening a FIFO
+/// waits for its other end, a device may act on open (a tty, a watchdog) or
+/// never end (`/dev/zero`), so the type is checked before the open, and the
+/// open itself (`O_NONBLOCK | O_NOCTTY | O_NOFOLLOW`) cannot block or take a
+/// terminal when the file is swapped for another in between; the open file
+/// is checked again, then made blocking (as regular files always are).
+/// A path that does not exist yet is left to the open (created or ENOENT).
+fn open_regular(path: &Path, options: &mut OpenOptions) -> io::Result<(File, fs::Metadata)> {
+    match fs::symlink_metadata(path) {
+        Ok(md) if !md.is_file() => return Err(not_regular(&md)),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(not_regular(&md));
+    }
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is the open descriptor `file` owns; F_GETFL/F_SETFL only
+    // read and change its status flags.
+    let cleared = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+    };
+    if !cleared {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((file, md))
 }
 
 macro_rules! try_jail {
@@ -255,17 +307,7 @@ pub fn finish_step(ctx: &mut Ctx<'_>, pending: &mut Pending, deadline: Instant) 
 /// OpenFileRO (4): ACK carries the file size (4 bytes).
 pub fn open_ro(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     let r = try_jail!(req, ctx.jail.resolve(&req.data, FinalMode::Follow));
-    let file = try_io!(
-        req,
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&r.path)
-    );
-    let md = try_io!(req, file.metadata());
-    if md.is_dir() {
-        return errno_nak(req, libc::EISDIR);
-    }
+    let (file, md) = try_io!(req, open_regular(&r.path, OpenOptions::new().read(true)));
     if md.len() > MAX_PROTOCOL_SIZE {
         return errno_nak(req, libc::EFBIG);
     }
@@ -337,20 +379,17 @@ pub fn open_write(ctx: &mut Ctx<'_>, req: &FtpPacket, truncate: bool) -> Outcome
     if let Some(o) = refuse_root(req, &r) {
         return o;
     }
-    let file = try_io!(
+    let (file, md) = try_io!(
         req,
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(truncate)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&r.path)
+        open_regular(
+            &r.path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(truncate)
+        )
     );
-    let md = try_io!(req, file.metadata());
-    if !md.is_file() {
-        return errno_nak(req, libc::EISDIR);
-    }
     if md.len() > MAX_PROTOCOL_SIZE {
         return errno_nak(req, libc::EFBIG);
     }
@@ -444,13 +483,7 @@ pub fn truncate(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     if let Some(o) = refuse_root(req, &r) {
         return o;
     }
-    let file = try_io!(
-        req,
-        OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&r.path)
-    );
+    let (file, _) = try_io!(req, open_regular(&r.path, OpenOptions::new().write(true)));
     try_io!(req, file.set_len(req.offset as u64));
     ack(req, Vec::new())
 }
@@ -477,17 +510,7 @@ pub fn rename(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
 /// the cache when the file is unchanged, else computed in steps.
 pub fn crc32(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
     let r = try_jail!(req, ctx.jail.resolve(&req.data, FinalMode::Follow));
-    let file = try_io!(
-        req,
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&r.path)
-    );
-    let md = try_io!(req, file.metadata());
-    if md.is_dir() {
-        return errno_nak(req, libc::EISDIR);
-    }
+    let (file, md) = try_io!(req, open_regular(&r.path, OpenOptions::new().read(true)));
     let key = FileKey::of(&md);
     if let Some(crc) = ctx.crc_cache.lock().get(&key) {
         return ack(req, crc.to_le_bytes().to_vec());
@@ -530,4 +553,35 @@ pub fn burst(ctx: &mut Ctx<'_>, req: &FtpPacket) -> Outcome {
         round,
         Arc::clone(&ctx.state.flow),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A regular file comes back open and blocking (O_NONBLOCK was only for
+    /// the open); a FIFO is refused without waiting for a writer.
+    #[test]
+    fn open_regular_gives_blocking_regular_files_and_refuses_a_fifo_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"bytes").unwrap();
+        let (file, md) = open_regular(&path, OpenOptions::new().read(true)).unwrap();
+        assert_eq!(md.len(), 5);
+        // SAFETY: F_GETFL on a descriptor `file` owns.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        assert!(
+            flags >= 0 && flags & libc::O_NONBLOCK == 0,
+            "flags {flags:#x}"
+        );
+
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let refused = open_regular(&fifo, OpenOptions::new().read(true)).unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::EINVAL));
+        let refused = open_regular(dir.path(), OpenOptions::new().read(true)).unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::EISDIR));
+    }
 }

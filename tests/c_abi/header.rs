@@ -6,11 +6,7 @@
 //! committed header differs; `MAVFTP_BLESS=1 cargo test --release --test c_abi header::`
 //! rewrites it.
 
-use std::path::Path;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::root;
 
 /// The header's sections, in order (each may use the types of the ones
 /// before it): title and what it holds.

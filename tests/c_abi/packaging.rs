@@ -9,78 +9,25 @@
 //! example's screenshot to docs/qt-example.png.
 
 use crate::cdylib;
+use crate::support::{assert_ok, root, run_hinted};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const MAJOR: &str = env!("CARGO_PKG_VERSION_MAJOR");
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Run with a time limit; returns the output. The build tree never reaches a
-/// consumer through the environment (cargo puts target/ on LD_LIBRARY_PATH).
+/// [`support::run`](crate::support::run) with the build tree kept from a
+/// consumer's environment (cargo puts target/ on LD_LIBRARY_PATH) and no stdin.
 fn run(cmd: &mut Command, limit: Duration) -> Output {
-    cmd.env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let what = format!("{cmd:?}");
-    let mut child = cmd.spawn().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {what}: {e}\n(the packaging tests need cc, c++, cmake, pkg-config, binutils \
-             and qt6-base-dev: `bash .ci/run` installs them)"
-        )
-    });
-    let start = Instant::now();
-    // Drain the pipes on threads so a chatty build cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut buf);
-        buf
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut err, &mut buf);
-        buf
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "timed out after {limit:?}: {what}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out_thread.join().unwrap_or_default()),
-                String::from_utf8_lossy(&err_thread.join().unwrap_or_default())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out_thread.join().unwrap_or_default(),
-        stderr: err_thread.join().unwrap_or_default(),
-    }
-}
-
-fn assert_ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_hinted(
+        cmd.env_remove("LD_LIBRARY_PATH").stdin(Stdio::null()),
+        limit,
+        "\n(the packaging tests need cc, c++, cmake, pkg-config, binutils and qt6-base-dev: \
+         `bash .ci/run` installs them)",
+    )
 }
 
 fn stdout_of(cmd: &mut Command, what: &str) -> String {

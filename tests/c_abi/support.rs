@@ -47,34 +47,58 @@ pub fn compile_with(sources: &[&str], out: &Path, extra_flags: &[&str], lib: &Pa
     );
 }
 
-/// Run with a time limit; returns the output.
+/// Run with a time limit; returns the output. Both pipes are read while it
+/// runs (a chatty program never stalls on a full pipe); past the limit it is
+/// killed and the test fails with what it printed.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    run_hinted(cmd, limit, "")
+}
+
+/// [`run`], with `hint` after the error when the program cannot be started
+/// (what to install).
+pub fn run_hinted(cmd: &mut Command, limit: Duration, hint: &str) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let what = format!("{cmd:?}");
     let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}{hint}"));
     let start = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            break;
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+        buf
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut buf);
+        buf
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("wait");
+            let _ = child.wait();
             panic!(
-                "timed out after {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                "timed out after {limit:?}: {what}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out_thread.join().unwrap_or_default()),
+                String::from_utf8_lossy(&err_thread.join().unwrap_or_default())
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_thread.join().unwrap_or_default(),
+        stderr: err_thread.join().unwrap_or_default(),
     }
-    child.wait_with_output().expect("wait")
 }
 
-/// Panic with both output streams unless the program exited 0.
-pub fn assert_ok(out: &Output, what: &str) {
+/// Panic with both output streams unless the program exited 0; returns its stdout.
+pub fn assert_ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
@@ -82,6 +106,7 @@ pub fn assert_ok(out: &Output, what: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Kills a background process when the test ends, however it ends.

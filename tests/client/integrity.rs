@@ -643,6 +643,13 @@ fn ardupilot_open_waits_while_another_station_holds_the_session() {
         t.elapsed()
     );
     let mut other = releaser.join().expect("other station");
+    // Our close goes out after the result (as MAVSDK's does): the other
+    // station opens once it went through.
+    assert_eq!(
+        r.fake.open_sessions_settled(SETTLE),
+        0,
+        "our session left open"
+    );
     // A station that holds the session for longer than our budget: BUSY.
     assert_eq!(
         other.call(Opcode::OpenFileRO, 0, 0, b"/theirs.bin").opcode,

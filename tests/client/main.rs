@@ -9,6 +9,8 @@
 mod child;
 #[path = "../common/content.rs"]
 mod content;
+#[path = "../common/driver.rs"]
+mod driver;
 mod fake_server;
 #[path = "../common/json.rs"]
 mod json;

@@ -1,9 +1,10 @@
 //! Our client against scripted fakes of PX4, ArduPilot and the MAVSDK 4.1
-//! server (tests/fake_server): every server quirk of docs/PROTOCOL_NOTES.md §5–§7, §9,
+//! and 2.x–3.x servers (tests/client/fake_server): every server quirk of docs/PROTOCOL_NOTES.md §5–§7, §9,
 //! §10 that the client must cope with, checked byte for byte and on the wire.
 
 use std::time::{Duration, Instant};
 
+use crate::against_server::radio_5760;
 use crate::fake_server::{
     AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, FakeServer, MAVSDK_BURST_PACKETS, Personality, SETTLE,
     dir_names, has_part_file, pattern,
@@ -107,6 +108,110 @@ fn ardupilot_downloads_every_size_plain_and_burst() {
 #[test]
 fn mavsdk41_downloads_every_size_plain_and_burst() {
     downloads_every_size(Personality::Mavsdk41);
+}
+
+#[test]
+fn mavsdk3_downloads_every_size_plain_and_burst() {
+    downloads_every_size(Personality::Mavsdk3);
+}
+
+/// A rig whose links have `up` / `down`, the client at its defaults.
+fn rig_at_defaults(p: Personality, up: Impairment, down: Impairment) -> Rig {
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), up, down);
+    Rig {
+        client: Client::new(&client_link, 1, 1).expect("client"),
+        fake: FakeServer::start(&server_link, p),
+        local: tempfile::tempdir().expect("tempdir"),
+        _links: (client_link, server_link),
+    }
+}
+
+/// A rig with `p` over a 5760 B/s radio (see [`radio_5760`]) losing `loss`,
+/// each direction with its own seed, the client at its defaults.
+fn rig_on_radio(p: Personality, loss: f64, seed: u64) -> Rig {
+    let (up, down) = (radio_5760(loss, seed), radio_5760(loss, seed + 1000));
+    rig_at_defaults(p, up, down)
+}
+
+/// MAVSDK 2.x–3.x's server streams a burst from one file position that its
+/// ReadFile moves too (docs/PROTOCOL_NOTES.md §6): a hole read while its
+/// burst streams would shift the bytes of every later packet behind offsets
+/// that look right. Over a lossy radio, at the client's defaults, the
+/// download must still be byte-exact: no ReadFile reaches the server while
+/// its burst streams, and the holes are read after it.
+#[test]
+fn mavsdk3_holes_are_read_after_the_burst_never_during_it() {
+    for seed in 1..=3u64 {
+        let r = rig_on_radio(Personality::Mavsdk3, 0.03, seed);
+        let data = pattern(60_000, seed as u8);
+        r.fake.put_file("/log.bin", &data);
+        fetch(&r, "/log.bin", true, &data);
+        let stats = r.fake.stats();
+        assert!(
+            stats.count(Opcode::ReadFile) > 0,
+            "seed {seed}: 3 % loss made no hole to read: {stats:?}"
+        );
+        assert_eq!(
+            (stats.reads_during_burst, stats.shifted_burst_packets),
+            (0, 0),
+            "seed {seed}: a ReadFile reached the server while its burst streamed"
+        );
+    }
+}
+
+/// A radio dropout stalls MAVSDK 2.x–3.x's burst while its thread goes on
+/// streaming at the link's pace (a blocking serial write): the client reads
+/// after the stall, as it must against a server that floods a radio and
+/// loses every round's last packet, and those reads shift the bytes of the
+/// stalled burst's later packets. The client drops every later packet of
+/// that burst, reads on, and compares the result with the server's CRC32:
+/// SUCCESS, byte-exact.
+#[test]
+fn mavsdk3_reads_after_a_stalled_burst_drop_its_later_packets_and_are_verified() {
+    let r = rig_on_radio(Personality::Mavsdk3, 0.0, 1);
+    // A little over one full frame's airtime at 5760 B/s (46.2 ms): the
+    // thread's sends block at the link's pace (which replies share).
+    r.fake.set_burst_gap(Duration::from_millis(50));
+    r.fake.set_burst_dropout(40, 20);
+    let data = pattern(60_000, 5);
+    r.fake.put_file("/log.bin", &data);
+    fetch(&r, "/log.bin", true, &data);
+    let stats = r.fake.stats();
+    assert!(
+        stats.reads_during_burst > 0 && stats.shifted_burst_packets > 0,
+        "no read met the running burst (the scenario did not happen): {stats:?}"
+    );
+    assert!(
+        stats.count(Opcode::CalcFileCRC32) > 0,
+        "reads met a running burst and the download was not verified: {stats:?}"
+    );
+}
+
+/// A server that ends a round early (PX4, MAVSDK 4.1) reads at the offset
+/// asked: its holes are read while its bursts stream, as before (for a
+/// server that answers a keep-alive, see against_server.rs).
+#[test]
+fn holes_are_read_during_bursts_once_the_server_showed_it_may() {
+    for p in [Personality::Px4, Personality::Mavsdk41] {
+        // Fast enough for PX4's unpaced fake (the real one sends only what
+        // its UART buffer takes): its first round ends early at once.
+        let lossy = |seed| {
+            Impairment::none()
+                .with_delay(Duration::from_millis(5))
+                .with_loss(0.03)
+                .with_seed(seed)
+        };
+        let r = rig_at_defaults(p, lossy(7), lossy(8));
+        let data = pattern(120_000, 9);
+        r.fake.put_file("/log.bin", &data);
+        fetch(&r, "/log.bin", true, &data);
+        let stats = r.fake.stats();
+        assert!(
+            stats.reads_during_burst > 0,
+            "{}: no hole was read while a burst streamed: {stats:?}",
+            p.name()
+        );
+    }
 }
 
 /// AP `@PARAM/param.pck` reports 65535 bytes in OpenFileRO; the client must

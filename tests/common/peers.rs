@@ -1,72 +1,25 @@
 //! Tests that run a third-party peer's driver script (tests/interop/*.py:
-//! MAVSDK's and pymavlink's clients) share: running a driver to its JSON
-//! answer. Included (`#[path]`, as `peers`, next to
-//! `venv`) by the client and interop test binaries.
+//! MAVSDK's and pymavlink's clients) share: running a driver in the venv to
+//! its JSON answer, or failing the test. Included (`#[path]`, as `peers`,
+//! next to `driver` and `venv`) by the client and interop test binaries.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::venv::{repo, venv_python};
-
-/// A script of tests/interop/.
-pub fn script(name: &str) -> PathBuf {
-    repo().join("tests/interop").join(name)
-}
+pub use crate::driver::DriverAnswer;
+use crate::driver::run_driver_to_end;
+use crate::venv::venv_python;
 
 /// Runs one driver script (mavsdk_ftp_client.py, pymavlink_ftp_client.py)
 /// to completion and returns its JSON line. Panics after `limit`.
 pub fn run_driver(script_name: &str, args: &[&str], limit: Duration) -> DriverAnswer {
-    let mut child = Command::new(venv_python())
-        .arg(script(script_name))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn driver");
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("wait");
-            panic!(
-                "{script_name} {args:?} ran past {limit:?}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let run = run_driver_to_end(venv_python(), script_name, args, limit)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = run.stderr;
+    if run.killed {
+        panic!("{script_name} {args:?} ran past {limit:?}\nstderr:\n{stderr}");
     }
-    let out = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .unwrap_or_else(|| panic!("{script_name} {args:?} printed no JSON\nstderr:\n{stderr}"))
-        .to_string();
+    let Some(line) = run.line else {
+        panic!("{script_name} {args:?} printed no JSON\nstderr:\n{stderr}");
+    };
     DriverAnswer { line, stderr }
-}
-
-/// One driver's answer: the JSON line and its stderr (for failure messages).
-pub struct DriverAnswer {
-    pub line: String,
-    pub stderr: String,
-}
-
-impl DriverAnswer {
-    /// The `result` field (a MAVSDK FtpResult name such as "SUCCESS").
-    pub fn result(&self) -> String {
-        self.field("result").unwrap_or_default()
-    }
-
-    /// A top-level field of the JSON line (a string's text, other values
-    /// as written).
-    pub fn field(&self, key: &str) -> Option<String> {
-        crate::json::field(&self.line, key)
-    }
 }

@@ -8,6 +8,8 @@
 mod child;
 #[path = "../common/content.rs"]
 mod content;
+#[path = "../common/driver.rs"]
+mod driver;
 #[path = "../common/json.rs"]
 mod json;
 #[path = "../common/peers.rs"]

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::child::ChildGuard;
 use crate::content::pattern;
-use crate::peers::{DriverAnswer, run_driver, script};
+use crate::driver::script;
+use crate::peers::{DriverAnswer, run_driver};
 use crate::support::AnswerFields;
 use crate::venv::venv_python;
 use mavftp::FtpResult;

@@ -1,6 +1,6 @@
 //! Our server (`cargo test --release --test server`) against hand-made
 //! requests: bursts and their flow control, the jail, sessions and quotas,
-//! routes, the protocol's limits, hostile traffic.
+//! routes, the protocol's limits, hostile traffic, special files in the root.
 
 #[path = "../common/content.rs"]
 mod content;
@@ -15,4 +15,5 @@ mod jail;
 mod limits;
 mod routes;
 mod sessions;
+mod special_files;
 mod writes;

@@ -13,6 +13,16 @@
 //! - no reply to opcodes 0, 12 (TruncateFile) and unknown ones;
 //!   ListDirectoryWithTime (16) answered with mtimes; no duplicate
 //!   detection.
+//!
+//! `MAVSDK3` (MAVSDK 2.x–3.x, whose FtpServer streams a burst from a thread
+//! of its own, MAVSDK PR #2250 until #3051) differs in its bursts only:
+//! - unbounded: one burst runs to the end of the file (bc=1 on its last
+//!   data packet, no EOF NAK);
+//! - one stream per session, read at its current position by ReadFile (after
+//!   a seek to the offset asked) and by the burst (with no seek per packet,
+//!   the packet labelled with the burst's own running offset): a ReadFile
+//!   answered while a burst streams shifts the bytes of every later burst
+//!   packet (docs/PROTOCOL_NOTES.md §6).
 
 use std::time::Duration;
 
@@ -23,9 +33,20 @@ use super::{Knobs, Rules, Session, State, close_all};
 /// MAVSDK 4.1 sets bc=1 every this many packets.
 pub const MAVSDK_BURST_PACKETS: u32 = 150;
 
-pub(super) struct Mavsdk41;
+/// MAVSDK's FtpServer, in one of two generations.
+pub(super) struct Mavsdk {
+    /// 2.x–3.x: a burst thread, unbounded bursts, one shared read position.
+    burst_thread: bool,
+}
 
-impl Rules for Mavsdk41 {
+/// MAVSDK 4.1.
+pub(super) const MAVSDK41: Mavsdk = Mavsdk {
+    burst_thread: false,
+};
+/// MAVSDK 2.x–3.x.
+pub(super) const MAVSDK3: Mavsdk = Mavsdk { burst_thread: true };
+
+impl Rules for Mavsdk {
     fn burst_pace(&self, knobs: &Knobs) -> (usize, Duration) {
         (1, knobs.burst_gap)
     }
@@ -109,6 +130,10 @@ impl Rules for Mavsdk41 {
     }
 
     fn burst_bc(&self, b: &super::Burst, _: bool, last: bool, _: &Knobs) -> bool {
-        last || b.packets.is_multiple_of(MAVSDK_BURST_PACKETS)
+        last || (!self.burst_thread && b.packets.is_multiple_of(MAVSDK_BURST_PACKETS))
+    }
+
+    fn shared_read_position(&self) -> bool {
+        self.burst_thread
     }
 }

@@ -1,12 +1,13 @@
 //! A scripted fake MAVLink FTP server for the client tests: an in-memory file
 //! set served on one or more [`Link`]s at once (the same state, as one
 //! autopilot seen by several ground stations) with the wire quirks of PX4,
-//! ArduPilot or the MAVSDK 4.1 server (docs/PROTOCOL_NOTES.md §4–§7, §9,
-//! §10), plus counters of what it received so that tests can assert on the
+//! ArduPilot, the MAVSDK 4.1 server or the thread-based MAVSDK 2.x–3.x
+//! server (docs/PROTOCOL_NOTES.md §4–§7, §9, §10), plus counters of what it received so that tests can assert on the
 //! client's wire behaviour. A reply goes back on the link its request came from.
 //!
 //! The modelled quirks are in one file per [`Personality`], each file's
-//! doc the spec of that server: `px4.rs`, `ardupilot.rs`, `mavsdk41.rs`.
+//! doc the spec of that server: `px4.rs`, `ardupilot.rs`, `mavsdk41.rs`
+//! (MAVSDK 4.1 and, with a flag, MAVSDK 2.x–3.x).
 //! They implement [`Rules`], the questions on which the servers differ; this
 //! file is what they share: the file set, the threads, the opcodes'
 //! common handling, bursts, the counters and the knobs.
@@ -39,6 +40,9 @@ pub enum Personality {
     Px4,
     ArduPilot,
     Mavsdk41,
+    /// MAVSDK 2.x–3.x: bursts from a thread, reading at a file position
+    /// that ReadFile moves too (see `mavsdk41.rs`).
+    Mavsdk3,
 }
 
 impl Personality {
@@ -47,7 +51,8 @@ impl Personality {
         match self {
             Personality::Px4 => &px4::Px4,
             Personality::ArduPilot => &ardupilot::ArduPilot,
-            Personality::Mavsdk41 => &mavsdk41::Mavsdk41,
+            Personality::Mavsdk41 => &mavsdk41::MAVSDK41,
+            Personality::Mavsdk3 => &mavsdk41::MAVSDK3,
         }
     }
 
@@ -57,6 +62,7 @@ impl Personality {
             Personality::Px4 => "px4",
             Personality::ArduPilot => "ardupilot",
             Personality::Mavsdk41 => "mavsdk41",
+            Personality::Mavsdk3 => "mavsdk3",
         }
     }
 }
@@ -121,6 +127,11 @@ pub struct Stats {
     pub glitches: u64,
     /// Burst packets sent and writes stored with a flipped byte on purpose.
     pub corrupted: u64,
+    /// ReadFile requests answered while a burst was streaming.
+    pub reads_during_burst: u64,
+    /// Burst packets whose bytes came from another offset than the one they
+    /// carry (MAVSDK 2.x–3.x after a ReadFile moved the shared position).
+    pub shifted_burst_packets: u64,
 }
 
 impl Stats {
@@ -223,6 +234,9 @@ struct State {
     px4_last_request: Option<Instant>,
     cache: Option<((u8, u8), FtpPacket)>,
     burst: Option<Burst>,
+    /// Where the open file's stream stands, for a server whose ReadFile and
+    /// burst read at one shared position ([`Rules::shared_read_position`]).
+    read_position: u64,
     stats: Stats,
     log: Vec<RequestRecord>,
     bursts: Vec<BurstRecord>,
@@ -243,6 +257,8 @@ struct Knobs {
     burst_corrupt: (u64, u32),
     /// Store every n-th WriteFile corrupted (0: never), this many times.
     write_corrupt: (u64, u32),
+    /// Burst data packets (numbered from 1 over all bursts) not delivered.
+    burst_dropout: std::ops::Range<u64>,
     /// Requests (opcode, offset) lost on the way once each (see
     /// [`FakeServer::lose_once`]).
     lose_once: Vec<(Opcode, u32)>,
@@ -392,6 +408,13 @@ trait Rules: Send + Sync {
     fn burst_goes_on(&self, bc: bool, _short: bool) -> bool {
         !bc
     }
+
+    /// ReadFile and the burst read the open file at one shared position:
+    /// a read moves it, and the burst's next packet reads from there while
+    /// it carries the burst's own offset (MAVSDK 2.x–3.x).
+    fn shared_read_position(&self) -> bool {
+        false
+    }
 }
 
 /// The fake server; stops when dropped.
@@ -448,6 +471,7 @@ impl FakeServer {
                 px4_last_request: None,
                 cache: None,
                 burst: None,
+                read_position: 0,
                 stats: Stats::default(),
                 log: Vec::new(),
                 bursts: Vec::new(),
@@ -465,6 +489,7 @@ impl FakeServer {
                 burst_glitch_every: 0,
                 burst_corrupt: (0, 0),
                 write_corrupt: (0, 0),
+                burst_dropout: 0..0,
                 lose_once: Vec::new(),
             }),
             inbox,
@@ -674,6 +699,19 @@ impl FakeServer {
     /// flipped, at most `times` times (acknowledged as usual).
     pub fn set_write_corruption(&self, every: u64, times: u32) {
         lock(&self.inner.knobs).write_corrupt = (every, times);
+    }
+
+    /// Gap between burst packets where a personality paces them (MAVSDK;
+    /// default 2.06 ms): a server whose sends block at the link's rate.
+    pub fn set_burst_gap(&self, gap: Duration) {
+        lock(&self.inner.knobs).burst_gap = gap;
+    }
+
+    /// A radio dropout: burst data packets `from..from + count` of the
+    /// download (counted over all its bursts, from 1) are sent into the
+    /// void, the stream going on as if they had left.
+    pub fn set_burst_dropout(&self, from: u64, count: u64) {
+        lock(&self.inner.knobs).burst_dropout = from..from + count;
     }
 }
 
@@ -1134,6 +1172,10 @@ impl Inner {
         if self.rules.read_past_end_fails() && (off + want) as u64 > len {
             return self.nak(req, NakCode::Fail);
         }
+        if st.burst.is_some() {
+            st.stats.reads_during_burst += 1;
+        }
+        st.read_position = (off + data.len()) as u64;
         let every = lock(&self.knobs).read_glitch_every;
         st.read_acks += 1;
         if every > 0 && st.read_acks.is_multiple_of(every) {
@@ -1185,6 +1227,7 @@ impl Inner {
             r.ended_at = Some(Instant::now());
         }
         let start = self.rules.burst_start();
+        st.read_position = u64::from(req.offset);
         st.burst = Some(Burst {
             peer,
             session: req.session,
@@ -1215,7 +1258,26 @@ impl Inner {
             return false;
         };
         let off = b.offset as usize;
-        let (data, len) = f.slice(off, b.chunk);
+        let (mut data, len) = f.slice(off, b.chunk);
+        if rules.shared_read_position() && (off as u64) < len {
+            // The bytes at the stream's position, as many as the burst's
+            // offset leaves; fewer than that fails the stream's read.
+            let at = st.read_position as usize;
+            let (moved, _) = f.slice(at, data.len());
+            if moved.len() < data.len() {
+                let mut req = FtpPacket::request(Opcode::BurstReadFile, b.next_seq.wrapping_sub(1));
+                req.session = b.session;
+                let n = FtpPacket::nak_for(&req, NakCode::Fail, 0);
+                self.send(&mut st, b.peer, &n);
+                end_burst(&mut st, b.record, n.seq, false);
+                return false;
+            }
+            if at != off {
+                st.stats.shifted_burst_packets += 1;
+            }
+            st.read_position = (at + moved.len()) as u64;
+            data = moved;
+        }
         if off as u64 >= len {
             // PX4 / ArduPilot: NAK EOF after the last data packet.
             let mut req = FtpPacket::request(Opcode::BurstReadFile, b.next_seq.wrapping_sub(1));
@@ -1256,7 +1318,9 @@ impl Inner {
             p.offset = (off + n) as u32;
         }
         st.stats.burst_packets += 1;
-        self.send(&mut st, b.peer, &p);
+        if !lock(&self.knobs).burst_dropout.contains(&st.burst_data) {
+            self.send(&mut st, b.peer, &p);
+        }
         if let Some(r) = st.bursts.get_mut(b.record) {
             r.packets += 1;
             r.last_seq = p.seq;
