@@ -140,7 +140,8 @@ pub(crate) trait SharedInput: Send + Sync {
     /// asked) and route it through [`LinkCore::ingest`]: the datagrams
     /// waiting when the first arrives (one system call, at most
     /// `transport::RECV_BATCH`). Only the holder of the read token calls it.
-    fn read_once(&self, core: &LinkCore, until: Instant);
+    /// Returns how many datagrams (or reads) it took.
+    fn read_once(&self, core: &LinkCore, until: Instant) -> usize;
 }
 
 /// A custom transport: the application's callback.
@@ -803,6 +804,7 @@ impl LinkCore {
         let id = self.next_id();
         let mut subs = self.subscriptions.write();
         if !self.is_closed() {
+            self.gate.subscribers.fetch_add(1, Ordering::SeqCst);
             subs.push(Subscription {
                 id,
                 accept,
@@ -817,9 +819,10 @@ impl LinkCore {
     pub fn unsubscribe(&self, id: u64) {
         let removed = {
             let mut subs = self.subscriptions.write();
-            subs.iter()
-                .position(|s| s.id == id)
-                .map(|pos| subs.remove(pos))
+            subs.iter().position(|s| s.id == id).map(|pos| {
+                self.gate.subscribers.fetch_sub(1, Ordering::SeqCst);
+                subs.remove(pos)
+            })
         };
         // Dropped outside the lock: the predicate may own anything.
         drop(removed);
@@ -937,18 +940,7 @@ impl LinkCore {
         let input = self.transport.shared_input();
         let datagrams = self.transport.sends_datagrams();
         loop {
-            if let Some((frame, more)) = queue.pop_more()? {
-                // While more replies are queued the caller comes back
-                // without waiting: what it sends meanwhile (the requests
-                // that refill its window) leaves together once it takes the
-                // last one (see `hold_sends`).
-                if datagrams {
-                    if more {
-                        self.hold_sends();
-                    } else {
-                        self.release_sends();
-                    }
-                }
+            if let Some(frame) = self.take_queued(queue, datagrams, false)? {
                 return Ok(Some(frame));
             }
             if datagrams {
@@ -989,11 +981,12 @@ impl LinkCore {
         queue: &ReplyQueue,
         deadline: Instant,
     ) -> Result<Option<IncomingFtp>, Closed> {
-        if let Some((frame, _)) = queue.pop_more()? {
+        let datagrams = self.transport.sends_datagrams();
+        if let Some(frame) = self.take_queued(queue, datagrams, true)? {
             return Ok(Some(frame));
         }
         // Nothing queued: what this thread holds leaves before it waits.
-        if self.transport.sends_datagrams() {
+        if datagrams {
             self.release_sends();
         }
         if self.is_closed() {
@@ -1002,7 +995,32 @@ impl LinkCore {
         if !queue.take_interrupt() && Instant::now() < deadline {
             queue.linger(deadline);
         }
-        Ok(queue.pop_more()?.map(|(frame, _)| frame))
+        self.take_queued(queue, datagrams, true)
+    }
+
+    /// The oldest frame of `queue`, if any. While more are queued behind it
+    /// the caller comes back without waiting: what it sends meanwhile (the
+    /// requests that refill its window) leaves together once it takes the
+    /// last one (see `hold_sends`), or with `hold_last` (a lingering
+    /// client, whose replies need no prompt answer) also what it sends for
+    /// the last one, when it next waits or its operation ends.
+    fn take_queued(
+        &self,
+        queue: &ReplyQueue,
+        datagrams: bool,
+        hold_last: bool,
+    ) -> Result<Option<IncomingFtp>, Closed> {
+        let Some((frame, more)) = queue.pop_more()? else {
+            return Ok(None);
+        };
+        if datagrams {
+            if more || hold_last {
+                self.hold_sends();
+            } else {
+                self.release_sends();
+            }
+        }
+        Ok(Some(frame))
     }
 
     /// The background reader of a shared input (its thread's body).

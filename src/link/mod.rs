@@ -57,6 +57,7 @@ use crate::result::FtpOutcome;
 
 pub(crate) use self::alloc::SessionIdClaim;
 pub(crate) use self::alloc::random_u64;
+pub(crate) use self::replies::READ_PAUSE;
 pub use self::signing::{SIGNING_KEY_LEN, SigningStats};
 pub use self::transport::MAX_UDP_PEERS;
 pub use self::url::{Endpoint, parse_url};

@@ -28,6 +28,15 @@
 //! when the token has been free for [`STALL`] (an engaged client busy
 //! elsewhere, e.g. in a progress callback): so every frame is read promptly
 //! whatever the clients do.
+//!
+//! **Pausing while every waiter lingers.** When every client that waits
+//! lingers (a slow stream: see `ReplyQueue::linger`), no subscription (a
+//! server, an application) needs frames at once and datagrams arrive
+//! densely enough for a pause to gather two or more, the background reader
+//! pauses [`READ_PAUSE`] after each read, so that the datagrams of many
+//! vehicles gather in the socket and are taken with one wake-up and one
+//! `recvmmsg` instead of one each. A client that waits for a prompt reply
+//! reads the link itself when nobody holds the token, or ends the pause.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -46,6 +55,10 @@ pub(crate) const LINGER_FRAMES: usize = 16;
 /// How long the read token may stay free while clients are engaged before
 /// the background reader reads in their place.
 pub(crate) const STALL: Duration = Duration::from_millis(20);
+/// How long the background reader pauses after a read while every waiting
+/// client lingers (see the module doc). A lingering client shortens its
+/// wait by as much, so that a reply read this late is still taken in time.
+pub(crate) const READ_PAUSE: Duration = Duration::from_millis(20);
 
 /// A client's queue of replies.
 pub(crate) struct ReplyQueue {
@@ -109,7 +122,7 @@ impl ReplyQueue {
     fn wake(&self, mut s: std::sync::MutexGuard<'_, QueueState>) {
         if s.sleeping {
             s.sleeping = false;
-            self.gate.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.gate.leave(s.lingering);
             drop(s);
             self.ready.notify_one();
         }
@@ -168,7 +181,7 @@ impl ReplyQueue {
         }
         s.sleeping = true;
         s.lingering = false;
-        gate.waiting.fetch_add(1, Ordering::SeqCst);
+        gate.join(false);
         // Counted first, then look at the token: a reader releasing it now
         // sees us and wakes the background reader (see `ReadGate::release`).
         if !(shared_input && gate.is_free()) {
@@ -176,7 +189,7 @@ impl ReplyQueue {
         }
         if s.sleeping {
             s.sleeping = false;
-            gate.waiting.fetch_sub(1, Ordering::SeqCst);
+            gate.leave(false);
         }
     }
 
@@ -212,17 +225,18 @@ impl ReplyQueue {
         }
         s.sleeping = true;
         s.lingering = true;
-        gate.waiting.fetch_add(1, Ordering::SeqCst);
-        if gate.is_free() {
-            // Nobody reads: the background reader must (we do not).
+        gate.join(true);
+        if gate.is_free() && !gate.pausing.load(Ordering::SeqCst) {
+            // Nobody reads: the background reader must (we do not). A
+            // pausing reader reads for us when its pause ends.
             gate.wake();
         }
         s = self.sleep_until(s, deadline);
-        s.lingering = false;
         if s.sleeping {
             s.sleeping = false;
-            gate.waiting.fetch_sub(1, Ordering::SeqCst);
+            gate.leave(true);
         }
+        s.lingering = false;
     }
 
     /// No more frames: wake the owner.
@@ -291,6 +305,13 @@ pub(crate) struct ReadGate {
     pub engaged: AtomicUsize,
     /// Clients asleep on their queues.
     pub waiting: AtomicUsize,
+    /// Those of them that wait for a prompt reply (they do not linger).
+    prompt: AtomicUsize,
+    /// The background reader pauses while every waiting client lingers.
+    pausing: AtomicBool,
+    /// Subscriptions on the link (servers, applications): they need every
+    /// frame at once, so the background reader never pauses while any is.
+    pub subscribers: AtomicUsize,
     /// When the token was last released (nanoseconds since `epoch`).
     released_at: AtomicU64,
     epoch: Instant,
@@ -304,6 +325,9 @@ impl ReadGate {
             token: AtomicBool::new(false),
             engaged: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            prompt: AtomicUsize::new(0),
+            pausing: AtomicBool::new(false),
+            subscribers: AtomicUsize::new(0),
             released_at: AtomicU64::new(0),
             epoch: Instant::now(),
             background: Mutex::new(()),
@@ -322,13 +346,34 @@ impl ReadGate {
         !self.token.load(Ordering::SeqCst)
     }
 
+    /// A client goes to sleep on its queue (lingering or not).
+    fn join(&self, lingering: bool) {
+        if !lingering {
+            self.prompt.fetch_add(1, Ordering::SeqCst);
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A client stops sleeping on its queue.
+    fn leave(&self, lingering: bool) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if !lingering {
+            self.prompt.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     /// Give the token back; wake the background reader when somebody must
     /// read now (clients waiting, or none engaged).
     pub fn release(&self) {
         self.released_at
             .store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.token.store(false, Ordering::SeqCst);
-        if self.waiting.load(Ordering::SeqCst) > 0 || self.engaged.load(Ordering::SeqCst) == 0 {
+        // A pausing reader reads for lingering clients when its pause ends.
+        let lingerers_only =
+            self.pausing.load(Ordering::SeqCst) && self.prompt.load(Ordering::SeqCst) == 0;
+        if (self.waiting.load(Ordering::SeqCst) > 0 && !lingerers_only)
+            || self.engaged.load(Ordering::SeqCst) == 0
+        {
             self.wake();
         }
     }
@@ -339,48 +384,110 @@ impl ReadGate {
         self.wake_background.notify_one();
     }
 
-    /// What the background reader should do now: `Some(until)` to take the
-    /// token and read until then (`until` = now: only what already
-    /// arrived), `None` to sleep.
-    fn background_turn(&self, now: Instant) -> Option<Instant> {
+    /// What the background reader should do now (see [`Turn`]).
+    fn background_turn(&self, now: Instant, dense: bool) -> Turn {
         if !self.is_free() {
-            return None;
-        }
-        let engaged = self.engaged.load(Ordering::SeqCst);
-        if engaged == 0 || self.waiting.load(Ordering::SeqCst) > 0 {
-            return Some(now + Duration::from_millis(100));
+            return Turn::Sleep;
         }
         let released = Duration::from_nanos(self.released_at.load(Ordering::Relaxed));
         let idle = (now - self.epoch).saturating_sub(released);
-        (idle >= STALL).then_some(now)
+        let engaged = self.engaged.load(Ordering::SeqCst);
+        // Prompt waiters first: one joining after this load reads for itself
+        // (the token is free) or, finding it taken, is seen on its release.
+        let prompt = self.prompt.load(Ordering::SeqCst);
+        let waiting = self.waiting.load(Ordering::SeqCst);
+        let subscribers = self.subscribers.load(Ordering::SeqCst);
+        let pause_ok = dense && prompt == 0 && subscribers == 0;
+        reader_turn(engaged, waiting, pause_ok, idle, now)
     }
 
     /// The background reader's loop: read while needed (see the module
     /// doc), until `closed` says stop. `read_once` reads what arrives until
     /// the given instant (one read of the datagrams waiting at most).
-    pub fn run_background(&self, closed: impl Fn() -> bool, mut read_once: impl FnMut(Instant)) {
+    pub fn run_background(
+        &self,
+        closed: impl Fn() -> bool,
+        mut read_once: impl FnMut(Instant) -> usize,
+    ) {
+        // When the last read ended, and whether datagrams arrive densely
+        // enough for a pause to gather several (see `dense_arrivals`).
+        let mut last_read = Instant::now();
+        let mut dense = false;
         while !closed() {
             let now = Instant::now();
-            if let Some(until) = self.background_turn(now)
+            if let Turn::Read(until) = self.background_turn(now, dense)
                 && self.try_take()
             {
-                read_once(until);
+                let datagrams = read_once(until);
+                let end = Instant::now();
+                dense = dense_arrivals(datagrams, end - last_read);
+                last_read = end;
                 self.released_at
                     .store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.token.store(false, Ordering::SeqCst);
                 continue;
             }
             let guard = self.background.lock().unwrap_or_else(|e| e.into_inner());
-            if self.background_turn(Instant::now()).is_some() && self.is_free() {
-                continue;
-            }
-            let nap = if self.engaged.load(Ordering::SeqCst) > 0 {
-                STALL
-            } else {
-                Duration::from_millis(100)
+            let turn = self.background_turn(Instant::now(), dense);
+            let nap = match turn {
+                Turn::Read(_) => continue,
+                Turn::Pause(nap) => nap,
+                Turn::Sleep if self.engaged.load(Ordering::SeqCst) > 0 => STALL,
+                Turn::Sleep => Duration::from_millis(100),
             };
+            // Lingering clients and releases need not wake a pausing reader.
+            let pausing = matches!(turn, Turn::Pause(_));
+            self.pausing.store(pausing, Ordering::SeqCst);
             let _ = self.wake_background.wait_timeout(guard, nap);
+            self.pausing.store(false, Ordering::SeqCst);
         }
+    }
+}
+
+/// Whether `datagrams` read over `span` (since the previous read ended)
+/// come densely enough that a [`READ_PAUSE`] would gather at least two:
+/// else a pause only adds a wake-up (one slow client's replies, 46 ms
+/// apart on a 5760 B/s radio, are read as they come).
+fn dense_arrivals(datagrams: usize, span: Duration) -> bool {
+    datagrams as u128 * READ_PAUSE.as_nanos() >= 2 * span.as_nanos()
+}
+
+/// What the background reader does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Take the token and read until then (now: only what already arrived).
+    Read(Instant),
+    /// Pause this long: every waiting client lingers (see the module doc).
+    Pause(Duration),
+    /// Sleep until woken (or a short nap): nobody needs the reader now.
+    Sleep,
+}
+
+/// The background reader's turn with the read token free: `engaged`
+/// clients in an operation, `waiting` of them asleep on their queues; with
+/// `pause_ok` none of those waits for a prompt reply, no subscription
+/// listens and datagrams arrive densely; the token free for `idle`.
+fn reader_turn(
+    engaged: usize,
+    waiting: usize,
+    pause_ok: bool,
+    idle: Duration,
+    now: Instant,
+) -> Turn {
+    let block = now + Duration::from_millis(100);
+    if engaged == 0 {
+        return Turn::Read(block);
+    }
+    if waiting > 0 {
+        if pause_ok && idle < READ_PAUSE {
+            return Turn::Pause(READ_PAUSE - idle);
+        }
+        return Turn::Read(block);
+    }
+    if idle >= STALL {
+        Turn::Read(now)
+    } else {
+        Turn::Sleep
     }
 }
 
@@ -401,6 +508,127 @@ mod tests {
             received_at: Instant::now(),
             invalid_size: None,
         }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// While every waiting client lingers and nothing else listens, the
+    /// background reader pauses READ_PAUSE after each read; it reads at
+    /// once (blocking for the first datagram) in every other case.
+    #[test]
+    fn the_reader_pauses_only_while_every_waiting_client_lingers() {
+        let now = Instant::now();
+        let block = Turn::Read(now + ms(100));
+        // (engaged, waiting, pause_ok, idle)
+        assert_eq!(reader_turn(3, 3, true, ms(5), now), Turn::Pause(ms(15)));
+        assert_eq!(reader_turn(3, 1, true, ms(0), now), Turn::Pause(READ_PAUSE));
+        // The pause is over: read what gathered (and wait for the next).
+        assert_eq!(reader_turn(3, 3, true, READ_PAUSE, now), block);
+        // A client waiting for a prompt reply, a server on the link, or
+        // sparse datagrams.
+        assert_eq!(reader_turn(3, 3, false, ms(5), now), block);
+        // Nobody engaged: the reader reads for everyone, always.
+        assert_eq!(reader_turn(0, 0, true, ms(5), now), block);
+        assert_eq!(reader_turn(0, 0, false, ms(5), now), block);
+        // Engaged clients, none waiting: read only after the token stayed
+        // free for STALL (a client busy elsewhere).
+        assert_eq!(reader_turn(2, 0, true, ms(5), now), Turn::Sleep);
+        assert_eq!(reader_turn(2, 0, true, STALL, now), Turn::Read(now));
+    }
+
+    /// A pause is worth it when it gathers two datagrams or more.
+    #[test]
+    fn datagrams_are_dense_when_a_pause_would_gather_two() {
+        // 20 vehicles at 5760 B/s: ~430 a second, 9 gathered in a pause.
+        assert!(dense_arrivals(9, ms(21)));
+        assert!(dense_arrivals(1, ms(2)));
+        // One vehicle: one datagram every 46 ms.
+        assert!(!dense_arrivals(1, ms(46)));
+        assert!(!dense_arrivals(1, ms(21)));
+        assert!(!dense_arrivals(0, ms(1)));
+        assert!(dense_arrivals(2, READ_PAUSE));
+    }
+
+    /// With one engaged client lingering, the background reader reads
+    /// (here each read returns at once, as if a datagram had arrived) at
+    /// most once per READ_PAUSE, not in a loop.
+    #[test]
+    fn a_background_reader_pauses_between_reads_while_its_client_lingers() {
+        let gate = Arc::new(ReadGate::new());
+        gate.engaged.fetch_add(1, Ordering::SeqCst);
+        let queue = Arc::new(ReplyQueue::new(Arc::clone(&gate)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let reader = {
+            let (gate, stop, reads) = (Arc::clone(&gate), Arc::clone(&stop), Arc::clone(&reads));
+            std::thread::spawn(move || {
+                gate.run_background(
+                    || stop.load(Ordering::SeqCst),
+                    |_| {
+                        // Every read finds several datagrams (a fleet).
+                        reads.fetch_add(1, Ordering::SeqCst);
+                        8
+                    },
+                )
+            })
+        };
+        let start = Instant::now();
+        queue.linger(start + ms(300));
+        let lingered = start.elapsed();
+        let n = reads.load(Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
+        gate.wake();
+        reader.join().unwrap();
+        let most = (lingered.as_millis() / READ_PAUSE.as_millis()) as usize + 2;
+        assert!(n >= 1 && n <= most, "{n} reads in {lingered:?}");
+    }
+
+    /// A lingering owner counts as waiting but not as waiting for a prompt
+    /// reply; a plain wait counts as both; both are uncounted once woken.
+    #[test]
+    fn lingering_and_plain_waits_are_counted_apart() {
+        let gate = Arc::new(ReadGate::new());
+        // Someone holds the token, so the plain wait sleeps instead of
+        // returning to read.
+        assert!(gate.try_take());
+        let lingerer = Arc::new(ReplyQueue::new(Arc::clone(&gate)));
+        let waiter = Arc::new(ReplyQueue::new(Arc::clone(&gate)));
+        let threads: Vec<_> = [(Arc::clone(&lingerer), true), (Arc::clone(&waiter), false)]
+            .into_iter()
+            .map(|(q, linger)| {
+                std::thread::spawn(move || {
+                    let until = Instant::now() + Duration::from_secs(10);
+                    if linger {
+                        q.linger(until)
+                    } else {
+                        q.wait(until, true)
+                    }
+                })
+            })
+            .collect();
+        let t = Instant::now();
+        while gate.waiting.load(Ordering::SeqCst) < 2 {
+            assert!(t.elapsed() < Duration::from_secs(5), "never asleep");
+            std::thread::sleep(ms(1));
+        }
+        assert_eq!(gate.prompt.load(Ordering::SeqCst), 1);
+        // One frame wakes the plain waiter, not the lingerer.
+        waiter.push(frame(1));
+        lingerer.push(frame(2));
+        let t = Instant::now();
+        while gate.prompt.load(Ordering::SeqCst) > 0 {
+            assert!(t.elapsed() < Duration::from_secs(5), "waiter not woken");
+            std::thread::sleep(ms(1));
+        }
+        assert_eq!(gate.waiting.load(Ordering::SeqCst), 1);
+        lingerer.interrupt();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(gate.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(gate.prompt.load(Ordering::SeqCst), 0);
     }
 
     /// A lingering owner is not woken for each frame: it wakes at its

@@ -144,7 +144,7 @@ impl UdpShared {
 }
 
 impl SharedInput for UdpShared {
-    fn read_once(&self, core: &LinkCore, until: Instant) {
+    fn read_once(&self, core: &LinkCore, until: Instant) -> usize {
         let mut reader = self.reader.lock();
         let UdpReader {
             batch,
@@ -162,11 +162,16 @@ impl SharedInput for UdpShared {
         if until + Duration::from_millis(1) >= Instant::now() + POLL {
             // A wait of the socket's read timeout or longer (the background
             // reader's): one blocking call for the first datagram.
-            match recv_batch(&self.socket, batch, libc::MSG_WAITFORONE) {
-                Ok(()) => self.handle_batch(core, parser, batch),
-                Err(_) => *poll_first = true,
-            }
-            return;
+            return match recv_batch(&self.socket, batch, libc::MSG_WAITFORONE) {
+                Ok(()) => {
+                    self.handle_batch(core, parser, batch);
+                    batch.count
+                }
+                Err(_) => {
+                    *poll_first = true;
+                    0
+                }
+            };
         }
         if *poll_first {
             let now = Instant::now();
@@ -183,13 +188,13 @@ impl SharedInput for UdpShared {
                 Ok(()) => {
                     *poll_first = !waiting;
                     self.handle_batch(core, parser, batch);
-                    return;
+                    return batch.count;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     waiting = false;
                     let now = Instant::now();
                     if polled || now >= until {
-                        return;
+                        return 0;
                     }
                     wait_readable(&self.socket, until - now);
                     polled = true;
@@ -197,6 +202,7 @@ impl SharedInput for UdpShared {
                 Err(_) => {}
             }
         }
+        0
     }
 }
 
