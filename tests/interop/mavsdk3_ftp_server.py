@@ -228,7 +228,7 @@ def main():
         if proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(5)
+                proc.wait(1)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
