@@ -99,6 +99,9 @@ fn start_mavsdk3_server(root: &Path, port: u16) -> ChildGuard {
     guard
 }
 
+/// A profile of [`cases`]: name, impairment, seeds per size.
+type Lossy = (&'static str, fn() -> Impairment, u64);
+
 struct Case {
     name: &'static str,
     make: fn() -> Impairment,
@@ -109,7 +112,8 @@ struct Case {
 }
 
 /// 60 kB and 300 kB with 3, 5 and 15 % loss both ways, a few seeds each
-/// (`MAVSDK3_SEEDS=N` runs N per combination), and a 57600-baud radio
+/// (`MAVSDK3_SEEDS=N` runs N per combination, `MAVSDK3_ONLY=SEED` only that
+/// case), and a 57600-baud radio
 /// (5760 B/s, 1 s drop-tail queue, 10 ms delay) with 3 % loss: the server
 /// floods it, so most of the file comes by reads. On loopback the server's
 /// thread has read the whole file long before our first hole is known; what
@@ -117,7 +121,7 @@ struct Case {
 /// the round's last packet was lost (15 % loss makes that common).
 fn cases() -> Vec<Case> {
     let mut v = Vec::new();
-    let lossy: [(&'static str, fn() -> Impairment, u64); 3] = [
+    let lossy: [Lossy; 3] = [
         ("loss3", || Impairment::none().with_loss(0.03), 3),
         ("loss5", || Impairment::none().with_loss(0.05), 3),
         ("loss15", || Impairment::none().with_loss(0.15), 8),
@@ -146,6 +150,12 @@ fn cases() -> Vec<Case> {
             seed,
             watchdog: Duration::from_secs(150),
         });
+    }
+    if let Some(only) = std::env::var("MAVSDK3_ONLY")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        v.retain(|c| c.seed == only);
     }
     v
 }
