@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use mavftp::FtpResult;
 use mavftp::client::{Client, EntryKind};
-use mavftp::link::Link;
 use mavftp::link::sim::{Impairment, link_pair};
+use mavftp::link::{IncomingFtp, Link};
 use mavftp::protocol::Opcode;
 use mavftp::server::Server;
 
@@ -516,6 +516,42 @@ fn windowed_transfers_recover_losses_in_about_one_round_trip() {
     assert!(took < Duration::from_secs(5), "upload: {took:?}");
 }
 
+/// A 57600-baud-class radio: 5760 B/s, 10 ms each way, `loss` (frames lost
+/// after their airtime) drawn from `seed`.
+pub(crate) fn radio_5760(loss: f64, seed: u64) -> Impairment {
+    Impairment::none()
+        .with_rate(5760)
+        .with_delay(Duration::from_millis(10))
+        .with_loss(loss)
+        .with_seed(seed)
+}
+
+/// Burst-download `data` from our server over `up` / `down` at the client's
+/// defaults, byte-exact; returns the requests the server's link received
+/// and the replies the client's link received, in order.
+fn burst_from_our_server(
+    up: Impairment,
+    down: Impairment,
+    data: &[u8],
+) -> (Vec<IncomingFtp>, Vec<IncomingFtp>) {
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), up, down);
+    let root = tempfile::tempdir().expect("tempdir");
+    let local = tempfile::tempdir().expect("tempdir");
+    std::fs::write(root.path().join("log.bin"), data).expect("write");
+    let requests = server_link.subscribe(|m| !m.packet.opcode.is_reply());
+    let replies = client_link.subscribe(|m| m.packet.opcode.is_reply());
+    let _server = Server::new(&server_link, root.path()).expect("server");
+    let client = Client::new(&client_link, 1, 1).expect("client");
+    client
+        .download("/log.bin", local.path(), true, None)
+        .expect("download");
+    assert!(std::fs::read(local.path().join("log.bin")).expect("read") == data);
+    (
+        requests.receiver.try_iter().collect(),
+        replies.receiver.try_iter().collect(),
+    )
+}
+
 /// On a slow radio our server paces a burst at the link's rate and ends a
 /// round after 1 s of airtime in which the client sent nothing (for
 /// pymavlink). The client's keep-alives keep the round going: the whole
@@ -523,30 +559,10 @@ fn windowed_transfers_recover_losses_in_about_one_round_trip() {
 /// cost a round trip and the client then switched to plain reads).
 #[test]
 fn a_burst_over_a_slow_paced_link_is_one_round_to_the_end() {
-    let radio = || {
-        Impairment::none()
-            .with_rate(5760)
-            .with_delay(Duration::from_millis(10))
-    };
-    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio(), radio());
-    assert_eq!(server_link.byte_rate(), Some(5760));
-    let root = tempfile::tempdir().expect("tempdir");
-    let local = tempfile::tempdir().expect("tempdir");
     // About 3.5 s of airtime.
     let data = pattern(18_000, 41);
-    std::fs::write(root.path().join("log.bin"), &data).expect("write");
-    let requests = server_link.subscribe(|m| !m.packet.opcode.is_reply());
-    let _server = Server::new(&server_link, root.path()).expect("server");
-    let client = Client::new(&client_link, 1, 1).expect("client");
-    client
-        .download("/log.bin", local.path(), true, None)
-        .expect("download");
-    assert!(std::fs::read(local.path().join("log.bin")).expect("read") == data);
-    let seen: Vec<Opcode> = requests
-        .receiver
-        .try_iter()
-        .map(|m| m.packet.opcode)
-        .collect();
+    let (requests, _) = burst_from_our_server(radio_5760(0.0, 1), radio_5760(0.0, 1), &data);
+    let seen: Vec<Opcode> = requests.iter().map(|m| m.packet.opcode).collect();
     let n = |op: Opcode| seen.iter().filter(|o| **o == op).count();
     assert_eq!(n(Opcode::BurstReadFile), 1, "burst rounds: {seen:?}");
     assert_eq!(n(Opcode::ReadFile), 0, "plain reads: {seen:?}");
@@ -561,39 +577,20 @@ fn a_burst_over_a_slow_paced_link_is_one_round_to_the_end() {
 /// file: reads must reach the server well before that round's last packet.
 #[test]
 fn holes_are_read_while_the_round_streams_once_a_keepalive_is_answered() {
-    let radio = |seed| {
-        Impairment::none()
-            .with_rate(5760)
-            .with_delay(Duration::from_millis(10))
-            .with_loss(0.03)
-            .with_seed(seed)
-    };
-    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio(11), radio(12));
-    let root = tempfile::tempdir().expect("tempdir");
-    let local = tempfile::tempdir().expect("tempdir");
     // About 7 s of airtime.
     let data = pattern(40_000, 43);
-    std::fs::write(root.path().join("log.bin"), &data).expect("write");
-    let requests = server_link.subscribe(|m| !m.packet.opcode.is_reply());
-    let replies = client_link.subscribe(|m| m.packet.opcode.is_reply());
-    let _server = Server::new(&server_link, root.path()).expect("server");
-    let client = Client::new(&client_link, 1, 1).expect("client");
-    client
-        .download("/log.bin", local.path(), true, None)
-        .expect("download");
-    assert!(std::fs::read(local.path().join("log.bin")).expect("read") == data);
+    let (requests, replies) =
+        burst_from_our_server(radio_5760(0.03, 11), radio_5760(0.03, 12), &data);
     let first_read = requests
-        .receiver
-        .try_iter()
+        .iter()
         .find(|m| m.packet.opcode == Opcode::ReadFile)
         .map(|m| m.received_at)
         .expect("3 % loss made no hole to read");
     let last_burst_packet = replies
-        .receiver
-        .try_iter()
-        .filter(|m| m.packet.req_opcode == Opcode::BurstReadFile)
+        .iter()
+        .rev()
+        .find(|m| m.packet.req_opcode == Opcode::BurstReadFile)
         .map(|m| m.received_at)
-        .last()
         .expect("burst packets");
     assert!(
         first_read + Duration::from_secs(2) < last_burst_packet,

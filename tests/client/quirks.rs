@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::against_server::radio_5760;
 use crate::fake_server::{
     AP_BURST_PACKETS, AP_PARAM_FAKE_SIZE, FakeServer, MAVSDK_BURST_PACKETS, Personality, SETTLE,
     dir_names, has_part_file, pattern,
@@ -114,17 +115,22 @@ fn mavsdk3_downloads_every_size_plain_and_burst() {
     downloads_every_size(Personality::Mavsdk3);
 }
 
-/// The radio of the shared-position tests: 57600 baud class, 10 ms each way,
-/// `loss` in both directions (frames lost after their airtime).
-fn lossy_radio(loss: f64, seed: u64) -> (Impairment, Impairment) {
-    let radio = |seed| {
-        Impairment::none()
-            .with_rate(5_760)
-            .with_delay(Duration::from_millis(10))
-            .with_loss(loss)
-            .with_seed(seed)
-    };
-    (radio(seed), radio(seed + 1000))
+/// A rig whose links have `up` / `down`, the client at its defaults.
+fn rig_at_defaults(p: Personality, up: Impairment, down: Impairment) -> Rig {
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), up, down);
+    Rig {
+        client: Client::new(&client_link, 1, 1).expect("client"),
+        fake: FakeServer::start(&server_link, p),
+        local: tempfile::tempdir().expect("tempdir"),
+        _links: (client_link, server_link),
+    }
+}
+
+/// A rig with `p` over a 5760 B/s radio (see [`radio_5760`]) losing `loss`,
+/// each direction with its own seed, the client at its defaults.
+fn rig_on_radio(p: Personality, loss: f64, seed: u64) -> Rig {
+    let (up, down) = (radio_5760(loss, seed), radio_5760(loss, seed + 1000));
+    rig_at_defaults(p, up, down)
 }
 
 /// MAVSDK 2.x–3.x's server streams a burst from one file position that its
@@ -136,14 +142,7 @@ fn lossy_radio(loss: f64, seed: u64) -> (Impairment, Impairment) {
 #[test]
 fn mavsdk3_holes_are_read_after_the_burst_never_during_it() {
     for seed in 1..=3u64 {
-        let (up, down) = lossy_radio(0.03, seed);
-        let (client_link, server_link) = link_pair((245, 190), (1, 1), up, down);
-        let r = Rig {
-            client: Client::new(&client_link, 1, 1).expect("client"),
-            fake: FakeServer::start(&server_link, Personality::Mavsdk3),
-            local: tempfile::tempdir().expect("tempdir"),
-            _links: (client_link, server_link),
-        };
+        let r = rig_on_radio(Personality::Mavsdk3, 0.03, seed);
         let data = pattern(60_000, seed as u8);
         r.fake.put_file("/log.bin", &data);
         fetch(&r, "/log.bin", true, &data);
@@ -169,18 +168,7 @@ fn mavsdk3_holes_are_read_after_the_burst_never_during_it() {
 /// SUCCESS, byte-exact.
 #[test]
 fn mavsdk3_reads_after_a_stalled_burst_drop_its_later_packets_and_are_verified() {
-    let radio = || {
-        Impairment::none()
-            .with_rate(5_760)
-            .with_delay(Duration::from_millis(10))
-    };
-    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio(), radio());
-    let r = Rig {
-        client: Client::new(&client_link, 1, 1).expect("client"),
-        fake: FakeServer::start(&server_link, Personality::Mavsdk3),
-        local: tempfile::tempdir().expect("tempdir"),
-        _links: (client_link, server_link),
-    };
+    let r = rig_on_radio(Personality::Mavsdk3, 0.0, 1);
     // A little over one full frame's airtime at 5760 B/s (46.2 ms): the
     // thread's sends block at the link's pace (which replies share).
     r.fake.set_burst_gap(Duration::from_millis(50));
@@ -213,14 +201,7 @@ fn holes_are_read_during_bursts_once_the_server_showed_it_may() {
                 .with_loss(0.03)
                 .with_seed(seed)
         };
-        let (up, down) = (lossy(7), lossy(8));
-        let (client_link, server_link) = link_pair((245, 190), (1, 1), up, down);
-        let r = Rig {
-            client: Client::new(&client_link, 1, 1).expect("client"),
-            fake: FakeServer::start(&server_link, p),
-            local: tempfile::tempdir().expect("tempdir"),
-            _links: (client_link, server_link),
-        };
+        let r = rig_at_defaults(p, lossy(7), lossy(8));
         let data = pattern(120_000, 9);
         r.fake.put_file("/log.bin", &data);
         fetch(&r, "/log.bin", true, &data);
