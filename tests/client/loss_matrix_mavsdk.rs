@@ -149,9 +149,9 @@ struct Row {
 /// A fixed UDP front for the server: the server only ever hears the front's
 /// own socket; the front relays to the current case's proxy (the last
 /// sender since [`Front::next_case`]) and drops the server's traffic between
-/// cases.
-struct Front {
-    addr: SocketAddr,
+/// cases. Also used by tests/client/mavsdk3_server.rs.
+pub(crate) struct Front {
+    pub(crate) addr: SocketAddr,
     peer: Arc<Mutex<FrontPeer>>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -182,7 +182,7 @@ fn is_terminate(frame: &[u8]) -> bool {
 }
 
 impl Front {
-    fn start(server: SocketAddr) -> Front {
+    pub(crate) fn start(server: SocketAddr) -> Front {
         let poll = Some(Duration::from_millis(50));
         let cases = UdpSocket::bind("127.0.0.1:0").expect("bind front");
         cases.set_read_timeout(poll).expect("timeout");
@@ -248,7 +248,7 @@ impl Front {
 
     /// Forget the previous case's proxy (call after dropping it) and
     /// return how many TerminateSession requests were dropped.
-    fn next_case(&self) -> u32 {
+    pub(crate) fn next_case(&self) -> u32 {
         let mut p = self.peer.lock().expect("front");
         p.retire();
         std::mem::take(&mut p.terminates_dropped)

@@ -36,6 +36,7 @@ mod ground_stations;
 mod integrity;
 mod loss_matrix;
 mod loss_matrix_mavsdk;
+mod mavsdk3_server;
 mod mavsdk_extended;
 mod mavsdk_server;
 mod quirks;

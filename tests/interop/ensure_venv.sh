@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ensure_venv.sh [DIR]
+# ensure_venv.sh [--mavsdk3] [DIR]
 #
 # Idempotently create the Python venv used by the third-party interop harness
 # (MAVSDK 4.1.0 C-binding wheel, pymavlink 2.4.50, pytest) and print the venv's
@@ -17,14 +17,27 @@
 # PIP_INDEX_URL). If the interpreter has no ensurepip (Debian's python3 without
 # the python3-venv package), the venv is made with --without-pip and pip is
 # bootstrapped from its own wheel fetched from the same index.
+#
+# --mavsdk3 builds the OTHER venv, of MAVSDK 3.17.4 (MAVSDK-Python over the
+# mavsdk_server gRPC binary, whose FtpServer reads bursts at the position of the
+# last ReadFile; tests/interop/mavsdk3_ftp_server.py), default DIR
+# <repo>/target/mavsdk3-venv. The two cannot share a venv: both are `import mavsdk`.
 set -euo pipefail
-
-REQS=(mavsdk==4.1.0 pymavlink==2.4.50 pytest)
-STAMP_CONTENT="interop-venv v1: ${REQS[*]}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-DIR="${1:-$repo/target/interop-venv}"
+if [[ "${1:-}" == "--mavsdk3" ]]; then
+    shift
+    REQS=(mavsdk==3.17.4)
+    IMPORTS='import mavsdk, mavsdk.ftp_server, grpc'
+    STAMP_CONTENT="mavsdk3-venv v1: ${REQS[*]}"
+    DIR="${1:-$repo/target/mavsdk3-venv}"
+else
+    REQS=(mavsdk==4.1.0 pymavlink==2.4.50 pytest)
+    IMPORTS='import mavsdk, pymavlink.mavftp, pytest'
+    STAMP_CONTENT="interop-venv v1: ${REQS[*]}"
+    DIR="${1:-$repo/target/interop-venv}"
+fi
 PYTHON="${PYTHON:-python3}"
 
 log() { echo "ensure_venv: $*" >&2; }
@@ -45,7 +58,7 @@ venv_ok() {
     [[ -x "$VPY" ]] || return 1
     [[ -f "$STAMP" ]] || return 1
     [[ "$(cat "$STAMP")" == "$STAMP_CONTENT" ]] || return 1
-    timeout 60 "$VPY" -c 'import mavsdk, pymavlink.mavftp, pytest' >/dev/null 2>&1 || return 1
+    timeout 60 "$VPY" -W ignore -c "$IMPORTS" >/dev/null 2>&1 || return 1
 }
 
 bootstrap_pip() {
@@ -105,7 +118,7 @@ else
     fi
     rm -f "$STAMP"
     timeout 900 "$VPY" -m pip install --disable-pip-version-check -q "${REQS[@]}" >&2
-    timeout 60 "$VPY" -c 'import mavsdk, pymavlink.mavftp, pytest' >&2
+    timeout 60 "$VPY" -W ignore -c "$IMPORTS" >&2
     echo "$STAMP_CONTENT" >"$STAMP"
     log "ready: $DIR"
 fi
