@@ -36,12 +36,13 @@ import argparse
 import asyncio
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+
+from server_driver_common import checked_root, stop_on_signals, stop_on_stdin_eof
 
 
 def log(msg):
@@ -149,34 +150,11 @@ def main():
     ap.add_argument("--no-stdin-watch", action="store_true")
     a = ap.parse_args()
 
-    if not (1 <= a.sysid <= 255 and 1 <= a.compid <= 255):
-        ap.error("--sysid and --compid must be in 1..255")
-    root = os.path.abspath(a.root)
-    if not os.path.isdir(root):
-        ap.error(f"--root {root} is not a directory")
-
-    stop = threading.Event()
-    why = ["lifetime"]
-
-    def on_signal(signum, _frame):
-        why[0] = signal.Signals(signum).name
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    root = checked_root(ap, a)
+    stop, why = stop_on_signals()
 
     if not a.no_stdin_watch:
-
-        def watch_stdin():
-            try:
-                while sys.stdin.buffer.read1(4096):
-                    pass
-            except (OSError, ValueError):
-                pass
-            why[0] = "stdin EOF"
-            stop.set()
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
+        stop_on_stdin_eof(stop, why)
 
     import warnings
 
