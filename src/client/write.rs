@@ -20,7 +20,9 @@ pub(crate) fn close_upload(
     remote: &str,
 ) -> FtpOutcome<()> {
     let policy = RetryPolicy::standard(&conv.settings());
-    let mut win: Window<()> = Window::with_policy(conv, 1, policy);
+    // Not waiting out an RTO sized by the write window's queue when the
+    // close or its ACK is lost (see `Window::after_transfer`).
+    let mut win: Window<()> = Window::with_policy(conv, 1, policy).after_transfer(conv);
     conv.watch_session(None);
     let mut req = FtpPacket::request(Opcode::TerminateSession, 0);
     req.session = session.id;
