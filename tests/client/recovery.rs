@@ -1,6 +1,7 @@
 //! How the client recovers lost requests without waiting out an RTO: a
 //! request overtaken by three later replies is resent at once, and one lost
-//! at the tail of a transfer (nothing else left to send) gets an early copy.
+//! at the tail of a transfer (nothing else left to send) gets an early copy,
+//! as does an upload's close (its RTO is sized by the write window's queue).
 //! And a download reports its result before its session's close is
 //! answered; the session is closed right after.
 //!
@@ -74,6 +75,10 @@ fn lost_requests_are_resent_without_waiting_for_their_rto() {
                 "the {opcode} lost at the end got no early copy:\n{trace}"
             );
         }
+        assert!(
+            resent(&trace, "TerminateSession", 0, "late at the tail"),
+            "the upload's lost close got no early copy (it waited out its RTO):\n{trace}"
+        );
         return;
     }
     let r = radio_rig();
@@ -95,6 +100,21 @@ fn lost_requests_are_resent_without_waiting_for_their_rto() {
     r.fake.lose_once(Opcode::WriteFile, LAST);
     r.client.upload(&up, "/logs", None).expect("upload");
     assert_eq!(r.fake.file("/logs/up.bin").as_deref(), Some(&data[..]));
+    // An upload's close is on its critical path (its ACK makes the data
+    // final): lost once, it is sent again about one idle round trip late,
+    // not after the RTO that the write window's queue inflated.
+    let up2 = r.local.path().join("up2.bin");
+    std::fs::write(&up2, &data).expect("write");
+    r.fake.lose_once(Opcode::TerminateSession, 0);
+    r.client
+        .upload(&up2, "/logs", None)
+        .expect("upload with a lost close");
+    assert_eq!(r.fake.file("/logs/up2.bin").as_deref(), Some(&data[..]));
+    assert_eq!(
+        r.fake.open_sessions_settled(SETTLE),
+        0,
+        "the session was left open"
+    );
 }
 
 /// The download's result comes before its TerminateSession reaches the
