@@ -110,6 +110,8 @@ pub(crate) fn burst_body(fetch: &mut Fetch<'_>) -> Step<()> {
         stream_rate: None,
         reads_mid_round: false,
         hold_reads: false,
+        finishing: false,
+        probe_end: false,
     };
     let result = download.run();
     download.f.reads.save_probe(download.f.conv);
@@ -241,6 +243,13 @@ struct BurstDownload<'f, 'a> {
     reads_mid_round: bool,
     /// No new read is asked (while the reads in flight drain).
     hold_reads: bool,
+    /// The last holes are read: nothing follows them but the close, so
+    /// the read window is at the tail of the transfer when it has room
+    /// (see [`super::window::Window::set_tail`]).
+    finishing: bool,
+    /// The end is probed with a read at the announced size as soon as the
+    /// window has room, beside the last hole reads instead of after them.
+    probe_end: bool,
 }
 
 impl BurstDownload<'_, '_> {
@@ -600,12 +609,27 @@ impl BurstDownload<'_, '_> {
     }
 
     /// Fill every hole, then confirm the end with a plain read from the
-    /// frontier (which also fetches whatever a growing file gained) if asked to.
+    /// frontier (which also fetches whatever a growing file gained) if asked
+    /// to; when the announced size was reached, that read goes out with the
+    /// last hole reads, and a late reply among them is asked again early
+    /// (the tail of the transfer).
     fn finish(&mut self, confirm: bool) -> Step<()> {
         if self.stream_may_run() {
             self.mark_unsafe_reads();
         }
-        self.fill_all_holes()?;
+        // The read that confirms the end goes out with the last hole reads
+        // (a round trip less at the end of every confirmed download).
+        self.probe_end = confirm && self.f.eof.is_none();
+        // Plain reads follow the holes when the end is to be confirmed
+        // short of the announced size: those reads are the tail then.
+        let reads_follow =
+            self.probe_end && !(self.f.size_is_real() && self.f.frontier >= self.f.size);
+        self.finishing = !reads_follow;
+        let filled = self.fill_all_holes();
+        self.finishing = false;
+        self.probe_end = false;
+        self.f.reads.set_tail(false);
+        filled?;
         let end = self
             .f
             .eof
@@ -675,7 +699,14 @@ impl BurstDownload<'_, '_> {
         let may_read = !self.hold_reads && (burst_seq.is_none() || self.reads_mid_round);
         if may_read {
             let before = self.f.reads.in_flight();
-            self.f.request_reads(false)?;
+            let probe_end =
+                self.probe_end && self.f.size_is_real() && self.f.frontier >= self.f.size;
+            self.f.request_reads(probe_end)?;
+            if self.finishing {
+                // Nothing more to ask: a late reply is not waited for.
+                let tail = self.f.holes.is_empty() && self.f.reads.has_room();
+                self.f.reads.set_tail(tail);
+            }
             if self.f.reads.in_flight() > before && self.stream_may_run() {
                 self.mark_unsafe_reads();
             }

@@ -151,6 +151,12 @@ impl<'a> Fetch<'a> {
         }
     }
 
+    /// Whether the size OpenFileRO announced is the file's (not zero, not
+    /// the made-up size of a virtual `@` file).
+    pub fn size_is_real(&self) -> bool {
+        self.size > 0 && !self.virtual_path
+    }
+
     /// Gap fill mode (during a burst): a short read is asked again.
     pub fn fill_mode(&mut self) {
         self.short_read_is_eof = false;

@@ -180,25 +180,24 @@ pub(crate) fn fetch_file(
         }
         return Err(e);
     }
+    // A download that lost its session, or read holes while an unproven
+    // server's burst may have streamed, is compared with the server's CRC
+    // while the session is still open (CalcFileCRC32 needs none).
+    let checked = (losses > 0 || verify).then(|| crc_pair(conv, sink, remote));
     if let Some(s) = session {
-        // The data is complete: the close is worth its retries, but its
-        // answer changes nothing (PX4 may have closed an idle session), so
-        // the result is reported first (as MAVSDK does) unless a CRC check
-        // follows.
+        // The data is complete (and checked): the close is worth its
+        // retries, but its answer changes nothing (PX4 may have closed an
+        // idle session), so the result is reported first, as MAVSDK does.
         let policy = RetryPolicy {
             cancellable: false,
             ..RetryPolicy::standard(&conv.settings())
         };
-        if losses > 0 || verify {
+        conv.defer(Box::new(move |conv| {
             let _ = close(conv, &s, policy);
-        } else {
-            conv.defer(Box::new(move |conv| {
-                let _ = close(conv, &s, policy);
-            }));
-        }
+        }));
     }
-    if losses > 0 || verify {
-        let (local, server) = crc_pair(conv, sink, remote)?;
+    if let Some(checked) = checked {
+        let (local, server) = checked?;
         if local != server {
             let why = if losses > 0 {
                 "the session was lost during the transfer"

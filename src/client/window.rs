@@ -117,6 +117,23 @@ struct Pending<T> {
     /// Whether nothing else was in flight when it was first sent (its RTT
     /// then feeds [`TargetMemory::lone_rtt`](super::conversation::TargetMemory::lone_rtt)).
     alone: bool,
+    /// The seq of the copy before, when a resend took a fresh one (see
+    /// [`fresh_seq_on_resend`]): a late answer to it is still taken.
+    earlier_seq: Option<u16>,
+}
+
+/// Whether a request is asked again under a fresh seq. A read is: reads
+/// change nothing, and the seq it went out with may be one a server
+/// answers from its reply cache with something else. PX4 and ArduPilot
+/// replay their last reply to a request whose seq + 1 is that reply's
+/// seq, and after a burst that reply is the round's EOF NAK or last
+/// packet: a hole read sent while the round streamed can carry exactly the
+/// seq before it, and would get the replay at every try with the same seq
+/// (docs/PROTOCOL_NOTES.md §5). Other requests keep their seq, as the
+/// protocol asks, so that a server answers a repeat from its cache instead
+/// of acting twice.
+fn fresh_seq_on_resend(opcode: Opcode) -> bool {
+    opcode == Opcode::ReadFile
 }
 
 /// Requests in flight plus the estimates that size the window.
@@ -326,6 +343,7 @@ impl<T> Window<T> {
             overtaken: 0,
             probed: false,
             alone,
+            earlier_seq: None,
         });
         self.sent += 1;
         Ok(())
@@ -550,6 +568,10 @@ impl<T> Window<T> {
             p.sent_at = now;
             p.queue_ahead = queue_delay(in_flight, self.max_rate);
             silent_loss |= !alive;
+            if fresh_seq_on_resend(p.req.opcode) {
+                p.earlier_seq = Some(p.req.seq);
+                p.req.seq = conv.take_seq();
+            }
             conv.send(&p.req)?;
             trace!(
                 "resend {:?} seq {} offset {} try {} (rto {:?}{})",
@@ -587,10 +609,11 @@ impl<T> Window<T> {
     /// Match a reply to its request by seq and opcode and update the
     /// estimates; `None` when it answers nothing in flight.
     pub fn accept(&mut self, conv: &mut Conversation, p: FtpPacket) -> Option<(T, Reply)> {
-        let idx = self
-            .pending
-            .iter()
-            .position(|q| q.req.seq.wrapping_add(1) == p.seq && q.req.opcode == p.req_opcode);
+        let answers = |seq: u16| seq.wrapping_add(1) == p.seq;
+        let idx = self.pending.iter().position(|q| {
+            q.req.opcode == p.req_opcode
+                && (answers(q.req.seq) || q.earlier_seq.is_some_and(answers))
+        });
         // A stray reply is not followed: it may answer another process with
         // our ids on another link, and following its seqs would make our
         // seqs collide with that process's.

@@ -1,4 +1,5 @@
-//! Our client's burst downloads against MAVSDK 3.17.4's real FtpServer
+//! Our client's downloads (burst and plain) and uploads against MAVSDK
+//! 3.17.4's real FtpServer
 //! (`mavsdk_server` from the `mavsdk==3.17.4` wheel, driven over gRPC by
 //! tests/interop/mavsdk3_ftp_server.py in the venv of
 //! `tests/interop/ensure_venv.sh --mavsdk3`).
@@ -102,7 +103,16 @@ fn start_mavsdk3_server(root: &Path, port: u16) -> ChildGuard {
 /// A profile of [`cases`]: name, impairment, seeds per size.
 type Lossy = (&'static str, fn() -> Impairment, u64);
 
+/// What a case does.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Op {
+    BurstDownload,
+    PlainDownload,
+    Upload,
+}
+
 struct Case {
+    op: Op,
     name: &'static str,
     make: fn() -> Impairment,
     size: usize,
@@ -133,6 +143,7 @@ fn cases() -> Vec<Case> {
         for size in [60_000, 300_000] {
             for k in 0..override_seeds.unwrap_or(seeds) {
                 v.push(Case {
+                    op: Op::BurstDownload,
                     name,
                     make,
                     size,
@@ -144,6 +155,7 @@ fn cases() -> Vec<Case> {
     }
     for seed in [9201, 9202] {
         v.push(Case {
+            op: Op::BurstDownload,
             name: "radio57600+loss3",
             make: || Impairment::radio_57600().with_loss(0.03),
             size: 60_000,
@@ -160,11 +172,43 @@ fn cases() -> Vec<Case> {
     v
 }
 
-/// One download through a fresh proxy, link and client (default timeouts).
+/// Plain downloads and uploads of 60 kB and 300 kB through 5 and 15 % loss,
+/// two seeds each.
+fn plain_and_upload_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    let lossy: [Lossy; 2] = [
+        ("loss5", || Impairment::none().with_loss(0.05), 2),
+        ("loss15", || Impairment::none().with_loss(0.15), 2),
+    ];
+    for (i, (name, make, seeds)) in lossy.into_iter().enumerate() {
+        for op in [Op::PlainDownload, Op::Upload] {
+            for size in [60_000, 300_000] {
+                for k in 0..seeds {
+                    v.push(Case {
+                        op,
+                        name,
+                        make,
+                        size,
+                        seed: 9500 + 100 * i as u64 + 10 * op as u64 + k + size as u64 / 1000,
+                        watchdog: Duration::from_secs(60),
+                    });
+                }
+            }
+        }
+    }
+    v
+}
+
+/// One transfer through a fresh proxy, link and client (default timeouts).
 fn run_case(front: &Front, root: &Path, c: &Case) -> Result<f64, String> {
-    let name = format!("m3_{}_{}_{}.bin", c.name, c.size, c.seed);
+    let name = format!("m3_{:?}_{}_{}_{}.bin", c.op, c.name, c.size, c.seed);
     let data = pattern(c.size, c.seed as u32);
-    std::fs::write(root.join(&name), &data).expect("write remote");
+    let local = tempfile::tempdir().expect("tempdir");
+    if c.op == Op::Upload {
+        std::fs::write(local.path().join(&name), &data).expect("write local");
+    } else {
+        std::fs::write(root.join(&name), &data).expect("write remote");
+    }
     let proxy = UdpProxy::start(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         front.addr,
@@ -174,20 +218,22 @@ fn run_case(front: &Front, root: &Path, c: &Case) -> Result<f64, String> {
     .expect("start proxy");
     let link = Link::open(&format!("udpout://{}", proxy.listen_addr()), 0, 0).expect("link");
     let client = Client::new(&link, 1, FTP_COMPID).expect("client");
-    let local = tempfile::tempdir().expect("tempdir");
     let (tx, rx) = mpsc::channel::<Result<(), FtpError>>();
+    let done = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
     let start = Instant::now();
-    client
-        .download_async(
+    match c.op {
+        Op::Upload => client.upload_async(&local.path().join(&name), "/", None, done),
+        op => client.download_async(
             &format!("/{name}"),
             local.path(),
-            true,
+            op == Op::BurstDownload,
             None,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        )
-        .expect("download accepted");
+            done,
+        ),
+    }
+    .expect("transfer accepted");
     let outcome = match rx.recv_timeout(c.watchdog) {
         Ok(r) => r,
         Err(_) => {
@@ -210,6 +256,16 @@ fn run_case(front: &Front, root: &Path, c: &Case) -> Result<f64, String> {
         up.lost, up.queue_dropped, up.offered, down.lost, down.queue_dropped, down.offered
     );
     match outcome {
+        Ok(()) if c.op == Op::Upload => {
+            let got = std::fs::read(root.join(&name)).unwrap_or_default();
+            if got != data {
+                return Err(format!(
+                    "SUCCESS with WRONG BYTES on the server after {secs:.2} s: {}; {stats}",
+                    differences(&got, &data)
+                ));
+            }
+            Ok(secs)
+        }
         Ok(()) => {
             let got = std::fs::read(local.path().join(&name)).unwrap_or_default();
             if got != data {
@@ -231,14 +287,26 @@ fn run_case(front: &Front, root: &Path, c: &Case) -> Result<f64, String> {
 /// Every case byte-exact SUCCESS against the real MAVSDK 3.17.4 server.
 #[test]
 fn mavsdk3_real_server_burst_downloads_through_loss() {
+    run_all("burst download", cases());
+}
+
+/// Plain downloads and uploads against the real MAVSDK 3.17.4 server, every
+/// one byte-exact SUCCESS (an upload: the server's file).
+#[test]
+fn mavsdk3_real_server_plain_downloads_and_uploads_through_loss() {
+    run_all("plain download and upload", plain_and_upload_cases());
+}
+
+/// Run `cases` one after the other against one server process.
+fn run_all(what: &str, cases: Vec<Case>) {
     let root = tempfile::tempdir().expect("tempdir");
     let port = free_udp_port();
     let mut server = start_mavsdk3_server(root.path(), port);
     let front = Front::start(SocketAddr::from(([127, 0, 0, 1], port)));
-    let mut table = String::from("\nMAVSDK 3.17.4 FtpServer, burst download, default timeouts\n");
+    let mut table = format!("\nMAVSDK 3.17.4 FtpServer, {what}, default timeouts\n");
     let mut bad = Vec::new();
-    for c in cases() {
-        let label = format!("{} {} B seed {}", c.name, c.size, c.seed);
+    for c in cases {
+        let label = format!("{:?} {} {} B seed {}", c.op, c.name, c.size, c.seed);
         let r = run_case(&front, root.path(), &c);
         if let Ok(Some(status)) = server.child.try_wait() {
             panic!("MAVSDK 3.17.4 FtpServer exited ({status}) after {label}");

@@ -1,12 +1,14 @@
 //! How the client recovers lost requests without waiting out an RTO: a
 //! request overtaken by three later replies is resent at once, and one lost
 //! at the tail of a transfer (nothing else left to send) gets an early copy,
-//! as does an upload's close (its RTO is sized by the write window's queue).
+//! also when a burst download reads its last holes (with the read that
+//! confirms the end beside them); so does an upload's close (its RTO is
+//! sized by the write window's queue).
 //! And a download reports its result before its session's close is
 //! answered; the session is closed right after.
 //!
-//! Which path a resend took shows only in the client's trace, so the first
-//! test runs alone in a child process with `MAVFTP_TRACE=1` (the switch is
+//! Which path a resend took shows only in the client's trace, so the traced
+//! tests run alone in a child process with `MAVFTP_TRACE=1` (the switch is
 //! read once per process) and its parent reads the child's stderr.
 
 use std::time::{Duration, Instant};
@@ -115,6 +117,62 @@ fn lost_requests_are_resent_without_waiting_for_their_rto() {
         0,
         "the session was left open"
     );
+}
+
+/// The traced burst run (alone in a child process).
+const TRACED_BURST: &str =
+    "recovery::a_burst_download_reads_its_last_holes_with_the_end_probe_and_tail_copies";
+
+/// A burst download whose last holes are read after the round: the read
+/// that confirms the end goes out beside them (not a round trip after
+/// them), and a hole read lost there gets an early copy at the tail
+/// instead of waiting out its RTO. MAVSDK 4.1's fake ends a file of whole
+/// chunks with a full burst_complete packet, which needs that read.
+#[test]
+fn a_burst_download_reads_its_last_holes_with_the_end_probe_and_tail_copies() {
+    let size = CHUNKS * MAX_DATA as u32;
+    // Packets 35..=38 (of 40) are lost on the radio: four holes.
+    let last_hole = 37 * MAX_DATA as u32;
+    if !own_process::is_child() {
+        let out = own_process::run_alone(TRACED_BURST, &[("MAVFTP_TRACE", "1")]);
+        let trace = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "the traced burst download failed:\n{trace}"
+        );
+        let line = |what: &str| {
+            trace
+                .lines()
+                .position(|l| l.contains(what))
+                .unwrap_or_else(|| panic!("no {what:?} in the trace:\n{trace}"))
+        };
+        let probe = line(&format!(" offset {size} ("));
+        let last_hole_answered = line(&format!("offset {last_hole} after"));
+        assert!(
+            probe < last_hole_answered,
+            "the end was probed only after the holes were read:\n{trace}"
+        );
+        assert!(
+            resent(&trace, "ReadFile", last_hole, "late at the tail"),
+            "the hole read lost at the tail got no early copy:\n{trace}"
+        );
+        return;
+    }
+    let radio = Impairment::none()
+        .with_rate(5760)
+        .with_delay(Duration::from_millis(10));
+    let (client_link, server_link) = link_pair((245, 190), (1, 1), radio.clone(), radio);
+    let fake = FakeServer::start(&server_link, Personality::Mavsdk41);
+    let client = Client::new(&client_link, 1, 1).expect("client");
+    let local = tempfile::tempdir().expect("tempdir");
+    let data = pattern(size as usize, 23);
+    fake.put_file("/b.bin", &data);
+    fake.set_burst_dropout(35, 4);
+    fake.lose_once(Opcode::ReadFile, last_hole);
+    client
+        .download("/b.bin", local.path(), true, None)
+        .expect("burst download");
+    assert_eq!(std::fs::read(local.path().join("b.bin")).unwrap(), data);
 }
 
 /// The download's result comes before its TerminateSession reaches the

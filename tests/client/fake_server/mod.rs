@@ -262,6 +262,9 @@ struct Knobs {
     /// Requests (opcode, offset) lost on the way once each (see
     /// [`FakeServer::lose_once`]).
     lose_once: Vec<(Opcode, u32)>,
+    /// Requests (opcode, offset) that find a foreign reply cached for
+    /// their seq once each (see [`FakeServer::foreign_reply_cached_once`]).
+    foreign_cached_once: Vec<(Opcode, u32)>,
 }
 
 struct Inner {
@@ -491,6 +494,7 @@ impl FakeServer {
                 write_corrupt: (0, 0),
                 burst_dropout: 0..0,
                 lose_once: Vec::new(),
+                foreign_cached_once: Vec::new(),
             }),
             inbox,
             queue: Mutex::new((VecDeque::new(), false)),
@@ -679,6 +683,19 @@ impl FakeServer {
     /// not answered, not acted on); a copy of it is served as usual.
     pub fn lose_once(&self, opcode: Opcode, offset: u32) {
         lock(&self.inner.knobs).lose_once.push((opcode, offset));
+    }
+
+    /// The first `opcode` request at `offset` finds the reply cache holding
+    /// a reply with its seq + 1 that is not its answer: a burst round's EOF
+    /// NAK, as after a round whose last packets went out just before it
+    /// came (PX4 and ArduPilot cache their last reply, burst packets
+    /// included). The personality's replay rules then apply: PX4 and
+    /// ArduPilot answer it, and every repeat with that seq until another
+    /// request is served, with that NAK.
+    pub fn foreign_reply_cached_once(&self, opcode: Opcode, offset: u32) {
+        lock(&self.inner.knobs)
+            .foreign_cached_once
+            .push((opcode, offset));
     }
 
     /// Send every `every`-th burst data packet (0: never) with the offset of
@@ -882,6 +899,17 @@ impl Inner {
             .requests_by_opcode
             .entry(req.opcode.to_u8())
             .or_default() += 1;
+        {
+            let mut knobs = lock(&self.knobs);
+            let key = (req.opcode, req.offset);
+            if let Some(i) = knobs.foreign_cached_once.iter().position(|k| *k == key) {
+                knobs.foreign_cached_once.swap_remove(i);
+                let mut round = FtpPacket::request(Opcode::BurstReadFile, req.seq);
+                round.session = req.session;
+                let eof = FtpPacket::nak_for(&round, NakCode::Eof, 0);
+                st.cache = Some(((peer.sys, peer.comp), eof));
+            }
+        }
         let replay = self.rules.replays(&st, (peer.sys, peer.comp), &req);
         st.log.push(record(&inc));
         {
