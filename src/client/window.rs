@@ -6,8 +6,9 @@
 //! 239 data bytes). A reply that fails the checks is ignored like a lost
 //! one; a request that only ever got such replies ends in PROTOCOL_ERROR.
 //! Write offsets are not checked (MAVSDK's server leaves them at 0).
-//! A request unanswered for one RTO is resent with the same seq (backing off
-//! per request); only first transmissions give RTT samples (Karn's rule).
+//! A request unanswered for one RTO is resent with the same seq (a ReadFile
+//! under a fresh one, see [`fresh_seq_on_resend`]), backing off per
+//! request; only first transmissions give RTT samples (Karn's rule).
 //! The window follows the bandwidth-delay product: the lowest RTT seen times
 //! the highest delivery rate seen, with a gain that shrinks on loss.
 //!

@@ -1072,3 +1072,29 @@ fn fake_session_rules_match_the_real_servers() {
         t.elapsed()
     );
 }
+
+/// PX4 on a 57600-baud radio (1 s drop-tail queue, 3 % loss) sends burst
+/// packets only as its TX buffer drains: our client answers the first hole
+/// with a keep-alive, PX4's answer lets the holes be read while the round
+/// streams, and the file comes by bursts (reads only for the lost packets).
+#[test]
+fn px4_bursts_over_a_radio_are_read_while_they_stream() {
+    let radio = |seed| Impairment::radio_57600().with_loss(0.03).with_seed(seed);
+    let r = rig_at_defaults(Personality::Px4, radio(31), radio(32));
+    r.fake.set_px4_link_rate(5760);
+    let data = pattern(40_000, 33);
+    r.fake.put_file("/log.bin", &data);
+    fetch(&r, "/log.bin", true, &data);
+    let stats = r.fake.stats();
+    assert!(stats.count(Opcode::None) > 0, "no keep-alive: {stats:?}");
+    // 168 packets' worth: the reads are for lost packets only (an unpaced
+    // PX4 fills the radio's queue, and most of the file then comes by reads).
+    assert!(
+        stats.count(Opcode::ReadFile) < 168 / 4,
+        "the file came by reads, not bursts: {stats:?}"
+    );
+    assert!(
+        stats.reads_during_burst > 0,
+        "no hole was read while the burst streamed: {stats:?}"
+    );
+}

@@ -251,6 +251,9 @@ struct Knobs {
     service_time: Duration,
     px4_burst_bytes: usize,
     px4_idle: Duration,
+    /// PX4's serial link rate, bytes per second (see
+    /// [`FakeServer::set_px4_link_rate`]); 0: a link that never fills.
+    px4_link_rate: u32,
     read_glitch_every: u64,
     burst_glitch_every: u64,
     /// Corrupt every n-th burst data packet (0: never), this many times.
@@ -488,6 +491,7 @@ impl FakeServer {
                 service_time: Duration::from_micros(300),
                 px4_burst_bytes: PX4_BURST_BYTES,
                 px4_idle: PX4_IDLE_TIMEOUT,
+                px4_link_rate: 0,
                 read_glitch_every: 0,
                 burst_glitch_every: 0,
                 burst_corrupt: (0, 0),
@@ -666,6 +670,15 @@ impl FakeServer {
     /// PX4 bytes per burst before bc=1 (default 35 000).
     pub fn set_px4_burst_bytes(&self, bytes: usize) {
         lock(&self.inner.knobs).px4_burst_bytes = bytes;
+    }
+
+    /// PX4 on a serial link of `rate` bytes per second (a 57600-baud radio:
+    /// 5760): PX4 sends a burst packet only when its MAVLink TX buffer has
+    /// room for it, so its bursts leave at the link's rate instead of piling
+    /// up in the radio's queue (0, the default: as fast as it can, as on
+    /// UDP).
+    pub fn set_px4_link_rate(&self, rate: u32) {
+        lock(&self.inner.knobs).px4_link_rate = rate;
     }
 
     /// PX4 idle time after which the session is closed (default 10 s).

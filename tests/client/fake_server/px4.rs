@@ -16,7 +16,9 @@
 //!   size), Write 4 (bytes written); TruncateFile works; rmdir of a
 //!   non-empty directory → FailErrno 39 (ENOTEMPTY);
 //! - requests are handled in arrival order; bursts stream in slices of 8
-//!   packets between requests.
+//!   packets between requests, or on a serial link of known rate
+//!   ([`FakeServer::set_px4_link_rate`](super::FakeServer::set_px4_link_rate))
+//!   one packet whenever the TX buffer has room, i.e. at the link's rate.
 
 use std::time::{Duration, Instant};
 
@@ -36,8 +38,13 @@ pub const PX4_RMDIR_NOT_EMPTY_ERRNO: u8 = 39;
 pub(super) struct Px4;
 
 impl Rules for Px4 {
-    fn burst_pace(&self, _: &Knobs) -> (usize, Duration) {
-        (8, Duration::ZERO)
+    fn burst_pace(&self, knobs: &Knobs) -> (usize, Duration) {
+        match knobs.px4_link_rate {
+            0 => (8, Duration::ZERO),
+            // One full frame (266 B on the wire) whenever the TX buffer
+            // has drained that much.
+            rate => (1, Duration::from_secs_f64(266.0 / f64::from(rate))),
+        }
     }
 
     fn tick(&self, st: &mut State, knobs: &Knobs) {
