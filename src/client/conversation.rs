@@ -58,6 +58,11 @@ pub(crate) struct TargetMemory {
     pub list_with_time: Option<bool>,
     /// What transfers learnt about the server's request queue.
     pub queue_probe: Option<QueueProbe>,
+    /// Lowest RTT of a request answered while it was the only one in flight
+    /// (first transmissions): what a single request takes on an idle link,
+    /// unlike the smoothed RTT, which a data window's queue inflates (see
+    /// [`super::window::Window::after_transfer`]).
+    pub lone_rtt: Option<Duration>,
 }
 
 /// The request/reply state of one client: seq numbers, the reply stream, timing.

@@ -17,7 +17,7 @@ use super::sink::DownloadSink;
 use super::trace::trace;
 use super::types::{DirEntry, EntryKind, Listing};
 use super::window::{Reply, RetryPolicy, is_nak, transact};
-use super::write::{close_upload, write_body};
+use super::write::{Closed, close_upload, write_body};
 use crate::protocol::{
     FtpPacket, ListingEntry, MAX_DATA, MavCrc32, NakCode, Opcode, nak_to_error, parse_listing,
 };
@@ -286,7 +286,34 @@ pub(crate) fn upload(
     let result = match write_body(conv, &session, &mut source, len, &remote, progress) {
         // The data is final only once the close is acknowledged (MAVSDK's
         // server buffers writes until TerminateSession).
-        Ok(()) => close_upload(conv, &session, &remote),
+        Ok(()) => match close_upload(conv, &session, &remote) {
+            Ok(Closed::Acked) => Ok(()),
+            Ok(Closed::NakAfterResend(nak)) => {
+                trace!("close {remote}: NAK to a resent close; the CRC decides");
+                match crc_compare(conv, local, &remote) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(FtpError::new(
+                        FtpResult::FileIoError,
+                        format!(
+                            "close {remote}: answered NAK {:?} (to a resent close) and the \
+                             server's file differs from the local one (CRC32)",
+                            nak.nak_code()
+                        ),
+                    )),
+                    Err(e) => Err(FtpError::new(
+                        e.result,
+                        format!(
+                            "close {remote}: answered NAK {:?} (to a resent close), and the \
+                             CRC check that would tell a lost ACK from a failed close \
+                             failed: {}",
+                            nak.nak_code(),
+                            e.message
+                        ),
+                    )),
+                }
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => {
             if conv.session_taken().is_none() {
                 close_quietly(conv, &session);

@@ -115,6 +115,9 @@ struct Pending<T> {
     overtaken: u32,
     /// Whether this try was sent again early at the tail (see [`Window::set_tail`]).
     probed: bool,
+    /// Whether nothing else was in flight when it was first sent (its RTT
+    /// then feeds [`TargetMemory::lone_rtt`](super::conversation::TargetMemory::lone_rtt)).
+    alone: bool,
     /// The seq of the copy before, when a resend took a fresh one (see
     /// [`fresh_seq_on_resend`]): a late answer to it is still taken.
     earlier_seq: Option<u16>,
@@ -321,6 +324,7 @@ impl<T> Window<T> {
         let now = Instant::now();
         // Serialization and queueing: replies to earlier requests come first.
         let queue_ahead = queue_delay(self.pending.len(), self.max_rate);
+        let alone = self.pending.is_empty();
         if let Some(scan) = &mut self.scan {
             // A new request is alive (shift 0) at worst: due no sooner than this.
             scan.earliest = scan
@@ -339,6 +343,7 @@ impl<T> Window<T> {
             refused: None,
             overtaken: 0,
             probed: false,
+            alone,
             earlier_seq: None,
         });
         self.sent += 1;
@@ -359,6 +364,26 @@ impl<T> Window<T> {
             self.tail = tail;
             self.scan = None;
         }
+    }
+
+    /// For a single request that ends a transfer on the critical path (an
+    /// upload's close, whose ACK makes the data final): it goes out on a link
+    /// the transfer's window has just drained, but the RTO comes from the
+    /// smoothed RTT, which that window's queue inflated (at 5760 B/s with
+    /// five writes queued: an RTO near 300 ms for a close answered in
+    /// 27 ms). So the window expects the RTT a lone request had
+    /// ([`TargetMemory::lone_rtt`](super::conversation::TargetMemory::lone_rtt)),
+    /// counts the link alive from the transfer's last reply, and is at its
+    /// tail: a lost request or reply is sent once more about one lone round
+    /// trip late (see [`Window::set_tail`]) instead of waiting out that RTO.
+    /// Without a lone RTT it is a plain window.
+    pub fn after_transfer(mut self, conv: &Conversation) -> Window<T> {
+        if let Some(lone) = conv.memory.lone_rtt {
+            self.min_rtt = Some(lone);
+            self.last_sample = Some(conv.last_received_at());
+            self.set_tail(true);
+        }
+        self
     }
 
     /// Whether any request in flight has a matching tag.
@@ -630,6 +655,10 @@ impl<T> Window<T> {
             self.last_sample = Some(now);
             self.backoff = 0;
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            if q.alone {
+                let lone = &mut conv.memory.lone_rtt;
+                *lone = Some(lone.map_or(rtt, |m| m.min(rtt)));
+            }
         }
         let span = now.saturating_duration_since(q.first_sent).as_secs_f64();
         if span > 0.0 {

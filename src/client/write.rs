@@ -11,28 +11,40 @@ use super::window::{Reply, RetryPolicy, Window, is_nak};
 use crate::protocol::{FtpPacket, MAX_DATA, NakCode, Opcode, nak_to_error};
 use crate::result::{FtpError, FtpOutcome, FtpResult};
 
-/// TerminateSession after an upload, retried like any request. A NAK
-/// InvalidSession or Fail to a *resent* close means the first one closed the
-/// session and only its ACK was lost.
+/// How the close of an upload was answered.
+pub(crate) enum Closed {
+    /// ACK: the data is final.
+    Acked,
+    /// NAK InvalidSession or Fail to a *resent* close: ambiguous. The first
+    /// close may have closed the session and only its ACK was lost, or the
+    /// close failed (a server that holds writes until the close); the
+    /// caller compares CRCs.
+    NakAfterResend(FtpPacket),
+}
+
+/// TerminateSession after an upload, retried like any request (see
+/// [`Closed`]).
 pub(crate) fn close_upload(
     conv: &mut Conversation,
     session: &OpenSession,
     remote: &str,
-) -> FtpOutcome<()> {
+) -> FtpOutcome<Closed> {
     let policy = RetryPolicy::standard(&conv.settings());
-    let mut win: Window<()> = Window::with_policy(conv, 1, policy);
+    // Not waiting out an RTO sized by the write window's queue when the
+    // close or its ACK is lost (see `Window::after_transfer`).
+    let mut win: Window<()> = Window::with_policy(conv, 1, policy).after_transfer(conv);
     conv.watch_session(None);
     let mut req = FtpPacket::request(Opcode::TerminateSession, 0);
     req.session = session.id;
     win.send(conv, req, ())?;
     let ((), reply) = win.next_reply(conv)?;
     match reply {
-        Reply::Ack(_) => Ok(()),
+        Reply::Ack(_) => Ok(Closed::Acked),
         Reply::Nak(p)
             if win.counts().resends > 0
                 && (is_nak(&p, NakCode::InvalidSession) || is_nak(&p, NakCode::Fail)) =>
         {
-            Ok(())
+            Ok(Closed::NakAfterResend(p))
         }
         Reply::Nak(p) => Err(nak_to_error(&p, &format!("close {remote}"))),
     }

@@ -2,7 +2,8 @@
 //! request overtaken by three later replies is resent at once, and one lost
 //! at the tail of a transfer (nothing else left to send) gets an early copy,
 //! also when a burst download reads its last holes (with the read that
-//! confirms the end beside them).
+//! confirms the end beside them); so does an upload's close (its RTO is
+//! sized by the write window's queue).
 //! And a download reports its result before its session's close is
 //! answered; the session is closed right after.
 //!
@@ -12,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use mavftp::FtpResult;
 use mavftp::client::Client;
 use mavftp::link::Link;
 use mavftp::link::sim::{Impairment, link_pair};
@@ -76,6 +78,10 @@ fn lost_requests_are_resent_without_waiting_for_their_rto() {
                 "the {opcode} lost at the end got no early copy:\n{trace}"
             );
         }
+        assert!(
+            resent(&trace, "TerminateSession", 0, "late at the tail"),
+            "the upload's lost close got no early copy (it waited out its RTO):\n{trace}"
+        );
         return;
     }
     let r = radio_rig();
@@ -97,6 +103,21 @@ fn lost_requests_are_resent_without_waiting_for_their_rto() {
     r.fake.lose_once(Opcode::WriteFile, LAST);
     r.client.upload(&up, "/logs", None).expect("upload");
     assert_eq!(r.fake.file("/logs/up.bin").as_deref(), Some(&data[..]));
+    // An upload's close is on its critical path (its ACK makes the data
+    // final): lost once, it is sent again about one idle round trip late,
+    // not after the RTO that the write window's queue inflated.
+    let up2 = r.local.path().join("up2.bin");
+    std::fs::write(&up2, &data).expect("write");
+    r.fake.lose_once(Opcode::TerminateSession, 0);
+    r.client
+        .upload(&up2, "/logs", None)
+        .expect("upload with a lost close");
+    assert_eq!(r.fake.file("/logs/up2.bin").as_deref(), Some(&data[..]));
+    assert_eq!(
+        r.fake.open_sessions_settled(SETTLE),
+        0,
+        "the session was left open"
+    );
 }
 
 /// The traced burst run (alone in a child process).
@@ -200,4 +221,48 @@ fn a_download_reports_before_its_session_is_closed_and_closes_it() {
         "the session was left open"
     );
     assert_eq!(fake.stats().count(Opcode::TerminateSession), 2);
+}
+
+/// A NAK to a resent close is ambiguous: the first close may have closed
+/// the session and only its ACK was lost, or the close failed (a server
+/// that holds writes until the close). The server's CRC decides. On a
+/// radio: PX4's fake losing the close's ACK (and its reply cache to another
+/// station, so the copy is NAKed InvalidSession) ends in SUCCESS after a
+/// CRC check; MAVSDK 4.1's fake failing the close (the file left empty,
+/// NAK Fail 150 ms later, after the close's early copy went out) ends in
+/// FILE_IO_ERROR, not SUCCESS.
+#[test]
+fn a_nak_to_a_resent_close_is_settled_by_the_servers_crc() {
+    let radio = Impairment::none()
+        .with_rate(5760)
+        .with_delay(Duration::from_millis(10));
+    let data = pattern(20 * MAX_DATA, 24);
+    let local = tempfile::tempdir().expect("tempdir");
+    let up = local.path().join("up.bin");
+    std::fs::write(&up, &data).expect("write");
+    for p in [Personality::Px4, Personality::Mavsdk41] {
+        let (client_link, server_link) =
+            link_pair((245, 190), (1, 1), radio.clone(), radio.clone());
+        let fake = FakeServer::start(&server_link, p);
+        let client = Client::new(&client_link, 1, 1).expect("client");
+        fake.mkdir("/logs");
+        if p == Personality::Px4 {
+            fake.lose_reply_once(Opcode::TerminateSession);
+            client
+                .upload(&up, "/logs", None)
+                .expect("upload whose close ACK was lost");
+            assert_eq!(fake.file("/logs/up.bin").as_deref(), Some(&data[..]));
+            assert_eq!(
+                fake.stats().count(Opcode::CalcFileCRC32),
+                1,
+                "the NAK to the resent close was not checked with the CRC"
+            );
+        } else {
+            fake.fail_close_once(Duration::from_millis(150));
+            let e = client
+                .upload(&up, "/logs", None)
+                .expect_err("a failed close reported as success");
+            assert_eq!(e.result, FtpResult::FileIoError, "{e}");
+        }
+    }
 }

@@ -268,6 +268,12 @@ struct Knobs {
     /// Requests (opcode, offset) that find a foreign reply cached for
     /// their seq once each (see [`FakeServer::foreign_reply_cached_once`]).
     foreign_cached_once: Vec<(Opcode, u32)>,
+    /// The next TerminateSession of a written file fails after this long
+    /// (see [`FakeServer::fail_close_once`]).
+    fail_close: Option<Duration>,
+    /// The reply to the next request with this opcode is lost (see
+    /// [`FakeServer::lose_reply_once`]).
+    lose_reply: Option<Opcode>,
 }
 
 struct Inner {
@@ -499,6 +505,8 @@ impl FakeServer {
                 burst_dropout: 0..0,
                 lose_once: Vec::new(),
                 foreign_cached_once: Vec::new(),
+                fail_close: None,
+                lose_reply: None,
             }),
             inbox,
             queue: Mutex::new((VecDeque::new(), false)),
@@ -696,6 +704,20 @@ impl FakeServer {
     /// not answered, not acted on); a copy of it is served as usual.
     pub fn lose_once(&self, opcode: Opcode, offset: u32) {
         lock(&self.inner.knobs).lose_once.push((opcode, offset));
+    }
+
+    /// The next TerminateSession of a session open for writing fails: the
+    /// file is left empty (a server that holds writes until the close lost
+    /// them) and the answer, NAK Fail, leaves `after` later.
+    pub fn fail_close_once(&self, after: Duration) {
+        lock(&self.inner.knobs).fail_close = Some(after);
+    }
+
+    /// The next request with `opcode` is served, but its reply is lost,
+    /// and another station's request takes the reply cache before a repeat
+    /// comes (so a repeat is served afresh, not replayed).
+    pub fn lose_reply_once(&self, opcode: Opcode) {
+        lock(&self.inner.knobs).lose_reply = Some(opcode);
     }
 
     /// The first `opcode` request at `offset` finds the reply cache holding
@@ -945,11 +967,37 @@ impl Inner {
             }
             return;
         }
+        if req.opcode == Opcode::TerminateSession
+            && let Some(s) = st.sessions.get(&req.session).cloned()
+            && s.writable
+            && let Some(after) = lock(&self.knobs).fail_close.take()
+        {
+            st.sessions.remove(&req.session);
+            if let Some(f) = st.files.get_mut(&s.path) {
+                f.data.clear();
+            }
+            drop(st);
+            std::thread::sleep(after);
+            let mut st = lock(&self.state);
+            let nak = self.rules.nak(&req, NakCode::Fail);
+            self.send(&mut st, peer, &nak);
+            return;
+        }
         let reply = match self.rules.gate(&mut st, &req) {
             Some(r) => Some(r),
             None => self.dispatch(&mut st, peer, &req),
         };
-        if let Some(reply) = reply {
+        let lost = {
+            let mut knobs = lock(&self.knobs);
+            let lost = knobs.lose_reply == Some(req.opcode);
+            if lost {
+                knobs.lose_reply = None;
+            }
+            lost
+        };
+        if let Some(reply) = reply
+            && !lost
+        {
             self.send(&mut st, peer, &reply);
         }
     }
