@@ -63,7 +63,9 @@ impl BusyWait {
 
     /// Wait before the next try after `why`; BUSY once the budget is spent.
     /// ArduPilot's refusals (InvalidSession) restart its 3 s timer, so after
-    /// one quick retry the wait is longer than that.
+    /// one quick retry the wait is longer than that, and the last one is not
+    /// cut short by the budget (the last try may then come up to one such
+    /// wait after it).
     pub fn wait(&mut self, conv: &mut Conversation, why: &str, quiet: bool) -> FtpOutcome<()> {
         let s = conv.settings();
         let now = Instant::now();
@@ -91,7 +93,15 @@ impl BusyWait {
         };
         // Up to a quarter more, at random: two waiting clients drift apart.
         let jitter = step.mul_f64((random_u64() % 1000) as f64 / 4000.0);
-        let span = (step + jitter).min(deadline - now);
+        // A quiet wait is never cut short by the budget: a try sooner than
+        // ArduPilot's 3 s after its last refusal is refused for sure (and
+        // restarts its timer), so the last try comes a full wait after the
+        // one before, even past the budget.
+        let span = if quiet {
+            step + jitter
+        } else {
+            (step + jitter).min(deadline - now)
+        };
         self.waits += 1;
         trace!(
             "{}: busy ({why}), waiting {:.0} ms (wait {})",
