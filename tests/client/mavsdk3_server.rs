@@ -23,10 +23,9 @@
 //! component is 1/191 (its components 1 and 190 have no root dir and NAK
 //! everything): requests target 191.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -36,7 +35,8 @@ use crate::content::pattern;
 use crate::loss_matrix_mavsdk::Front;
 use crate::matrix::{check_local, differences};
 use crate::mavsdk::free_udp_port;
-use crate::venv::repo;
+use crate::mavsdk_peer::start_server_driver;
+use crate::venv::ensure_venv;
 use mavftp::link::Link;
 use mavftp::link::sim::{Impairment, UdpProxy};
 use mavftp::{Client, FtpError, FtpResult};
@@ -47,57 +47,19 @@ const FTP_COMPID: u8 = 191;
 /// The MAVSDK 3.17.4 venv's python, built once per test binary.
 fn mavsdk3_python() -> &'static Path {
     static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("tests/interop/ensure_venv.sh"))
-            .arg("--mavsdk3")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run tests/interop/ensure_venv.sh --mavsdk3");
-        assert!(
-            out.status.success(),
-            "ensure_venv.sh --mavsdk3 failed: these tests need mavsdk==3.17.4"
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let py = PathBuf::from(stdout.lines().last().expect("no venv path").trim());
-        assert!(py.exists(), "venv python {py:?} missing");
-        py
-    })
+    PY.get_or_init(|| ensure_venv(&["--mavsdk3"], "these tests need mavsdk==3.17.4"))
 }
 
 /// MAVSDK 3.17.4's FtpServer over `root`, listening (`udpin`) on `port`;
 /// returns once it printed READY.
 fn start_mavsdk3_server(root: &Path, port: u16) -> ChildGuard {
-    let mut child = Command::new(mavsdk3_python())
-        .arg(repo().join("tests/interop/mavsdk3_ftp_server.py"))
-        .arg("--root")
-        .arg(root)
-        .arg("--url")
-        .arg(format!("udpin://127.0.0.1:{port}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn mavsdk3_ftp_server.py");
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().expect("stdout");
-    let mut guard = ChildGuard { child, stdin };
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let mut reader = BufReader::new(stdout);
-        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-            if line.trim() == "READY" {
-                let _ = tx.send(());
-            }
-            line.clear();
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let status = guard.child.try_wait();
-        panic!("MAVSDK 3.17.4 FtpServer did not print READY within 60 s (status {status:?})");
-    }
-    guard
+    start_server_driver(
+        Command::new(mavsdk3_python()),
+        "mavsdk3_ftp_server.py",
+        root,
+        &format!("udpin://127.0.0.1:{port}"),
+        &[],
+    )
 }
 
 /// A profile of [`cases`]: name, impairment, seeds per size.

@@ -19,13 +19,26 @@ pub fn start_mavsdk_server(root: &Path, url: &str, extra: &[&str]) -> ChildGuard
 /// [`start_mavsdk_server`] run by `command` (the venv's python, or a
 /// wrapper that starts it).
 pub fn start_mavsdk_server_with(
+    command: Command,
+    root: &Path,
+    url: &str,
+    extra: &[&str],
+) -> ChildGuard {
+    start_server_driver(command, "mavsdk_ftp_server.py", root, url, extra)
+}
+
+/// Starts the FtpServer driver `script` (in tests/interop/) with `command`
+/// over `root`, talking `url`, and waits for its READY line (mavsdk_server
+/// starts within seconds, up to a minute on a loaded machine).
+pub fn start_server_driver(
     mut command: Command,
+    script: &str,
     root: &Path,
     url: &str,
     extra: &[&str],
 ) -> ChildGuard {
     let mut child = command
-        .arg(repo().join("tests/interop/mavsdk_ftp_server.py"))
+        .arg(repo().join("tests/interop").join(script))
         .arg("--root")
         .arg(root)
         .arg("--url")
@@ -35,7 +48,7 @@ pub fn start_mavsdk_server_with(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn mavsdk_ftp_server.py");
+        .unwrap_or_else(|e| panic!("spawn {script}: {e}"));
     let stdin = child.stdin.take();
     let stdout: ChildStdout = child.stdout.take().expect("stdout");
     let mut guard = ChildGuard { child, stdin };
@@ -50,9 +63,9 @@ pub fn start_mavsdk_server_with(
             line.clear();
         }
     });
-    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
         let status = guard.child.try_wait();
-        panic!("MAVSDK FtpServer did not print READY within 30 s (status {status:?})");
+        panic!("{script} did not print READY within 60 s (status {status:?})");
     }
     guard
 }
