@@ -247,8 +247,9 @@ struct BurstDownload<'f, 'a> {
     /// the read window is at the tail of the transfer when it has room
     /// (see [`super::window::Window::set_tail`]).
     finishing: bool,
-    /// The end is probed with a read at the announced size as soon as the
-    /// window has room, beside the last hole reads instead of after them.
+    /// The end is probed with a read at the announced size (the frontier
+    /// is there) as soon as the window has room, beside the last hole reads
+    /// instead of after them.
     probe_end: bool,
 }
 
@@ -618,13 +619,13 @@ impl BurstDownload<'_, '_> {
             self.mark_unsafe_reads();
         }
         // The read that confirms the end goes out with the last hole reads
-        // (a round trip less at the end of every confirmed download).
-        self.probe_end = confirm && self.f.eof.is_none();
-        // Plain reads follow the holes when the end is to be confirmed
-        // short of the announced size: those reads are the tail then.
-        let reads_follow =
-            self.probe_end && !(self.f.size_is_real() && self.f.frontier >= self.f.size);
-        self.finishing = !reads_follow;
+        // (a round trip less at the end of every confirmed download) when
+        // the announced size was reached; short of it, plain reads follow
+        // the holes, and those reads are the tail.
+        let to_confirm = confirm && self.f.eof.is_none();
+        let at_size = self.f.size_is_real() && self.f.frontier >= self.f.size;
+        self.probe_end = to_confirm && at_size;
+        self.finishing = !to_confirm || at_size;
         let filled = self.fill_all_holes();
         self.finishing = false;
         self.probe_end = false;
@@ -699,9 +700,7 @@ impl BurstDownload<'_, '_> {
         let may_read = !self.hold_reads && (burst_seq.is_none() || self.reads_mid_round);
         if may_read {
             let before = self.f.reads.in_flight();
-            let probe_end =
-                self.probe_end && self.f.size_is_real() && self.f.frontier >= self.f.size;
-            self.f.request_reads(probe_end)?;
+            self.f.request_reads(self.probe_end)?;
             if self.finishing {
                 // Nothing more to ask: a late reply is not waited for.
                 let tail = self.f.holes.is_empty() && self.f.reads.has_room();

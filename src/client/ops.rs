@@ -286,33 +286,9 @@ pub(crate) fn upload(
     let result = match write_body(conv, &session, &mut source, len, &remote, progress) {
         // The data is final only once the close is acknowledged (MAVSDK's
         // server buffers writes until TerminateSession).
-        Ok(()) => match close_upload(conv, &session, &remote) {
-            Ok(Closed::Acked) => Ok(()),
-            Ok(Closed::NakAfterResend(nak)) => {
-                trace!("close {remote}: NAK to a resent close; the CRC decides");
-                match crc_compare(conv, local, &remote) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(FtpError::new(
-                        FtpResult::FileIoError,
-                        format!(
-                            "close {remote}: answered NAK {:?} (to a resent close) and the \
-                             server's file differs from the local one (CRC32)",
-                            nak.nak_code()
-                        ),
-                    )),
-                    Err(e) => Err(FtpError::new(
-                        e.result,
-                        format!(
-                            "close {remote}: answered NAK {:?} (to a resent close), and the \
-                             CRC check that would tell a lost ACK from a failed close \
-                             failed: {}",
-                            nak.nak_code(),
-                            e.message
-                        ),
-                    )),
-                }
-            }
-            Err(e) => Err(e),
+        Ok(()) => match close_upload(conv, &session, &remote)? {
+            Closed::Acked => Ok(()),
+            Closed::NakAfterResend(nak) => settle_close(conv, local, &remote, &nak),
         },
         Err(e) => {
             if conv.session_taken().is_none() {
@@ -325,6 +301,36 @@ pub(crate) fn upload(
         progress.finish(u64::from(len));
     }
     result
+}
+
+/// A NAK to a resent close (see [`Closed::NakAfterResend`]): the upload
+/// succeeded only if the server's file has the local file's CRC32.
+fn settle_close(
+    conv: &mut Conversation,
+    local: &Path,
+    remote: &str,
+    nak: &FtpPacket,
+) -> FtpOutcome<()> {
+    trace!("close {remote}: NAK to a resent close; the CRC decides");
+    let code = nak.nak_code();
+    match crc_compare(conv, local, remote) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(FtpError::new(
+            FtpResult::FileIoError,
+            format!(
+                "close {remote}: answered NAK {code:?} (to a resent close) and the server's \
+                 file differs from the local one (CRC32)"
+            ),
+        )),
+        Err(e) => Err(FtpError::new(
+            e.result,
+            format!(
+                "close {remote}: answered NAK {code:?} (to a resent close), and the CRC check \
+                 that would tell a lost ACK from a failed close failed: {}",
+                e.message
+            ),
+        )),
+    }
 }
 
 /// Whether a listed name can be handed to the application: a single path
